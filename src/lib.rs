@@ -1,0 +1,4 @@
+//! Augury: a canary judge.
+#![forbid(unsafe_code)]
+
+pub mod stats;
