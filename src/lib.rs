@@ -1,4 +1,7 @@
 //! Augury: a canary judge.
 #![forbid(unsafe_code)]
 
+pub mod cli;
+pub mod judge;
+pub mod model;
 pub mod stats;
