@@ -10,8 +10,8 @@ use crate::model::Model;
 use super::{Classification, GroupScore, Judgment, MetricResult, Verdict, classify::fmt_num};
 
 pub(super) fn score(model: &Model, metrics: Vec<MetricResult>) -> Judgment {
-    // Groups in the order the model lists them, then any that only metrics name.
-    let mut names: Vec<String> = model.groups.keys().cloned().collect();
+    // Groups in the order their first metric appears in the model.
+    let mut names: Vec<String> = Vec::new();
     for m in &metrics {
         if !names.contains(&m.group) {
             names.push(m.group.clone());
@@ -150,5 +150,136 @@ pub(super) fn score(model: &Model, metrics: Vec<MetricResult>) -> Judgment {
         reasons,
         groups,
         metrics,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Direction, MetricKind, TestKind};
+
+    fn result(name: &str, group: &str, class: Classification) -> MetricResult {
+        MetricResult {
+            name: name.into(),
+            group: group.into(),
+            kind: MetricKind::Distribution,
+            test: TestKind::MannWhitney,
+            direction: Direction::Increase,
+            critical: false,
+            unit: String::new(),
+            classification: class,
+            critical_failure: false,
+            nodata_fails: false,
+            reason: format!("{name}: {class:?}"),
+            alpha: 0.01,
+            baseline: None,
+            canary: None,
+            mann_whitney: None,
+            shift: None,
+            effect: None,
+            proportions: None,
+            burn: None,
+            effect_gate: None,
+        }
+    }
+
+    fn model(yaml: &str) -> Model {
+        Model::from_yaml(yaml, "test").unwrap()
+    }
+
+    const TWO_GROUPS: &str = "name: m\ngroups:\n  lat: {weight: 60}\n  err: {weight: 40}\nmetrics:\n  - {name: a, group: lat}\n  - {name: b, group: lat}\n  - {name: c, group: err}\n";
+
+    #[test]
+    fn kayenta_group_scores_and_weights() {
+        use Classification::*;
+        let j = score(
+            &model(TWO_GROUPS),
+            vec![
+                result("a", "lat", Pass),
+                result("b", "lat", High),
+                result("c", "err", Pass),
+            ],
+        );
+        // lat: 1 of 2 pass = 50, err: 100; 50 * 0.6 + 100 * 0.4 = 70 < marginal 75.
+        assert_eq!(j.groups[0].name, "lat");
+        assert_eq!(j.groups[0].score, 50.0);
+        assert_eq!(j.groups[1].score, 100.0);
+        assert_eq!(j.score, 70.0);
+        assert_eq!(j.verdict, Verdict::Fail);
+        assert_eq!(j.reasons[0], "score 70 < marginal threshold 75");
+        assert_eq!(j.reasons[1], "b: High");
+    }
+
+    #[test]
+    fn nodata_is_left_out_unless_the_model_requires_data() {
+        use Classification::*;
+        let m = model(TWO_GROUPS);
+        let j = score(
+            &m,
+            vec![
+                result("a", "lat", Pass),
+                result("b", "lat", Nodata),
+                result("c", "err", Pass),
+            ],
+        );
+        assert_eq!(j.score, 100.0);
+        assert_eq!(j.verdict, Verdict::Pass);
+        let mut required = result("b", "lat", Nodata);
+        required.nodata_fails = true;
+        let j = score(
+            &m,
+            vec![result("a", "lat", Pass), required, result("c", "err", Pass)],
+        );
+        assert_eq!(j.score, 70.0);
+    }
+
+    #[test]
+    fn half_without_data_is_inconclusive() {
+        use Classification::*;
+        let m = model("name: m\nmetrics:\n  - {name: a}\n  - {name: b}\n");
+        let j = score(&m, vec![result("a", "a", Pass), result("b", "b", Nodata)]);
+        assert_eq!(j.verdict, Verdict::Inconclusive);
+        assert_eq!(j.verdict.exit_code(), 3);
+    }
+
+    #[test]
+    fn a_critical_failure_zeroes_the_score() {
+        use Classification::*;
+        let mut bad = result("c", "err", High);
+        bad.critical_failure = true;
+        let j = score(
+            &model(TWO_GROUPS),
+            vec![result("a", "lat", Pass), result("b", "lat", Pass), bad],
+        );
+        assert_eq!(j.score, 0.0);
+        assert_eq!(j.verdict, Verdict::Fail);
+        assert_eq!(j.reasons[0], "critical metric regressed: c");
+    }
+
+    #[test]
+    fn unweighted_groups_share_the_rest_and_weights_are_relative() {
+        use Classification::*;
+        // `lat` has 50, the two unlisted groups share the other 50.
+        let m = model(
+            "name: m\ngroups:\n  lat: {weight: 50}\nmetrics:\n  - {name: a, group: lat}\n  - {name: b}\n  - {name: c}\n",
+        );
+        let j = score(
+            &m,
+            vec![
+                result("a", "lat", Pass),
+                result("b", "b", High),
+                result("c", "c", Pass),
+            ],
+        );
+        let weights: Vec<f64> = j.groups.iter().map(|g| g.weight).collect();
+        assert_eq!(weights, vec![50.0, 25.0, 25.0]);
+        assert_eq!(j.score, 75.0);
+        assert_eq!(j.verdict, Verdict::Marginal);
+        // Weights that add up to less than 100 are taken relative to each other.
+        let m = model(
+            "name: m\ngroups:\n  x: {weight: 1}\n  y: {weight: 3}\nmetrics:\n  - {name: a, group: x}\n  - {name: b, group: y}\n",
+        );
+        let j = score(&m, vec![result("a", "x", High), result("b", "y", Pass)]);
+        assert_eq!(j.score, 75.0);
     }
 }
