@@ -2,6 +2,7 @@
 #![forbid(unsafe_code)]
 
 pub mod cli;
+pub mod ingest;
 pub mod judge;
 pub mod model;
 pub mod stats;
