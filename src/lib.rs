@@ -6,3 +6,4 @@ pub mod ingest;
 pub mod judge;
 pub mod model;
 pub mod stats;
+pub mod windows;
