@@ -252,7 +252,7 @@ impl Client {
         })?;
         let shown = format!("{}/{path}", self.shown);
         // The server stops evaluating when the client would stop waiting anyway.
-        params.push(("timeout", format!("{:.3}s", self.timeout.as_secs_f64())));
+        params.push(("timeout", super::template::promql_duration(self.timeout)));
         let mut attempt = 0;
         loop {
             attempt += 1;
