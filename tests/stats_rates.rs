@@ -169,6 +169,15 @@ fn refuses_impossible_counts() {
     );
     let err = compare_proportions(ok, too_many, Alternative::TwoSided, Method::Auto).unwrap_err();
     assert!(err.to_string().contains("baseline"), "{err}");
+    let huge = Counts {
+        requests: u64::MAX,
+        errors: u64::MAX,
+    };
+    let err = compare_proportions(ok, huge, Alternative::TwoSided, Method::Exact).unwrap_err();
+    assert!(
+        err.to_string().contains("baseline") && err.to_string().contains("exceed"),
+        "{err}"
+    );
     let empty = Counts::default();
     assert_eq!(
         compare_proportions(empty, ok, Alternative::TwoSided, Method::Exact),

@@ -64,6 +64,9 @@ pub struct ProportionTest {
 /// Smallest expected cell count under H0 below which `Method::Auto` uses Fisher's test.
 pub const AUTO_EXACT_MIN_EXPECTED: f64 = 5.0;
 
+/// Largest request count per side: 2^53, where f64 still counts exactly.
+pub const MAX_REQUESTS: u64 = 1 << 53;
+
 /// Relative tolerance under which two table probabilities count as equal (SciPy's).
 const TIE_TOLERANCE: f64 = 1e-14;
 
@@ -77,6 +80,15 @@ pub fn compare_proportions(
 ) -> Result<ProportionTest, StatsError> {
     canary.validate("canary")?;
     baseline.validate("baseline")?;
+    for (which, c) in [("canary", canary), ("baseline", baseline)] {
+        // Beyond 2^53 counts stop being exact in f64, and sums could overflow u64.
+        if c.requests > MAX_REQUESTS {
+            return Err(StatsError::Invalid(format!(
+                "{which}: {} requests exceed the supported {MAX_REQUESTS}",
+                c.requests
+            )));
+        }
+    }
     let canary_ratio = canary
         .ratio()
         .ok_or(StatsError::Empty { which: "canary" })?;
