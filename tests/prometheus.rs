@@ -26,9 +26,7 @@ use augury::ingest::prometheus::{
 };
 use augury::judge::MetricData;
 use augury::model::{Catalog, PrometheusSource};
-use harness::{
-    Exporter, Exposition, Prometheus, Proxy, ProxyRules, at, bucketize, labels,
-};
+use harness::{Exporter, Exposition, Prometheus, Proxy, ProxyRules, at, bucketize, labels};
 
 const ISTIO_MS: &[f64] = &[
     1.0, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1000.0, 2500.0, 5000.0, 10000.0, 30000.0,
@@ -39,8 +37,8 @@ const LINKERD_MS: &[f64] = &[
     1000.0, 2000.0, 3000.0, 4000.0, 5000.0, 10000.0, 20000.0, 30000.0, 40000.0, 50000.0,
 ];
 const ENVOY_MS: &[f64] = &[
-    0.5, 1.0, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1000.0, 2500.0, 5000.0, 10000.0,
-    30000.0, 60000.0, 300000.0, 600000.0, 1800000.0, 3600000.0,
+    0.5, 1.0, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1000.0, 2500.0, 5000.0, 10000.0, 30000.0,
+    60000.0, 300000.0, 600000.0, 1800000.0, 3600000.0,
 ];
 const OTEL_S: &[f64] = &[
     0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0,
@@ -51,7 +49,11 @@ type Code = (u16, u64, &'static [(f64, u64)]);
 
 /// Baseline: 100 requests per scrape, 2 of them 5xx; most answers within 50 ms.
 const BASELINE: &[Code] = &[
-    (200, 95, &[(3.0, 20), (12.0, 40), (40.0, 25), (120.0, 8), (600.0, 2)]),
+    (
+        200,
+        95,
+        &[(3.0, 20), (12.0, 40), (40.0, 25), (120.0, 8), (600.0, 2)],
+    ),
     (404, 3, &[(2.0, 3)]),
     (503, 2, &[(0.7, 2)]),
 ];
@@ -60,7 +62,14 @@ const CANARY: &[Code] = &[
     (
         200,
         90,
-        &[(3.0, 8), (12.0, 22), (40.0, 30), (120.0, 20), (600.0, 8), (2000.0, 2)],
+        &[
+            (3.0, 8),
+            (12.0, 22),
+            (40.0, 30),
+            (120.0, 20),
+            (600.0, 8),
+            (2000.0, 2),
+        ],
     ),
     (404, 3, &[(2.0, 3)]),
     (500, 4, &[(0.7, 4)]),
@@ -120,7 +129,11 @@ fn linkerd(e: &mut Exposition, traffic: &[Code], deployment: &str, direction: &s
     e.counter("request_total", labels(&base), requests(traffic) as f64);
     for &(code, n, lat) in traffic {
         let code = code.to_string();
-        let class = if code.starts_with('5') { "failure" } else { "success" };
+        let class = if code.starts_with('5') {
+            "failure"
+        } else {
+            "success"
+        };
         let mut l = labels(&base);
         l.push(("status_code".into(), code.clone()));
         e.histogram("response_latency_ms", l.clone(), LINKERD_MS, lat);
@@ -145,7 +158,9 @@ fn consul(e: &mut Exposition, traffic: &[Code], service: &str, subset: &str) {
     ];
     let mut by_class: BTreeMap<String, u64> = BTreeMap::new();
     for &(code, n, _) in traffic {
-        *by_class.entry(code.to_string()[..1].to_string()).or_default() += n;
+        *by_class
+            .entry(code.to_string()[..1].to_string())
+            .or_default() += n;
     }
     for (class, n) in by_class {
         let mut l = labels(&base);
@@ -178,7 +193,12 @@ fn otel(e: &mut Exposition, traffic: &[Code], service: &str, version: &str) {
             ("http_response_status_code", &code),
             ("url_scheme", "http"),
         ]);
-        e.histogram("http_server_request_duration_seconds", l, OTEL_S, &scaled(lat, 1e-3));
+        e.histogram(
+            "http_server_request_duration_seconds",
+            l,
+            OTEL_S,
+            &scaled(lat, 1e-3),
+        );
     }
 }
 
@@ -192,7 +212,13 @@ fn exposition(canary: bool) -> Exposition {
     let mut e = Exposition::default();
     istio(&mut e, traffic, istio_workload, version, "destination");
     istio(&mut e, OTHER, istio_workload, version, "source");
-    istio(&mut e, OTHER, &format!("checkout-{version}"), version, "destination");
+    istio(
+        &mut e,
+        OTHER,
+        &format!("checkout-{version}"),
+        version,
+        "destination",
+    );
     linkerd(&mut e, traffic, deployment, "inbound");
     linkerd(&mut e, OTHER, deployment, "outbound");
     linkerd(&mut e, OTHER, &format!("checkout-{version}"), "inbound");
@@ -222,8 +248,16 @@ struct Mesh {
 fn mesh(pack: &str) -> Mesh {
     match pack {
         "istio" => Mesh {
-            baseline: scope(&[("namespace", "shop"), ("workload", "cart-v1"), ("version", "v1")]),
-            canary: scope(&[("namespace", "shop"), ("workload", "cart-v2"), ("version", "v2")]),
+            baseline: scope(&[
+                ("namespace", "shop"),
+                ("workload", "cart-v1"),
+                ("version", "v1"),
+            ]),
+            canary: scope(&[
+                ("namespace", "shop"),
+                ("workload", "cart-v2"),
+                ("version", "v2"),
+            ]),
             bounds: ISTIO_MS,
             scale: 1.0,
         },
@@ -234,8 +268,16 @@ fn mesh(pack: &str) -> Mesh {
             scale: 1.0,
         },
         "consul" => Mesh {
-            baseline: scope(&[("namespace", "default"), ("workload", "cart"), ("version", "v1")]),
-            canary: scope(&[("namespace", "default"), ("workload", "cart"), ("version", "v2")]),
+            baseline: scope(&[
+                ("namespace", "default"),
+                ("workload", "cart"),
+                ("version", "v1"),
+            ]),
+            canary: scope(&[
+                ("namespace", "default"),
+                ("workload", "cart"),
+                ("version", "v2"),
+            ]),
             bounds: ENVOY_MS,
             scale: 1.0,
         },
@@ -333,8 +375,16 @@ fn expect_counts(o: &Observation, per_scrape: (u64, u64), g: f64, what: &str) {
     };
     // Each count is a rounded extrapolated increase: within half a request of exact.
     let (r, e) = (per_scrape.0 as f64 * g, per_scrape.1 as f64 * g);
-    assert!((c.requests as f64 - r).abs() <= 0.5 + 1e-6, "{what}: requests {} vs {r}", c.requests);
-    assert!((c.errors as f64 - e).abs() <= 0.5 + 1e-6, "{what}: errors {} vs {e}", c.errors);
+    assert!(
+        (c.requests as f64 - r).abs() <= 0.5 + 1e-6,
+        "{what}: requests {} vs {r}",
+        c.requests
+    );
+    assert!(
+        (c.errors as f64 - e).abs() <= 0.5 + 1e-6,
+        "{what}: errors {} vs {e}",
+        c.errors
+    );
 }
 
 fn expect_buckets(o: &Observation, bounds: &[f64], per_scrape: &[u64], g: f64, what: &str) {
@@ -353,7 +403,10 @@ fn expect_buckets(o: &Observation, bounds: &[f64], per_scrape: &[u64], g: f64, w
         );
     }
     let total: u64 = per_scrape.iter().sum();
-    assert!((b.total() as f64 - total as f64 * g).abs() <= 0.5 + 1e-6, "{what}: total");
+    assert!(
+        (b.total() as f64 - total as f64 * g).abs() <= 0.5 + 1e-6,
+        "{what}: total"
+    );
 }
 
 /// Rates of the scrape counter of `job` over the series query's range, times `k`.
@@ -362,7 +415,10 @@ async fn expected_rates(env: &Env, job: &str, k: f64) -> Vec<f64> {
     let w = window(env);
     let response = client
         .query_range(
-            &format!("rate(augury_test_scrapes_total{{job=\"{job}\"}}[{}s])", STEP.as_secs()),
+            &format!(
+                "rate(augury_test_scrapes_total{{job=\"{job}\"}}[{}s])",
+                STEP.as_secs()
+            ),
             w.end - w.length + w.step,
             w.end,
             w.step,
@@ -389,24 +445,45 @@ async fn check_pack(name: &str) {
         assert!(g >= SCRAPES as f64 - 1.0, "{side}: factor {g}");
         let what = format!("{name} {side}");
 
-        let counts = source.fetch(&prom(name, "error-ratio"), scope, &w).await.unwrap();
-        expect_counts(&counts.observation, (requests(traffic), errors(traffic)), g, &what);
+        let counts = source
+            .fetch(&prom(name, "error-ratio"), scope, &w)
+            .await
+            .unwrap();
+        expect_counts(
+            &counts.observation,
+            (requests(traffic), errors(traffic)),
+            g,
+            &what,
+        );
         assert!(counts.warnings.is_empty(), "{:?}", counts.warnings);
         assert_eq!(counts.queries.len(), 2);
 
-        let latency = source.fetch(&prom(name, "latency"), scope, &w).await.unwrap();
+        let latency = source
+            .fetch(&prom(name, "latency"), scope, &w)
+            .await
+            .unwrap();
         let per_scrape = bucketize(m.bounds, &latencies(traffic, m.scale));
         expect_buckets(&latency.observation, m.bounds, &per_scrape, g, &what);
 
-        let rate = source.fetch(&prom(name, "request-rate"), scope, &w).await.unwrap();
+        let rate = source
+            .fetch(&prom(name, "request-rate"), scope, &w)
+            .await
+            .unwrap();
         let Observation::Samples(points) = &rate.observation else {
             panic!("{what}: expected samples, got {:?}", rate.observation)
         };
         let expected = expected_rates(env, side, requests(traffic) as f64).await;
         assert!(expected.len() >= 3, "{what}: {expected:?}");
-        assert_eq!(points.len(), expected.len(), "{what}: {points:?} vs {expected:?}");
+        assert_eq!(
+            points.len(),
+            expected.len(),
+            "{what}: {points:?} vs {expected:?}"
+        );
         for (got, want) in points.iter().zip(&expected) {
-            assert!((got - want).abs() <= 1e-9 * want.abs(), "{what}: rate {got} vs {want}");
+            assert!(
+                (got - want).abs() <= 1e-9 * want.abs(),
+                "{what}: rate {got} vs {want}"
+            );
         }
     }
 }
@@ -459,8 +536,20 @@ async fn built_in_models_fetch_judge_input_per_scope() {
                     let (c, b) = fetched.buckets().unwrap();
                     let want_b = bucketize(m.bounds, &latencies(BASELINE, 1.0));
                     let want_c = bucketize(m.bounds, &latencies(CANARY, 1.0));
-                    expect_buckets(&Observation::Buckets(b.clone()), m.bounds, &want_b, g_b, name);
-                    expect_buckets(&Observation::Buckets(c.clone()), m.bounds, &want_c, g_c, name);
+                    expect_buckets(
+                        &Observation::Buckets(b.clone()),
+                        m.bounds,
+                        &want_b,
+                        g_b,
+                        name,
+                    );
+                    expect_buckets(
+                        &Observation::Buckets(c.clone()),
+                        m.bounds,
+                        &want_c,
+                        g_c,
+                        name,
+                    );
                 }
                 other => panic!("{name}/{}: {other:?}", metric.name),
             }
@@ -473,9 +562,16 @@ async fn scopes_that_match_nothing_are_nodata_not_errors() {
     let env = env();
     let source = source_for(&env.prometheus.url);
     let w = window(env);
-    let absent = scope(&[("namespace", "shop"), ("workload", "gone"), ("version", "v9")]);
+    let absent = scope(&[
+        ("namespace", "shop"),
+        ("workload", "gone"),
+        ("version", "v9"),
+    ]);
     for query in ["error-ratio", "latency", "request-rate"] {
-        let fetched = source.fetch(&prom("istio", query), &absent, &w).await.unwrap();
+        let fetched = source
+            .fetch(&prom("istio", query), &absent, &w)
+            .await
+            .unwrap();
         let Observation::Nodata(why) = &fetched.observation else {
             panic!("{query}: {:?}", fetched.observation)
         };
@@ -489,7 +585,10 @@ async fn scopes_that_match_nothing_are_nodata_not_errors() {
         .await
         .unwrap();
     assert_eq!(fetched.data, None);
-    assert!(matches!(fetched.baseline.observation, Observation::Buckets(_)));
+    assert!(matches!(
+        fetched.baseline.observation,
+        Observation::Buckets(_)
+    ));
 }
 
 #[tokio::test]
@@ -497,14 +596,25 @@ async fn no_error_series_counts_as_zero_errors() {
     let env = env();
     let source = source_for(&env.prometheus.url);
     // The checkout distractor answers only 200s: `errors` has no series at all.
-    let checkout = scope(&[("namespace", "shop"), ("workload", "checkout-v1"), ("version", "v1")]);
+    let checkout = scope(&[
+        ("namespace", "shop"),
+        ("workload", "checkout-v1"),
+        ("version", "v1"),
+    ]);
     let fetched = source
         .fetch(&prom("istio", "error-ratio"), &checkout, &window(env))
         .await
         .unwrap();
     let g = factor(env, "baseline").await;
     expect_counts(&fetched.observation, (requests(OTHER), 0), g, "checkout");
-    assert!(fetched.notes.iter().any(|n| n.contains("counted as 0 errors")), "{:?}", fetched.notes);
+    assert!(
+        fetched
+            .notes
+            .iter()
+            .any(|n| n.contains("counted as 0 errors")),
+        "{:?}",
+        fetched.notes
+    );
 }
 
 #[tokio::test]
@@ -513,13 +623,20 @@ async fn scope_values_cannot_inject_promql() {
     let source = source_for(&env.prometheus.url);
     let mut evil = mesh("istio").baseline;
     // Unescaped, this would close the matcher and add every series in Prometheus.
-    evil.insert("version".into(), r#"v1"} or istio_requests_total{reporter=~".+"#.into());
+    evil.insert(
+        "version".into(),
+        r#"v1"} or istio_requests_total{reporter=~".+"#.into(),
+    );
     let fetched = source
         .fetch(&prom("istio", "error-ratio"), &evil, &window(env))
         .await
         .unwrap();
     assert!(fetched.observation.is_nodata(), "{:?}", fetched.observation);
-    assert!(fetched.queries[0].contains(r#"destination_version="v1\"} or "#), "{}", fetched.queries[0]);
+    assert!(
+        fetched.queries[0].contains(r#"destination_version="v1\"} or "#),
+        "{}",
+        fetched.queries[0]
+    );
     // A regex matcher takes the value literally: `v.` does not match `v1`.
     let pack = Pack::from_yaml(
         r#"
@@ -548,7 +665,11 @@ queries:
         .fetch(&prom("t", "c"), &scope(&[("v", "v1")]), &window(env))
         .await
         .unwrap();
-    assert!(matches!(exact.observation, Observation::Counts(_)), "{:?}", exact.observation);
+    assert!(
+        matches!(exact.observation, Observation::Counts(_)),
+        "{:?}",
+        exact.observation
+    );
 }
 
 #[tokio::test]
@@ -636,18 +757,28 @@ async fn nan_inf_and_wrong_shapes_are_nodata_or_clear_errors() {
         ("nan-bucket", "is NaN"),
     ] {
         let o = fetch(q).await.unwrap().observation;
-        let Observation::Nodata(why) = &o else { panic!("{q}: {o:?}") };
+        let Observation::Nodata(why) = &o else {
+            panic!("{q}: {o:?}")
+        };
         assert!(why.contains(says), "{q}: {why}");
     }
 
     let f = fetch("inf-series").await.unwrap();
-    let Observation::Samples(points) = &f.observation else { panic!("{:?}", f.observation) };
-    assert!(!points.is_empty() && points.iter().all(|v| v.is_nan()), "{points:?}");
+    let Observation::Samples(points) = &f.observation else {
+        panic!("{:?}", f.observation)
+    };
+    assert!(
+        !points.is_empty() && points.iter().all(|v| v.is_nan()),
+        "{points:?}"
+    );
     assert!(f.notes.iter().any(|n| n.contains("±Inf")), "{:?}", f.notes);
 
     for (q, says) in [
         ("unaggregated", "series where one number belongs"),
-        ("range-selector", "returned a matrix where an instant vector"),
+        (
+            "range-selector",
+            "returned a matrix where an instant vector",
+        ),
         ("no-le", "has no `le` label"),
         ("by-code", "differ by more than `le`"),
     ] {
@@ -660,10 +791,21 @@ async fn nan_inf_and_wrong_shapes_are_nodata_or_clear_errors() {
     // A query Prometheus cannot parse is its answer, reported once, not retried.
     let before = proxy.requests();
     let e = fetch("bad-syntax").await.unwrap_err();
-    let FetchError::Query { source, .. } = &e else { panic!("{e}") };
+    let FetchError::Query { source, .. } = &e else {
+        panic!("{e}")
+    };
     match source.as_ref() {
-        QueryError::Api { status, error_type, error, attempts, .. } => {
-            assert_eq!((*status, error_type.as_str(), *attempts), (400, "bad_data", 1));
+        QueryError::Api {
+            status,
+            error_type,
+            error,
+            attempts,
+            ..
+        } => {
+            assert_eq!(
+                (*status, error_type.as_str(), *attempts),
+                (400, "bad_data", 1)
+            );
             assert!(error.contains("parse error"), "{error}");
         }
         other => panic!("{other}"),
@@ -712,9 +854,13 @@ async fn bearer_basic_and_custom_headers_reach_the_server() {
     let w = window(env);
     let m = mesh("istio");
     let tenant = ("X-Scope-OrgID".to_string(), "team-a".to_string());
-    let cases: Vec<(Vec<(String, String)>, Box<dyn Fn(&mut PrometheusConfig)>)> = vec![
+    type Configure = Box<dyn Fn(&mut PrometheusConfig)>;
+    let cases: Vec<(Vec<(String, String)>, Configure)> = vec![
         (
-            vec![("authorization".into(), "Bearer s3cret".into()), tenant.clone()],
+            vec![
+                ("authorization".into(), "Bearer s3cret".into()),
+                tenant.clone(),
+            ],
             Box::new(|c: &mut PrometheusConfig| {
                 c.bearer_token = Some("s3cret".into());
                 c.headers.insert("X-Scope-OrgID".into(), "team-a".into());
@@ -743,16 +889,37 @@ async fn bearer_basic_and_custom_headers_reach_the_server() {
         let mut config = fast(&proxy.url);
         configure(&mut config);
         let source = QuerySource::new(Client::new(&config).unwrap(), PackCatalog::builtin());
-        let ok = source.fetch(&prom("istio", "latency"), &m.baseline, &w).await.unwrap();
-        assert!(matches!(ok.observation, Observation::Buckets(_)), "{require:?}");
+        let ok = source
+            .fetch(&prom("istio", "latency"), &m.baseline, &w)
+            .await
+            .unwrap();
+        assert!(
+            matches!(ok.observation, Observation::Buckets(_)),
+            "{require:?}"
+        );
 
         // Without the credentials: 401, reported, not retried.
         let before = proxy.requests();
-        let bare = QuerySource::new(Client::new(&fast(&proxy.url)).unwrap(), PackCatalog::builtin());
-        let e = bare.fetch(&prom("istio", "latency"), &m.baseline, &w).await.unwrap_err();
-        let FetchError::Query { source, .. } = &e else { panic!("{e}") };
+        let bare = QuerySource::new(
+            Client::new(&fast(&proxy.url)).unwrap(),
+            PackCatalog::builtin(),
+        );
+        let e = bare
+            .fetch(&prom("istio", "latency"), &m.baseline, &w)
+            .await
+            .unwrap_err();
+        let FetchError::Query { source, .. } = &e else {
+            panic!("{e}")
+        };
         assert!(
-            matches!(source.as_ref(), QueryError::Status { status: 401, attempts: 1, .. }),
+            matches!(
+                source.as_ref(),
+                QueryError::Status {
+                    status: 401,
+                    attempts: 1,
+                    ..
+                }
+            ),
             "{e}"
         );
         assert_eq!(proxy.requests() - before, 1);
@@ -770,7 +937,10 @@ async fn server_errors_are_retried_until_an_answer() {
         },
     )
     .await;
-    let source = QuerySource::new(Client::new(&fast(&proxy.url)).unwrap(), PackCatalog::builtin());
+    let source = QuerySource::new(
+        Client::new(&fast(&proxy.url)).unwrap(),
+        PackCatalog::builtin(),
+    );
     let m = mesh("istio");
     let fetched = source
         .fetch(&prom("istio", "latency"), &m.baseline, &window(env))
@@ -799,7 +969,17 @@ async fn server_errors_are_retried_until_an_answer() {
     config.retries = 2;
     let client = Client::new(&config).unwrap();
     let e = client.query("up", at(env.end)).await.unwrap_err();
-    assert!(matches!(e, QueryError::Status { status: 503, attempts: 3, .. }), "{e}");
+    assert!(
+        matches!(
+            e,
+            QueryError::Status {
+                status: 503,
+                attempts: 3,
+                ..
+            }
+        ),
+        "{e}"
+    );
     assert_eq!(proxy.requests(), 3);
 }
 
@@ -822,7 +1002,17 @@ async fn timeouts_and_unreachable_servers_are_transport_errors() {
         .query("up", at(env.end))
         .await
         .unwrap_err();
-    assert!(matches!(e, QueryError::Transport { timed_out: true, attempts: 2, .. }), "{e}");
+    assert!(
+        matches!(
+            e,
+            QueryError::Transport {
+                timed_out: true,
+                attempts: 2,
+                ..
+            }
+        ),
+        "{e}"
+    );
     assert_eq!(proxy.requests(), 2);
 
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -835,7 +1025,17 @@ async fn timeouts_and_unreachable_servers_are_transport_errors() {
         .query("up", at(env.end))
         .await
         .unwrap_err();
-    assert!(matches!(e, QueryError::Transport { timed_out: false, attempts: 3, .. }), "{e}");
+    assert!(
+        matches!(
+            e,
+            QueryError::Transport {
+                timed_out: false,
+                attempts: 3,
+                ..
+            }
+        ),
+        "{e}"
+    );
     assert!(e.to_string().contains("refused"), "{e}");
 }
 
@@ -846,9 +1046,16 @@ async fn bucket_counts_align_for_the_rank_test() {
     let source = source_for(&env.prometheus.url);
     let m = mesh("linkerd");
     let w = window(env);
-    let b = source.fetch(&prom("linkerd", "latency"), &m.baseline, &w).await.unwrap();
-    let c = source.fetch(&prom("linkerd", "latency"), &m.canary, &w).await.unwrap();
-    let (Observation::Buckets(b), Observation::Buckets(c)) = (&b.observation, &c.observation) else {
+    let b = source
+        .fetch(&prom("linkerd", "latency"), &m.baseline, &w)
+        .await
+        .unwrap();
+    let c = source
+        .fetch(&prom("linkerd", "latency"), &m.canary, &w)
+        .await
+        .unwrap();
+    let (Observation::Buckets(b), Observation::Buckets(c)) = (&b.observation, &c.observation)
+    else {
         panic!("{b:?} {c:?}")
     };
     let (c2, b2) = buckets::align(c, b);

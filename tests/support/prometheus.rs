@@ -29,11 +29,14 @@ use axum::http::header::CONTENT_TYPE;
 use axum::response::IntoResponse;
 use axum::routing::get;
 
+/// One exposition line: metric name, labels, per-scrape increment.
+type Line = (String, Vec<(String, String)>, f64);
+
 /// Text exposition whose values are `n * per_scrape` at scrape n.
 #[derive(Clone, Debug, Default)]
 pub struct Exposition {
-    /// family name -> (type, lines: (metric name, labels, per-scrape increment)).
-    families: BTreeMap<String, (&'static str, Vec<(String, Vec<(String, String)>, f64)>)>,
+    /// family name -> (type, lines).
+    families: BTreeMap<String, (&'static str, Vec<Line>)>,
 }
 
 pub fn labels(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
@@ -87,9 +90,16 @@ impl Exposition {
             for (name, labels, per_scrape) in lines {
                 let inner: Vec<String> = labels
                     .iter()
-                    .map(|(k, v)| format!("{k}=\"{}\"", v.replace('\\', r"\\").replace('"', "\\\"")))
+                    .map(|(k, v)| {
+                        format!("{k}=\"{}\"", v.replace('\\', r"\\").replace('"', "\\\""))
+                    })
                     .collect();
-                let _ = writeln!(out, "{name}{{{}}} {}", inner.join(","), per_scrape * n as f64);
+                let _ = writeln!(
+                    out,
+                    "{name}{{{}}} {}",
+                    inner.join(","),
+                    per_scrape * n as f64
+                );
             }
         }
         out
@@ -193,7 +203,10 @@ impl Prometheus {
                 .arg(r#"prometheus "$@" & p=$!; read _ignored; kill $p; wait $p"#)
                 .arg("sh")
                 .arg(format!("--config.file={}", config_path.display()))
-                .arg(format!("--storage.tsdb.path={}", dir.path().join("data").display()))
+                .arg(format!(
+                    "--storage.tsdb.path={}",
+                    dir.path().join("data").display()
+                ))
                 .arg(format!("--web.listen-address=127.0.0.1:{port}"))
                 .stdin(Stdio::piped())
                 .stdout(log.try_clone().unwrap())
@@ -217,10 +230,10 @@ impl Prometheus {
     async fn wait_ready(&mut self) -> bool {
         let http = reqwest::Client::new();
         for _ in 0..300 {
-            if let Ok(r) = http.get(format!("{}/-/ready", self.url)).send().await {
-                if r.status().is_success() {
-                    return true;
-                }
+            if let Ok(r) = http.get(format!("{}/-/ready", self.url)).send().await
+                && r.status().is_success()
+            {
+                return true;
             }
             if self.log().contains("address already in use") {
                 return false;
@@ -275,10 +288,7 @@ impl Prometheus {
     /// bounded number of times; returns the time of the latest sample that is ingested
     /// for all of them, so queries at that time see complete data.
     pub async fn wait_for_scrapes(&self, jobs: &[&str], scrapes: u64) -> f64 {
-        let selector = format!(
-            "augury_test_scrapes_total{{job=~\"{}\"}}",
-            jobs.join("|")
-        );
+        let selector = format!("augury_test_scrapes_total{{job=~\"{}\"}}", jobs.join("|"));
         for _ in 0..600 {
             let ingested = self
                 .value(&format!("count({selector} >= {scrapes})"), None)
@@ -387,9 +397,16 @@ async fn forward(
     use axum::http::StatusCode;
     state.requests.fetch_add(1, Ordering::SeqCst);
     for (name, value) in &state.require {
-        let got = request.headers().get(name.as_str()).and_then(|v| v.to_str().ok());
+        let got = request
+            .headers()
+            .get(name.as_str())
+            .and_then(|v| v.to_str().ok());
         if got != Some(value.as_str()) {
-            return (StatusCode::UNAUTHORIZED, format!("missing or wrong {name}\n")).into_response();
+            return (
+                StatusCode::UNAUTHORIZED,
+                format!("missing or wrong {name}\n"),
+            )
+                .into_response();
         }
     }
     if take_one(&state.stall_first) {
@@ -409,7 +426,9 @@ async fn forward(
         .map_or("/".to_string(), |p| p.to_string());
     let content_type = request.headers().get(CONTENT_TYPE).cloned();
     let method = request.method().clone();
-    let body = axum::body::to_bytes(request.into_body(), 1 << 20).await.unwrap();
+    let body = axum::body::to_bytes(request.into_body(), 1 << 20)
+        .await
+        .unwrap();
     let mut upstream = state
         .http
         .request(method, format!("{}{path}", state.upstream))

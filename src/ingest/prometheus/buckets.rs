@@ -152,8 +152,8 @@ impl Buckets {
     /// the geometric middle of `(lo, hi]`; half the first bound for the first bucket
     /// (`(0, b0]`); the largest finite bound for the `+Inf` bucket, as
     /// `histogram_quantile` does. The relative error of a value in `(lo, hi]` is at most
-    /// `sqrt(hi/lo) - 1` (22% for Istio's 1-2.5-5 steps from 10 ms on, up to 58%
-    /// between 1 and 2.5); the `+Inf` bucket's error is unbounded.
+    /// `sqrt(hi/lo) - 1` (41% for a doubling, 58% for a 2.5x step); in the first and the
+    /// `+Inf` bucket it is unbounded.
     pub fn representative(&self, k: usize) -> Result<f64, BucketError> {
         let first = *self.bounds.first().ok_or(BucketError::NoFiniteBound)?;
         if first <= 0.0 {
