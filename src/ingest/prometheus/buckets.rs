@@ -177,10 +177,7 @@ impl Buckets {
         // Two le-buckets in one log bucket would become one tie group: a different test.
         // Representatives ascend, so only neighbours can collide.
         for pair in filled.windows(2) {
-            let mut probe = LogHistogram::new();
-            probe.record(pair[0].1);
-            probe.record(pair[1].1);
-            if probe.buckets().count() == 1 {
+            if LogHistogram::bucket_index(pair[0].1) == LogHistogram::bucket_index(pair[1].1) {
                 return Err(BucketError::Merged {
                     lo: self.upper(pair[0].0),
                     hi: self.upper(pair[1].0),
@@ -285,6 +282,31 @@ mod tests {
         assert_eq!(b2.counts(), &[10, 50, 40]);
         assert_eq!(c2.total(), c.total());
         assert_eq!(b2.total(), b.total());
+    }
+
+    #[test]
+    fn conversion_keeps_every_bucket_distinct_and_in_place() {
+        let b = Buckets::new(
+            vec![1.0, 5.0, 10.0, 25.0, 50.0, 100.0],
+            vec![3, 10, 0, 40, 25, 8, 2],
+        )
+        .unwrap();
+        let h = b.to_log_histogram().unwrap();
+        assert_eq!(h.count(), b.total());
+        let counts: Vec<u64> = h.buckets().map(|(_, c)| c).collect();
+        assert_eq!(counts, vec![3, 10, 40, 25, 8, 2]);
+        // The median request (the 44th of 88) is in (10, 25]; so is the histogram's.
+        let median = h.quantile(0.5).unwrap();
+        assert!(median > 10.0 && median <= 25.0, "{median}");
+        // Bounds 0.1% apart would put two buckets in one log bucket: refused.
+        let tight = Buckets::new(vec![1.0, 1.001], vec![1, 1, 1]).unwrap();
+        assert_eq!(
+            tight.to_log_histogram().unwrap_err(),
+            BucketError::Merged {
+                lo: 1.001,
+                hi: f64::INFINITY
+            }
+        );
     }
 
     #[test]

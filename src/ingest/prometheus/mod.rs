@@ -53,17 +53,6 @@ pub struct Window {
     pub step: Duration,
 }
 
-impl Window {
-    /// A window of `length` ending at `end`, with `step` = `length / 10` (at least 1s).
-    pub fn ending_at(end: SystemTime, length: Duration) -> Window {
-        Window {
-            end,
-            length,
-            step: (length / 10).max(Duration::from_secs(1)),
-        }
-    }
-}
-
 /// One scope's data for one metric, with everything behind it.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Fetched {
