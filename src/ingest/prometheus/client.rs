@@ -331,8 +331,7 @@ async fn read_response(
     let envelope: Envelope = match serde_json::from_slice(&body) {
         Ok(envelope) => envelope,
         // Not the API's JSON: a proxy, a load balancer or a wrong URL answered.
-        Err(e) if !status.is_success() => {
-            let _ = e;
+        Err(_) if !status.is_success() => {
             return Err(fail(QueryError::Status {
                 url: url.into(),
                 attempts: attempt,

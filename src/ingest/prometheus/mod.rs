@@ -176,13 +176,17 @@ impl QuerySource {
                 );
                 let (req, err) = (req?, err?);
                 let read = observe::counts(&req, &err);
-                let promql = format!("{requests_q} ; {errors_q}");
-                finish(&id, &promql, read, vec![requests_q, errors_q], [req, err])
+                finish(&id, read, vec![requests_q, errors_q], [req, err])
             }
             Templates::One(template) => {
                 let promql = template.render(&vars, &id)?;
                 if query.kind == QueryKind::Series {
-                    let start = window.end - window.length + window.step;
+                    let start = window
+                        .end
+                        .checked_sub(window.length - window.step)
+                        .ok_or_else(|| {
+                            FetchError::Window("starts before the clock's earliest time".into())
+                        })?;
                     let response = self
                         .client
                         .query_range(&promql, start, window.end, window.step)
@@ -193,11 +197,11 @@ impl QuerySource {
                             source: Box::new(source),
                         })?;
                     let read = observe::samples(&response);
-                    finish(&id, &promql.clone(), read, vec![promql], [response])
+                    finish(&id, read, vec![promql], [response])
                 } else {
                     let response = self.instant(&id, &promql, window).await?;
                     let read = observe::buckets(&response);
-                    finish(&id, &promql.clone(), read, vec![promql], [response])
+                    finish(&id, read, vec![promql], [response])
                 }
             }
         }
@@ -294,14 +298,13 @@ fn variables(scope: &Scope, window: &Window) -> Result<BTreeMap<String, String>,
 
 fn finish<const N: usize>(
     id: &str,
-    promql: &str,
     read: Result<(Observation, Vec<String>), ShapeError>,
     queries: Vec<String>,
     responses: [QueryResponse; N],
 ) -> Result<Fetched, FetchError> {
     let (observation, mut notes) = read.map_err(|reason| FetchError::Shape {
         query: id.into(),
-        promql: promql.into(),
+        promql: queries.join(" ; "),
         reason,
     })?;
     let mut warnings = Vec::new();
