@@ -301,7 +301,7 @@ struct Env {
 /// Window length for every query: longer than the data, so it covers all of it.
 const WINDOW: Duration = Duration::from_secs(60);
 const STEP: Duration = Duration::from_secs(2);
-const SCRAPES: u64 = 8;
+const SCRAPES: u64 = 6;
 
 fn env() -> &'static Env {
     static ENV: OnceLock<Env> = OnceLock::new();
@@ -473,7 +473,7 @@ async fn check_pack(name: &str) {
             panic!("{what}: expected samples, got {:?}", rate.observation)
         };
         let expected = expected_rates(env, side, requests(traffic) as f64).await;
-        assert!(expected.len() >= 3, "{what}: {expected:?}");
+        assert!(expected.len() >= 2, "{what}: {expected:?}");
         assert_eq!(
             points.len(),
             expected.len(),
