@@ -33,8 +33,8 @@ enum Piece {
     Var { name: String, context: Context },
 }
 
-/// A parsed template. Parse once (at pack load, so a broken pack fails `augury check`),
-/// render per scope.
+/// A parsed template. Parsed once when its pack loads, so a broken pack is refused
+/// before any analysis uses it; rendered per scope.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Template {
     source: String,
