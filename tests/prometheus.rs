@@ -24,8 +24,9 @@ use augury::ingest::prometheus::{
     Buckets, Client, FetchError, Observation, Pack, PackCatalog, PrometheusConfig, QueryError,
     QuerySource, Scope, TemplateError, Window, buckets,
 };
-use augury::judge::MetricData;
+use augury::judge::{Classification, JudgeOptions, MetricData, Verdict, judge};
 use augury::model::{Catalog, PrometheusSource};
+use augury::stats::{Alternative, Method};
 use harness::{Exporter, Exposition, Prometheus, Proxy, ProxyRules, at, bucketize, labels};
 
 const ISTIO_MS: &[f64] = &[
@@ -1065,4 +1066,52 @@ async fn bucket_counts_align_for_the_rank_test() {
     let (c3, _) = buckets::align(c, &coarse);
     assert_eq!(c3.total(), c.total());
     assert_eq!(c3.bounds(), &[5.0, 50.0, 500.0]);
+}
+
+/// Prometheus data through the Istio model and the judge: the slower canary with more
+/// 5xx fails on both metrics; the baseline judged against itself passes. The judge's rank
+/// test on the converted histograms gives the exact bucket test's U.
+#[tokio::test]
+async fn judge_fails_the_slower_canary_on_prometheus_data() {
+    let env = env();
+    let source = source_for(&env.prometheus.url);
+    let w = window(env);
+    let model = Catalog::builtin().get("istio").cloned().unwrap();
+    let m = mesh("istio");
+    let mut canary_data = BTreeMap::new();
+    let mut same_data = BTreeMap::new();
+    let mut exact_u = None;
+    for metric in &model.metrics {
+        let f = source
+            .fetch_metric(metric, &m.baseline, &m.canary, &w)
+            .await
+            .unwrap();
+        if let Some((c, b)) = f.buckets() {
+            let exact = buckets::mann_whitney(c, b, Alternative::Greater, Method::Auto).unwrap();
+            assert!(exact.p_value < 0.01, "{exact:?}");
+            exact_u = Some(exact.u);
+        }
+        canary_data.insert(metric.name.clone(), f.data.unwrap());
+        let same = source
+            .fetch_metric(metric, &m.baseline, &m.baseline, &w)
+            .await
+            .unwrap();
+        same_data.insert(metric.name.clone(), same.data.unwrap());
+    }
+    let judged = judge(&model, &canary_data, &JudgeOptions::default()).unwrap();
+    assert_eq!(judged.verdict, Verdict::Fail, "{:#?}", judged.reasons);
+    for r in &judged.metrics {
+        assert_eq!(
+            r.classification,
+            Classification::High,
+            "{}: {}",
+            r.name,
+            r.reason
+        );
+    }
+    let latency = judged.metrics.iter().find(|r| r.name == "latency").unwrap();
+    assert_eq!(latency.mann_whitney.as_ref().map(|mw| mw.u), exact_u);
+
+    let judged = judge(&model, &same_data, &JudgeOptions::default()).unwrap();
+    assert_eq!(judged.verdict, Verdict::Pass, "{:#?}", judged.reasons);
 }

@@ -310,6 +310,46 @@ mod tests {
     }
 
     #[test]
+    fn exact_bucket_test_equals_the_sample_test_on_tied_values() {
+        use crate::stats::{Sorted, mannwhitney::mann_whitney as mw_samples};
+        let c = Buckets::new(vec![1.0, 5.0, 10.0, 25.0], vec![2, 4, 9, 12, 3]).unwrap();
+        let b = Buckets::new(vec![1.0, 5.0, 10.0, 25.0], vec![5, 11, 8, 6, 0]).unwrap();
+        // Every observation of a bucket at one value: the same ranks and ties.
+        let expand = |x: &Buckets| -> Vec<f64> {
+            x.counts()
+                .iter()
+                .enumerate()
+                .flat_map(|(k, &n)| std::iter::repeat_n(x.representative(k).unwrap(), n as usize))
+                .collect()
+        };
+        let (cs, bs) = Sorted::pair(expand(&c), expand(&b)).unwrap();
+        for alternative in [
+            Alternative::TwoSided,
+            Alternative::Greater,
+            Alternative::Less,
+        ] {
+            let exact = mann_whitney(&c, &b, alternative, Method::Auto).unwrap();
+            let samples = mw_samples(&cs, &bs, alternative, Method::Auto).unwrap();
+            assert_eq!(exact.u, samples.u);
+            assert!(
+                (exact.p_value - samples.p_value).abs() < 1e-12,
+                "{exact:?} {samples:?}"
+            );
+        }
+        // Different layouts are compared on the bounds both have.
+        let coarse = Buckets::new(vec![5.0, 25.0], vec![16, 14, 0]).unwrap();
+        let aligned = mann_whitney(&c, &coarse, Alternative::Greater, Method::Auto).unwrap();
+        let direct = mann_whitney_buckets(
+            &[6, 21, 3],
+            &[16, 14, 0],
+            Alternative::Greater,
+            Method::Auto,
+        )
+        .unwrap();
+        assert_eq!(aligned, direct);
+    }
+
+    #[test]
     fn representatives_lie_inside_their_buckets() {
         let b = Buckets::new(vec![1.0, 4.0, 16.0], vec![1, 1, 1, 1]).unwrap();
         let r: Vec<f64> = (0..4).map(|k| b.representative(k).unwrap()).collect();
