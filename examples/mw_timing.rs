@@ -1,0 +1,93 @@
+//! Times Augury's Mann-Whitney on generated lognormal samples, for
+//! `scripts/bench_mannwhitney_vs_scipy.py` and for tuning the sort.
+//!
+//! `mw_timing N [REPS]`      best-of-REPS seconds for sort (both sides) + test, N per side.
+//! `mw_timing sort N [REPS]` best-of-REPS seconds of `Sorted::new` and of
+//!                           `sort_unstable_by(total_cmp)` on one N-value sample.
+
+use std::time::Instant;
+
+use augury::stats::mannwhitney::mann_whitney;
+use augury::stats::{Alternative, Method, Sorted};
+
+/// splitmix64: a fixed-seed generator, so every run times the same data.
+struct Gen(u64);
+
+impl Gen {
+    fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    fn uniform(&mut self) -> f64 {
+        ((self.next_u64() >> 11) as f64 + 0.5) / (1u64 << 53) as f64
+    }
+
+    /// exp(mu + sigma * Z), Z standard normal by Box-Muller.
+    fn lognormal(&mut self, mu: f64, sigma: f64) -> f64 {
+        let (u1, u2) = (self.uniform(), self.uniform());
+        let z = (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos();
+        (mu + sigma * z).exp()
+    }
+}
+
+fn samples(n: usize, seed: u64, mu: f64) -> Vec<f64> {
+    let mut g = Gen(seed);
+    (0..n).map(|_| g.lognormal(mu, 0.5)).collect()
+}
+
+fn best_of<F: FnMut() -> f64>(reps: usize, mut f: F) -> f64 {
+    (0..reps).map(|_| f()).fold(f64::INFINITY, f64::min)
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let num = |i: usize, default: usize| -> usize {
+        args.get(i)
+            .map(|s| s.parse().expect("sizes are whole numbers"))
+            .unwrap_or(default)
+    };
+    if args.first().map(String::as_str) == Some("sort") {
+        let n = num(1, 1_000_000);
+        let reps = num(2, 5);
+        let data = samples(n, 1, 3.0);
+        let ours = best_of(reps, || {
+            let v = data.clone();
+            let t = Instant::now();
+            let s = Sorted::new(v, "x").expect("generated data has no NaN");
+            let e = t.elapsed().as_secs_f64();
+            std::hint::black_box(s);
+            e
+        });
+        let std_sort = best_of(reps, || {
+            let mut v = data.clone();
+            let t = Instant::now();
+            v.sort_unstable_by(f64::total_cmp);
+            let e = t.elapsed().as_secs_f64();
+            std::hint::black_box(v);
+            e
+        });
+        println!("{n} sorted {ours:.9} sort_unstable {std_sort:.9}");
+        return;
+    }
+    let n = num(0, 1_000_000);
+    let reps = num(1, 5);
+    let canary = samples(n, 11, 3.02);
+    let baseline = samples(n, 12, 3.0);
+    let mut last = None;
+    let secs = best_of(reps, || {
+        let (c, b) = (canary.clone(), baseline.clone());
+        let t = Instant::now();
+        let (c, b) = Sorted::pair(c, b).expect("generated data has no NaN");
+        let r = mann_whitney(&c, &b, Alternative::TwoSided, Method::Asymptotic)
+            .expect("both samples are non-empty");
+        let e = t.elapsed().as_secs_f64();
+        last = Some(r);
+        e
+    });
+    let r = last.expect("at least one repetition");
+    println!("{secs:.9} u={} p={:e}", r.u, r.p_value);
+}
