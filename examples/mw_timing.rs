@@ -4,6 +4,8 @@
 //! `mw_timing N [REPS]`      best-of-REPS seconds for sort (both sides) + test, N per side.
 //! `mw_timing sort N [REPS]` best-of-REPS seconds of `Sorted::new` and of
 //!                           `sort_unstable_by(total_cmp)` on one N-value sample.
+//! `mw_timing parts N [REPS]` best-of-REPS seconds of `Sorted::pair` and of the test
+//!                           on the sorted samples, separately.
 
 use std::time::Instant;
 
@@ -71,6 +73,30 @@ fn main() {
             e
         });
         println!("{n} sorted {ours:.9} sort_unstable {std_sort:.9}");
+        return;
+    }
+    if args.first().map(String::as_str) == Some("parts") {
+        let n = num(1, 1_000_000);
+        let reps = num(2, 5);
+        let canary = samples(n, 11, 3.02);
+        let baseline = samples(n, 12, 3.0);
+        let sort = best_of(reps, || {
+            let (c, b) = (canary.clone(), baseline.clone());
+            let t = Instant::now();
+            let pair = Sorted::pair(c, b).expect("generated data has no NaN");
+            let e = t.elapsed().as_secs_f64();
+            std::hint::black_box(pair);
+            e
+        });
+        let (c, b) = Sorted::pair(canary, baseline).expect("generated data has no NaN");
+        let test = best_of(reps, || {
+            let t = Instant::now();
+            let r = mann_whitney(&c, &b, Alternative::TwoSided, Method::Asymptotic);
+            let e = t.elapsed().as_secs_f64();
+            std::hint::black_box(r.expect("both samples are non-empty"));
+            e
+        });
+        println!("{n} pair-sort {sort:.9} test {test:.9}");
         return;
     }
     let n = num(0, 1_000_000);

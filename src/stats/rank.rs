@@ -23,39 +23,100 @@ pub struct RankSummary {
     pub has_ties: bool,
 }
 
+/// Independent merges run side by side in `rank_summary`. One merge is a chain of
+/// dependent loads and compares (about 3 ns per value); several chains in the same loop
+/// overlap in the CPU. Four halve the time of one on 1,000,000 x 1,000,000 values.
+const MERGE_LANES: usize = 4;
+
 /// Ranks the pooled sample without materialising it.
+///
+/// The value range is cut at canary quantiles into `MERGE_LANES` pieces, each holding
+/// every copy of its values from both samples, so no tie group spans two pieces; each
+/// piece is merged from its own starting rank, and the pieces' sums are added.
 pub fn rank_summary(canary: &Sorted, baseline: &Sorted) -> RankSummary {
     let (a, b) = (canary.as_slice(), baseline.as_slice());
-    let mut acc = Accumulator::default();
-    let (mut i, mut j) = (0, 0);
-    while i < a.len() && j < b.len() {
-        let (x, y) = (a[i], b[j]);
-        if x < y {
-            let run = run_len(&a[i..]);
-            acc.group(run, 0);
-            i += run;
-        } else if y < x {
-            let run = run_len(&b[j..]);
-            acc.group(0, run);
-            j += run;
-        } else {
-            let (ra, rb) = (run_len(&a[i..]), run_len(&b[j..]));
-            acc.group(ra, rb);
-            i += ra;
-            j += rb;
+    let mut lanes: [Lane; MERGE_LANES] = std::array::from_fn(|k| {
+        let bound = |k: usize| -> (usize, usize) {
+            if k == 0 {
+                return (0, 0);
+            }
+            if k == MERGE_LANES || a.is_empty() {
+                return (a.len(), b.len());
+            }
+            let cut = a[k * a.len() / MERGE_LANES];
+            (
+                a.partition_point(|&x| x < cut),
+                b.partition_point(|&y| y < cut),
+            )
+        };
+        let ((a0, b0), (a1, b1)) = (bound(k), bound(k + 1));
+        Lane {
+            a: &a[a0..a1],
+            b: &b[b0..b1],
+            i: 0,
+            j: 0,
+            stream: MergedStream::at((a0 + b0) as u64),
+        }
+    });
+    // Both sides of every lane hold at least `steps` more values, so `steps` merge steps
+    // of every lane can run without checking for the end of either side.
+    loop {
+        let steps = lanes.iter().map(Lane::both_left).min().unwrap_or(0);
+        if steps == 0 {
+            break;
+        }
+        for _ in 0..steps {
+            lanes.iter_mut().for_each(Lane::step);
         }
     }
-    while i < a.len() {
-        let run = run_len(&a[i..]);
-        acc.group(run, 0);
-        i += run;
+    let mut total = Accumulator {
+        n_canary: a.len() as u128,
+        n_baseline: b.len() as u128,
+        below: (a.len() + b.len()) as u128,
+        ..Accumulator::default()
+    };
+    for mut lane in lanes {
+        while lane.both_left() > 0 {
+            lane.step();
+        }
+        lane.a[lane.i..]
+            .iter()
+            .for_each(|&x| lane.stream.push(x, true));
+        lane.b[lane.j..]
+            .iter()
+            .for_each(|&y| lane.stream.push(y, false));
+        lane.stream.close_group();
+        total.twice_rank_sum += lane.stream.twice_rank_sum;
+        total.tie_term += lane.stream.tie_term;
+        total.has_ties |= lane.stream.has_ties;
     }
-    while j < b.len() {
-        let run = run_len(&b[j..]);
-        acc.group(0, run);
-        j += run;
+    total.finish()
+}
+
+/// One piece of the merge of two sorted samples.
+struct Lane<'a> {
+    a: &'a [f64],
+    b: &'a [f64],
+    i: usize,
+    j: usize,
+    stream: MergedStream,
+}
+
+impl Lane<'_> {
+    fn both_left(&self) -> usize {
+        (self.a.len() - self.i).min(self.b.len() - self.j)
     }
-    acc.finish()
+
+    /// Takes the smaller head. Which sample holds it is a coin toss when the two are
+    /// alike, so the choice is made without a branch.
+    #[inline(always)]
+    fn step(&mut self) {
+        let (x, y) = (self.a[self.i], self.b[self.j]);
+        let from_canary = x <= y;
+        self.stream.push(x.min(y), from_canary);
+        self.i += usize::from(from_canary);
+        self.j += usize::from(!from_canary);
+    }
 }
 
 /// Ranks two aligned bucket-count sequences: bucket `k` of each holds the observations
@@ -87,11 +148,72 @@ fn to_usize(count: u64) -> Result<usize, StatsError> {
     })
 }
 
-/// Length of the run of values equal to `values[0]`. Runs are short in continuous data,
-/// so a linear scan beats a binary search.
-fn run_len(values: &[f64]) -> usize {
-    let first = values[0];
-    values.iter().take_while(|&&v| v == first).count()
+/// Walks the merged, ascending stream of values and ranks the canary's.
+///
+/// Every canary value is first counted at its plain rank (position + 1); when a group of
+/// equal values closes, and only if it holds more than one value, those plain ranks are
+/// swapped for the group's midrank. Distinct values, the common case, cost a few adds.
+struct MergedStream {
+    /// Twice the canary's rank sum so far.
+    twice_rank_sum: u128,
+    tie_term: u128,
+    has_ties: bool,
+    /// 0-based position of the next value in the merged stream.
+    position: u64,
+    /// The open group: its value, first position, canary count, and the sum of the
+    /// positions of its canary values.
+    value: f64,
+    start: u64,
+    canary: u64,
+    canary_positions: u128,
+}
+
+impl MergedStream {
+    /// A stream whose first value has 0-based position `position` in the pooled sample.
+    fn at(position: u64) -> Self {
+        MergedStream {
+            twice_rank_sum: 0,
+            tie_term: 0,
+            has_ties: false,
+            position,
+            // NaN equals nothing, so the first value always opens a group.
+            value: f64::NAN,
+            start: position,
+            canary: 0,
+            canary_positions: 0,
+        }
+    }
+
+    /// Adds the next value of the merged stream; the only branch is "a new value starts",
+    /// which continuous data takes almost every time, so it is well predicted.
+    #[inline(always)]
+    fn push(&mut self, value: f64, from_canary: bool) {
+        if value != self.value {
+            self.close_group();
+            self.value = value;
+            self.start = self.position;
+        }
+        let c = u64::from(from_canary);
+        self.canary += c;
+        self.canary_positions += u128::from(c * self.position);
+        self.twice_rank_sum += u128::from(c * (2 * self.position + 2));
+        self.position += 1;
+    }
+
+    fn close_group(&mut self) {
+        let t = u128::from(self.position - self.start);
+        if t > 1 {
+            let c = u128::from(self.canary);
+            // Take back the plain ranks 2 (p + 1) and give each canary value the midrank
+            // start + (t + 1) / 2, all doubled.
+            self.twice_rank_sum -= 2 * self.canary_positions + 2 * c;
+            self.twice_rank_sum += c * (2 * u128::from(self.start) + t + 1);
+            self.tie_term += t * t * t - t;
+            self.has_ties = true;
+        }
+        self.canary = 0;
+        self.canary_positions = 0;
+    }
 }
 
 #[derive(Default)]
@@ -139,6 +261,7 @@ impl Accumulator {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
 
     fn sorted(v: &[f64]) -> Sorted {
         Sorted::new(v.to_vec(), "test").unwrap()
@@ -206,5 +329,26 @@ mod tests {
             rank_summary_buckets(&c, &b[..3]),
             Err(StatsError::Invalid(m)) if m.contains("4 buckets") && m.contains("has 3")
         ));
+    }
+
+    proptest! {
+        /// Small integer values make ties common; lengths span empty to several lanes' worth.
+        #[test]
+        fn merge_matches_brute_force(
+            a in proptest::collection::vec(0u8..12, 0..80),
+            b in proptest::collection::vec(0u8..12, 0..80),
+            scale in prop_oneof![Just(1.0), Just(-0.5), Just(1e300)],
+        ) {
+            let a: Vec<f64> = a.iter().map(|&x| x as f64 * scale).collect();
+            let b: Vec<f64> = b.iter().map(|&x| x as f64 * scale).collect();
+            let s = rank_summary(&sorted(&a), &sorted(&b));
+            let (r, ties) = brute(&a, &b);
+            prop_assert_eq!(s.rank_sum_canary, r);
+            prop_assert_eq!(s.tie_term, ties);
+            prop_assert_eq!(s.has_ties, ties > 0);
+            prop_assert_eq!((s.n_canary, s.n_baseline), (a.len(), b.len()));
+            let n = a.len() as f64;
+            prop_assert_eq!(s.u_canary, r - n * (n + 1.0) / 2.0);
+        }
     }
 }
