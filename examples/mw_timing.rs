@@ -4,6 +4,8 @@
 //! `mw_timing N [REPS]`      best-of-REPS seconds for sort (both sides) + test, N per side.
 //! `mw_timing sort N [REPS]` best-of-REPS seconds of `Sorted::new` and of
 //!                           `sort_unstable_by(total_cmp)` on one N-value sample.
+//! `mw_timing exact N [REPS]` best-of-REPS seconds of the exact test, N x N, U near the
+//!                           middle of its range (the most work).
 //! `mw_timing parts N [REPS]` best-of-REPS seconds of `Sorted::pair` and of the test
 //!                           on the sorted samples, separately.
 
@@ -12,34 +14,10 @@ use std::time::Instant;
 use augury::stats::mannwhitney::mann_whitney;
 use augury::stats::{Alternative, Method, Sorted};
 
-/// splitmix64: a fixed-seed generator, so every run times the same data.
-struct Gen(u64);
+#[path = "../benches/support/lognormal.rs"]
+mod lognormal;
 
-impl Gen {
-    fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    fn uniform(&mut self) -> f64 {
-        ((self.next_u64() >> 11) as f64 + 0.5) / (1u64 << 53) as f64
-    }
-
-    /// exp(mu + sigma * Z), Z standard normal by Box-Muller.
-    fn lognormal(&mut self, mu: f64, sigma: f64) -> f64 {
-        let (u1, u2) = (self.uniform(), self.uniform());
-        let z = (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos();
-        (mu + sigma * z).exp()
-    }
-}
-
-fn samples(n: usize, seed: u64, mu: f64) -> Vec<f64> {
-    let mut g = Gen(seed);
-    (0..n).map(|_| g.lognormal(mu, 0.5)).collect()
-}
+use lognormal::samples;
 
 fn best_of<F: FnMut() -> f64>(reps: usize, mut f: F) -> f64 {
     (0..reps).map(|_| f()).fold(f64::INFINITY, f64::min)
@@ -73,6 +51,23 @@ fn main() {
             e
         });
         println!("{n} sorted {ours:.9} sort_unstable {std_sort:.9}");
+        return;
+    }
+    if args.first().map(String::as_str) == Some("exact") {
+        let n = num(1, 200);
+        let reps = num(2, 5);
+        let c = Sorted::new(samples(n, 21, 3.0), "canary").expect("generated data has no NaN");
+        let b = Sorted::new(samples(n, 22, 3.0), "baseline").expect("generated data has no NaN");
+        let mut last = None;
+        let secs = best_of(reps, || {
+            let t = Instant::now();
+            let r = mann_whitney(&c, &b, Alternative::TwoSided, Method::Exact);
+            let e = t.elapsed().as_secs_f64();
+            last = Some(r.expect("within the exact limit"));
+            e
+        });
+        let r = last.expect("at least one repetition");
+        println!("{n}x{n} exact {secs:.9} u={} p={:e}", r.u, r.p_value);
         return;
     }
     if args.first().map(String::as_str) == Some("parts") {
