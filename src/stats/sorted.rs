@@ -27,9 +27,9 @@ use super::StatsError;
 /// 5,000 values, the 11-bit radix sort 1.5x faster at 8,192 and 1.9x at 32,768.
 const RADIX_MIN_LEN: usize = 4096;
 
-/// From this many values on, 14-bit digits beat 11-bit ones (see `radix_sort`): 11 bits
-/// were faster at 262,144 and 524,288 values, 14 bits about 25% faster at 1,000,000.
-const WIDE_DIGITS_MIN_LEN: usize = 768 * 1024;
+/// Width of one radix digit; see `radix_sort` for how it was chosen.
+const DIGIT_BITS: u32 = 11;
+const BUCKETS: usize = 1 << DIGIT_BITS;
 
 const SIGN: u64 = 1 << 63;
 
@@ -43,10 +43,8 @@ impl Sorted {
         let mut values = values;
         let outcome = if values.len() < RADIX_MIN_LEN {
             comparison_sort(&mut values)
-        } else if values.len() < WIDE_DIGITS_MIN_LEN {
-            radix_sort::<11>(&mut values)
         } else {
-            radix_sort::<14>(&mut values)
+            radix_sort(&mut values)
         };
         match outcome {
             Ok(()) => Ok(Sorted(values)),
@@ -107,56 +105,64 @@ fn from_key(k: u64) -> f64 {
     f64::from_bits(k ^ flip)
 }
 
-/// LSD radix sort of `values` through their order-preserving keys, `BITS` bits a pass.
+/// LSD radix sort of `values` through their order-preserving keys.
+///
+/// The digits are those of `key - min key`: a sample spans far fewer bits than the
+/// 64 of its keys, and counting from the smallest key drops the top digits entirely even
+/// when the sample straddles a power of two (where the raw keys' top bits all change).
+/// Digits that are the same in every key are skipped too: the low mantissa bits of
+/// whole-number data, say.
 ///
 /// Memory: one key buffer and one scratch buffer of `values.len()` u64 each; the last pass
-/// writes the decoded floats straight back into `values`. Passes in which every key has
-/// the same digit are skipped: the top digit of data spanning less than a few powers of
-/// two, say.
+/// writes the decoded floats straight back into `values`.
 ///
 /// Digit width: wider digits mean fewer passes over memory but more buckets scattered to
-/// at once. Typical samples vary in the low 55 bits of their keys (52 of mantissa, a few
-/// of exponent): 11-bit digits take 5 passes into 2,048 buckets (heads fit in L1),
-/// 14-bit digits 4 passes into 16,384, which wins on large inputs; 16-bit digits (65,536
-/// buckets) were slower than either. The histograms' fixed cost favours 11 bits on
-/// smaller inputs. Measured with `mw_timing sort N`.
-fn radix_sort<const BITS: u32>(values: &mut [f64]) -> Result<(), usize> {
-    let buckets = 1usize << BITS;
-    let passes = 64usize.div_ceil(BITS as usize);
-    let digit = |k: u64, pass: usize| ((k >> (pass as u32 * BITS)) as usize) & (buckets - 1);
+/// at once. A lognormal sample spanning two decades spans about 55 bits of key: 11-bit
+/// digits take 5 passes into 2,048 buckets, whose heads (8 KB) stay in L1. 14-bit digits
+/// take 4 passes, but their 16,384 heads (64 KB) overflow this machine's 48 KB L1 and
+/// the sort of 1,000,000 values went from 22 ms to 41 ms; 16-bit digits were slower still.
+/// 8-bit digits (7 passes) tied with 11. Measured with `mw_timing sort N`.
+fn radix_sort(values: &mut [f64]) -> Result<(), usize> {
+    let digit = |k: u64, pass: usize| ((k >> (pass as u32 * DIGIT_BITS)) as usize) & (BUCKETS - 1);
     let n = values.len();
     // Counts are u32 to halve the histograms' cache footprint; longer inputs (over four
     // billion values) take the comparison sort instead.
     if u32::try_from(n).is_err() {
         return comparison_sort(values);
     }
-    let mut counts = vec![0u32; buckets * passes];
     let mut any_nan = false;
-    let mut keys: Vec<u64> = Vec::with_capacity(n);
-    for &v in values.iter() {
-        any_nan |= v.is_nan();
-        let k = key(v + 0.0);
-        for (pass, count) in counts.chunks_exact_mut(buckets).enumerate() {
-            count[digit(k, pass)] += 1;
-        }
-        keys.push(k);
-    }
+    let (mut lo, mut hi) = (u64::MAX, 0u64);
+    let mut keys: Vec<u64> = values
+        .iter()
+        .map(|&v| {
+            any_nan |= v.is_nan();
+            let k = key(v + 0.0);
+            lo = lo.min(k);
+            hi = hi.max(k);
+            k
+        })
+        .collect();
     if any_nan {
         return Err(values.iter().position(|v| v.is_nan()).unwrap_or(0));
     }
+    let span_bits = (u64::BITS - (hi - lo).leading_zeros()) as usize;
+    let passes = span_bits.div_ceil(DIGIT_BITS as usize);
 
-    let first = keys[0];
-    let count = |pass: usize| &counts[pass * buckets..(pass + 1) * buckets];
+    let mut counts = vec![0u32; BUCKETS * passes];
+    for k in keys.iter_mut() {
+        *k -= lo;
+        for (pass, count) in counts.chunks_exact_mut(BUCKETS).enumerate() {
+            count[digit(*k, pass)] += 1;
+        }
+    }
+    let count = |pass: usize| &counts[pass * BUCKETS..(pass + 1) * BUCKETS];
     let active: Vec<usize> = (0..passes)
-        .filter(|&pass| count(pass)[digit(first, pass)] as usize != n)
+        .filter(|&pass| count(pass)[digit(keys[0], pass)] as usize != n)
         .collect();
 
     let Some((&last, middle)) = active.split_last() else {
-        // Every key is the same: the data is already sorted.
-        values
-            .iter_mut()
-            .zip(&keys)
-            .for_each(|(v, &k)| *v = from_key(k));
+        // Every key is the same (no pass is active only then): nothing to reorder.
+        values.iter_mut().for_each(|v| *v = from_key(lo));
         return Ok(());
     };
 
@@ -173,7 +179,7 @@ fn radix_sort<const BITS: u32>(values: &mut [f64]) -> Result<(), usize> {
     let mut heads = prefix_offsets(count(last));
     for &k in &keys {
         let head = &mut heads[digit(k, last)];
-        values[*head as usize] = from_key(k);
+        values[*head as usize] = from_key(k + lo);
         *head += 1;
     }
     Ok(())
@@ -219,7 +225,7 @@ mod tests {
 
     #[test]
     fn radix_matches_comparison_sort_on_mixed_values() {
-        for &n in &[RADIX_MIN_LEN, 5000, 100_000, WIDE_DIGITS_MIN_LEN] {
+        for &n in &[RADIX_MIN_LEN, 5000, 100_000] {
             let v = lcg_values(n, n as u64);
             let sorted = Sorted::new(v.clone(), "canary").unwrap();
             assert_eq!(sorted.as_slice(), reference_sort(v).as_slice());
@@ -242,7 +248,7 @@ mod tests {
             -1.5,
             1.5,
         ];
-        for n in [v.len(), 3 * RADIX_MIN_LEN, WIDE_DIGITS_MIN_LEN] {
+        for n in [v.len(), 3 * RADIX_MIN_LEN] {
             v.resize(n, -0.0);
             for sorted in [
                 Sorted::new(v.clone(), "canary").unwrap(),
@@ -260,7 +266,7 @@ mod tests {
 
     #[test]
     fn nan_is_refused_with_its_position() {
-        for n in [10, 2 * RADIX_MIN_LEN, WIDE_DIGITS_MIN_LEN] {
+        for n in [10, 2 * RADIX_MIN_LEN] {
             let mut v = lcg_values(n, 7);
             v[n / 2] = f64::NAN;
             v[n - 1] = -f64::NAN;
@@ -276,7 +282,7 @@ mod tests {
 
     #[test]
     fn constant_and_narrow_inputs_skip_passes_correctly() {
-        for n in [4 * RADIX_MIN_LEN, WIDE_DIGITS_MIN_LEN] {
+        for n in [RADIX_MIN_LEN, 4 * RADIX_MIN_LEN] {
             let constant = vec![3.25; n];
             assert_eq!(
                 Sorted::new(constant.clone(), "c").unwrap().as_slice(),
