@@ -43,6 +43,11 @@ impl LogHistogram {
     pub fn buckets(&self) -> impl Iterator<Item = (i32, u64)> + '_ {
         std::iter::empty()
     }
+    /// Edges of bucket `index`: every observation in it lies in `[lower, upper)`.
+    pub fn bucket_bounds(index: i32) -> (f64, f64) {
+        let _ = index;
+        todo!()
+    }
     /// The value every observation in bucket `index` is taken to be.
     pub fn bucket_value(index: i32) -> f64 {
         let _ = index;

@@ -40,7 +40,15 @@ pub fn from_u(
     alternative: Alternative,
     method: Method,
 ) -> Result<MannWhitney, StatsError> {
-    let _ = (u, n_canary, n_baseline, tie_term, has_ties, alternative, method);
+    let _ = (
+        u,
+        n_canary,
+        n_baseline,
+        tie_term,
+        has_ties,
+        alternative,
+        method,
+    );
     todo!()
 }
 

@@ -21,10 +21,7 @@ impl Sorted {
     }
 
     /// Sorts two samples at once (on two threads when they are large).
-    pub fn pair(
-        canary: Vec<f64>,
-        baseline: Vec<f64>,
-    ) -> Result<(Sorted, Sorted), StatsError> {
+    pub fn pair(canary: Vec<f64>, baseline: Vec<f64>) -> Result<(Sorted, Sorted), StatsError> {
         let (c, b) = rayon::join(
             || Sorted::new(canary, "canary"),
             || Sorted::new(baseline, "baseline"),
