@@ -1,4 +1,9 @@
 //! Augury: a canary judge.
 #![forbid(unsafe_code)]
 
+pub mod cli;
+pub mod ingest;
+pub mod judge;
+pub mod model;
 pub mod stats;
+pub mod windows;

@@ -1,0 +1,160 @@
+//! The `augury` command line: argument parsing, and one module per command that turns
+//! library results into output and exit codes. No statistics or judging live here.
+//!
+//! Exit codes (DESIGN.md): 0 pass, 1 fail, 3 inconclusive, 2 bad usage or input,
+//! 4 operational error.
+
+mod check;
+pub mod input;
+mod judge;
+mod render;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+use crate::stats::{Alternative, Method};
+
+/// Bad usage or bad input.
+pub const EXIT_USAGE: i32 = 2;
+/// Operational error (I/O, server unreachable).
+pub const EXIT_OPERATIONAL: i32 = 4;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "augury",
+    version,
+    about = "Canary judge: compares a canary with its baseline and says pass, fail or inconclusive",
+    long_about = "Canary judge: compares a canary version with its baseline using rank tests \
+(Mann-Whitney U, Hodges-Lehmann shift), error-ratio tests and SLO burn rates, and explains \
+every verdict with the numbers behind it.\n\n\
+Exit codes: 0 pass, 1 fail, 3 inconclusive or marginal, 2 bad usage or input, 4 operational error."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Judge baseline vs canary samples once, from files (no daemon needed).
+    ///
+    /// Samples are one number per line, a CSV column (--column), or a JSON array;
+    /// `NaN`, `NA` or an empty CSV field is a missing value. For models with several
+    /// metrics, give --input with a JSON object of metric name to
+    /// {"baseline": [...], "canary": [...]} or {"baseline": {"requests": n, "errors": k}, ...}.
+    /// With no file arguments, judges the bundled example (a canary 8% slower).
+    #[command(verbatim_doc_comment)]
+    Judge(JudgeArgs),
+    /// Validate judge models (a file, or every *.yaml in a directory).
+    ///
+    /// With no PATH, checks ./models if it exists, else the built-in models.
+    /// Exit 0 when all are valid, 2 when any is not (every problem is listed).
+    Check {
+        /// Model file or directory.
+        path: Option<PathBuf>,
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
+}
+
+#[derive(clap::Args, Debug)]
+pub struct JudgeArgs {
+    /// Baseline samples (the version running now).
+    #[arg(long, value_name = "FILE", requires = "canary")]
+    pub baseline: Option<PathBuf>,
+    /// Canary samples (the new version).
+    #[arg(long, value_name = "FILE", requires = "baseline")]
+    pub canary: Option<PathBuf>,
+    /// JSON object of metric name to baseline/canary data, for multi-metric models.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["baseline", "canary"])]
+    pub input: Option<PathBuf>,
+    /// Model: a built-in name (default, http-red) or a YAML file.
+    #[arg(long, value_name = "NAME|FILE")]
+    pub model: Option<String>,
+    /// Which metric of the model --baseline/--canary feed (default: its only distribution metric).
+    #[arg(long, value_name = "NAME")]
+    pub metric: Option<String>,
+    /// CSV column holding the samples: header name or 1-based number.
+    #[arg(long, value_name = "NAME|N")]
+    pub column: Option<String>,
+    /// How p-values and intervals are computed.
+    #[arg(long, value_enum, default_value_t = MethodArg::Auto)]
+    pub method: MethodArg,
+    /// Override the alternative each metric's direction implies.
+    #[arg(long, value_enum)]
+    pub alternative: Option<AlternativeArg>,
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Text,
+    Json,
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+pub enum MethodArg {
+    /// Exact for small samples without ties, asymptotic otherwise.
+    Auto,
+    Exact,
+    Asymptotic,
+}
+
+impl From<MethodArg> for Method {
+    fn from(m: MethodArg) -> Method {
+        match m {
+            MethodArg::Auto => Method::Auto,
+            MethodArg::Exact => Method::Exact,
+            MethodArg::Asymptotic => Method::Asymptotic,
+        }
+    }
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+pub enum AlternativeArg {
+    TwoSided,
+    /// Canary larger than baseline.
+    Greater,
+    /// Canary smaller than baseline.
+    Less,
+}
+
+impl From<AlternativeArg> for Alternative {
+    fn from(a: AlternativeArg) -> Alternative {
+        match a {
+            AlternativeArg::TwoSided => Alternative::TwoSided,
+            AlternativeArg::Greater => Alternative::Greater,
+            AlternativeArg::Less => Alternative::Less,
+        }
+    }
+}
+
+/// Runs the command line; returns the process exit code.
+pub fn run() -> i32 {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let code = if e.use_stderr() { EXIT_USAGE } else { 0 };
+            let _ = e.print();
+            return code;
+        }
+    };
+    match cli.command {
+        Command::Judge(args) => judge::run(&args),
+        Command::Check { path, format } => check::run(path.as_deref(), format),
+    }
+}
+
+/// Prints an error the way the chosen format wants it and returns `code`.
+pub(crate) fn fail(format: Format, kind: &str, message: &str, code: i32) -> i32 {
+    match format {
+        Format::Json => println!(
+            "{}",
+            serde_json::json!({"error": {"kind": kind, "message": message}})
+        ),
+        Format::Text => eprintln!("augury: {message}"),
+    }
+    code
+}

@@ -1,0 +1,141 @@
+//! Text for people reading a CI log: a short table per metric, then one verdict line.
+
+use std::fmt::Write;
+
+use crate::judge::{Classification, Judgment, MetricResult, Summary, Verdict};
+
+pub(super) fn judgment(j: &Judgment) -> String {
+    let mut out = String::new();
+    for m in &j.metrics {
+        metric(&mut out, m);
+        out.push('\n');
+    }
+    let verdict = match j.verdict {
+        Verdict::Pass => "PASS",
+        Verdict::Marginal => "MARGINAL",
+        Verdict::Fail => "FAIL",
+        Verdict::Inconclusive => "INCONCLUSIVE",
+    };
+    let _ = writeln!(
+        out,
+        "verdict: {verdict}  score {}/100 (pass >= {}, marginal >= {}; model `{}`)",
+        num(j.score),
+        j.thresholds.pass,
+        j.thresholds.marginal,
+        j.model
+    );
+    for r in &j.reasons {
+        let _ = writeln!(out, "  - {r}");
+    }
+    out
+}
+
+fn metric(out: &mut String, m: &MetricResult) {
+    let class = match m.classification {
+        Classification::Pass => "pass",
+        Classification::High => "HIGH",
+        Classification::Low => "LOW",
+        Classification::Nodata => "nodata",
+        Classification::Error => "ERROR",
+    };
+    let critical = if m.critical { " (critical)" } else { "" };
+    let unit = |v: Option<f64>| v.map(num).unwrap_or_else(|| "-".into());
+    let _ = writeln!(out, "{}  {class}{critical}", m.name);
+    let (b, c) = (m.baseline.as_ref(), m.canary.as_ref());
+    let row = |out: &mut String, label: &str, f: &dyn Fn(&Summary) -> Option<String>| {
+        let b = b.and_then(f);
+        let c = c.and_then(f);
+        if b.is_some() || c.is_some() {
+            let _ = writeln!(
+                out,
+                "  {label:<12} {:>14} {:>14}",
+                b.unwrap_or_else(|| "-".into()),
+                c.unwrap_or_else(|| "-".into())
+            );
+        }
+    };
+    if b.is_some() || c.is_some() {
+        let _ = writeln!(out, "  {:<12} {:>14} {:>14}", "", "baseline", "canary");
+        row(out, "count", &|s| Some(s.count.to_string()));
+        row(out, "errors", &|s| s.errors.map(|e| e.to_string()));
+        row(out, "error ratio", &|s| {
+            s.error_ratio.map(|r| format!("{:.4}%", 100.0 * r))
+        });
+        row(out, "median", &|s| s.median.map(num));
+        row(out, "p90", &|s| s.p90.map(num));
+        row(out, "p99", &|s| s.p99.map(num));
+        row(out, "mean", &|s| s.mean.map(num));
+        row(out, "NaN", &|s| (s.nan > 0).then(|| s.nan.to_string()));
+    }
+    if let Some(mw) = &m.mann_whitney {
+        let _ = writeln!(
+            out,
+            "  Mann-Whitney U = {}, p = {} ({:?}, {:?})",
+            num(mw.u),
+            p(mw.p_value),
+            mw.method,
+            mw.alternative
+        );
+    }
+    if let Some(s) = &m.shift {
+        let _ = writeln!(
+            out,
+            "  shift {}{}, {}% CI [{}, {}]",
+            signed(s.estimate),
+            if m.unit.is_empty() {
+                String::new()
+            } else {
+                format!(" {}", m.unit)
+            },
+            num(100.0 * s.conf_level),
+            signed(s.lower),
+            signed(s.upper)
+        );
+    }
+    if let Some(t) = &m.proportions {
+        let _ = writeln!(
+            out,
+            "  error ratio canary/baseline = {}, p = {} ({:?}, {:?})",
+            unit(t.ratio),
+            p(t.p_value),
+            t.method,
+            t.alternative
+        );
+    }
+    if let Some(burn) = &m.burn {
+        let _ = writeln!(
+            out,
+            "  SLO {} burn rate: canary {}x, baseline {}x (limit {}x)",
+            burn.slo_target,
+            num(burn.canary),
+            num(burn.baseline),
+            burn.max_burn_rate
+        );
+    }
+    if let Some(e) = &m.effect {
+        let _ = writeln!(
+            out,
+            "  effect: median ratio {}, mean ratio {}, CLES {}",
+            unit(e.median_ratio),
+            unit(e.mean_ratio),
+            num(e.cles)
+        );
+    }
+    let _ = writeln!(out, "  -> {}", m.reason);
+}
+
+fn num(v: f64) -> String {
+    crate::judge::fmt_num(v)
+}
+
+fn signed(v: f64) -> String {
+    if v > 0.0 {
+        format!("+{}", num(v))
+    } else {
+        num(v)
+    }
+}
+
+fn p(v: f64) -> String {
+    crate::judge::fmt_p(v)
+}

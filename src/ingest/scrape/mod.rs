@@ -1,0 +1,1 @@
+//! (arrives with the ingestion work)

@@ -1,0 +1,421 @@
+//! One metric: data in, classification and its numbers out.
+
+use crate::model::{Direction, EffectMeasure, Metric, MetricKind, NanStrategy};
+use crate::stats::{
+    self, Alternative, Sorted,
+    effect::{EffectSizes, effect_sizes},
+    histogram::mann_whitney_histograms,
+    hodges_lehmann::hodges_lehmann,
+    mannwhitney::mann_whitney,
+    proportions::{Counts, compare_proportions},
+};
+
+use super::{
+    BurnSummary, Classification, EffectGate, JudgeError, JudgeOptions, MetricData, MetricResult,
+    Summary,
+};
+
+pub(super) fn classify(
+    metric: &Metric,
+    data: Option<&MetricData>,
+    options: &JudgeOptions,
+) -> Result<MetricResult, JudgeError> {
+    let mut result = MetricResult {
+        name: metric.name.clone(),
+        group: metric.group().to_string(),
+        kind: metric.kind,
+        test: metric.test(),
+        direction: metric.direction,
+        critical: metric.critical,
+        unit: metric.unit.clone(),
+        classification: Classification::Nodata,
+        critical_failure: false,
+        nodata_fails: false,
+        reason: String::new(),
+        alpha: metric.alpha,
+        baseline: None,
+        canary: None,
+        mann_whitney: None,
+        shift: None,
+        effect: None,
+        proportions: None,
+        burn: None,
+        effect_gate: None,
+    };
+    let Some(data) = data else {
+        return Ok(nodata(metric, result, "no data for either version".into()));
+    };
+    let stats_err = |source| JudgeError::Stats {
+        metric: metric.name.clone(),
+        source,
+    };
+    match (metric.kind, data) {
+        (MetricKind::Distribution, MetricData::Samples { baseline, canary }) => {
+            let (baseline, nan_b) = clean(metric, baseline, "baseline")?;
+            let (canary, nan_c) = clean(metric, canary, "canary")?;
+            let (canary, baseline) = Sorted::pair(canary, baseline).map_err(stats_err)?;
+            result.baseline = Some(Summary::of_samples(&baseline, nan_b));
+            result.canary = Some(Summary::of_samples(&canary, nan_c));
+            if let Some(why) = too_few(metric, baseline.len() as u64, canary.len() as u64) {
+                return Ok(nodata(metric, result, why));
+            }
+            distribution(metric, &canary, &baseline, options, result).map_err(stats_err)
+        }
+        (MetricKind::Distribution, MetricData::Histograms { baseline, canary }) => {
+            let (b, c) = (&baseline.histogram, &canary.histogram);
+            result.baseline = Some(Summary::of_histogram(b));
+            result.canary = Some(Summary::of_histogram(c));
+            if let Some(why) = too_few(metric, b.count(), c.count()) {
+                return Ok(nodata(metric, result, why));
+            }
+            let alternative = alternative(metric, options);
+            let mw =
+                mann_whitney_histograms(c, b, alternative, options.method).map_err(stats_err)?;
+            let median_ratio = ratio(c.quantile(0.5), b.quantile(0.5));
+            let mean_ratio = ratio(
+                (c.count() > 0).then(|| c.sum() / c.count() as f64),
+                (b.count() > 0).then(|| b.sum() / b.count() as f64),
+            );
+            let cles = mw.u / (mw.n_canary as f64 * mw.n_baseline as f64);
+            let effect = EffectSizes {
+                median_ratio,
+                mean_ratio,
+                cles,
+                relative_shift: None,
+            };
+            let moved_up = cles > 0.5;
+            let value = distribution_effect(metric.measure(), &effect);
+            result.mann_whitney = Some(mw.clone());
+            result.effect = Some(effect);
+            Ok(decide(metric, result, mw.p_value, moved_up, value))
+        }
+        (MetricKind::ErrorRatio, MetricData::Counts { baseline, canary }) => {
+            error_ratio(metric, *canary, *baseline, options, result).map_err(stats_err)
+        }
+        (kind, other) => Err(JudgeError::WrongShape {
+            metric: metric.name.clone(),
+            kind: match kind {
+                MetricKind::Distribution => "distribution",
+                MetricKind::ErrorRatio => "error-ratio",
+            },
+            expected: match kind {
+                MetricKind::Distribution => "samples or histograms",
+                MetricKind::ErrorRatio => "counts ({\"requests\": n, \"errors\": k})",
+            },
+            got: other.shape(),
+        }),
+    }
+}
+
+/// Applies the model's NaN strategy; returns the values and how many NaN there were.
+fn clean(
+    metric: &Metric,
+    values: &[f64],
+    side: &'static str,
+) -> Result<(Vec<f64>, usize), JudgeError> {
+    let nan = values.iter().filter(|v| v.is_nan()).count();
+    if nan == 0 {
+        return Ok((values.to_vec(), 0));
+    }
+    match metric.nan {
+        NanStrategy::Remove => Ok((
+            values.iter().copied().filter(|v| !v.is_nan()).collect(),
+            nan,
+        )),
+        NanStrategy::Replace => Ok((
+            values
+                .iter()
+                .map(|v| if v.is_nan() { 0.0 } else { *v })
+                .collect(),
+            nan,
+        )),
+        NanStrategy::Fail => Err(JudgeError::NaN {
+            metric: metric.name.clone(),
+            side,
+            index: values.iter().position(|v| v.is_nan()).unwrap_or(0),
+        }),
+    }
+}
+
+fn too_few(metric: &Metric, baseline: u64, canary: u64) -> Option<String> {
+    let min = metric.min_samples().max(1);
+    let what = match metric.kind {
+        MetricKind::Distribution => "observations",
+        MetricKind::ErrorRatio => "requests",
+    };
+    for (side, n) in [("baseline", baseline), ("canary", canary)] {
+        if n < min {
+            return Some(format!(
+                "{side} has {n} {what}, fewer than min_samples ({min})"
+            ));
+        }
+    }
+    None
+}
+
+fn nodata(metric: &Metric, mut result: MetricResult, why: String) -> MetricResult {
+    result.classification = Classification::Nodata;
+    result.nodata_fails = metric.must_have_data;
+    result.reason = if metric.must_have_data {
+        format!("{}: no data ({why}); the model requires data", metric.name)
+    } else {
+        format!("{}: no data ({why})", metric.name)
+    };
+    result
+}
+
+fn alternative(metric: &Metric, options: &JudgeOptions) -> Alternative {
+    options
+        .alternative
+        .unwrap_or_else(|| metric.direction.alternative())
+}
+
+fn ratio(num: Option<f64>, den: Option<f64>) -> Option<f64> {
+    match (num, den) {
+        (Some(n), Some(d)) if d != 0.0 => Some(n / d),
+        _ => None,
+    }
+}
+
+fn distribution_effect(measure: EffectMeasure, e: &EffectSizes) -> Option<f64> {
+    match measure {
+        EffectMeasure::MedianRatio => e.median_ratio,
+        EffectMeasure::MeanRatio => e.mean_ratio,
+        EffectMeasure::Cles => Some(e.cles),
+        EffectMeasure::ShiftRatio => e
+            .relative_shift
+            .as_ref()
+            .map(|s| 1.0 + s.estimate)
+            .or(e.median_ratio),
+        // Rejected for distributions by model validation.
+        EffectMeasure::Ratio => e.median_ratio,
+    }
+}
+
+fn distribution(
+    metric: &Metric,
+    canary: &Sorted,
+    baseline: &Sorted,
+    options: &JudgeOptions,
+    mut result: MetricResult,
+) -> Result<MetricResult, stats::StatsError> {
+    let (c, b) = (canary.as_slice(), baseline.as_slice());
+    // Kayenta adds random noise to constant samples so its test can run; a constant
+    // pair has nothing to rank, so it is decided here, reproducibly.
+    if c.first() == c.last() && b.first() == b.last() && c.first() == b.first() {
+        result.classification = Classification::Pass;
+        result.reason = format!(
+            "{}: both versions are the constant {}; nothing to compare",
+            metric.name,
+            c.first().copied().unwrap_or(0.0)
+        );
+        return Ok(result);
+    }
+    let alternative = alternative(metric, options);
+    let mw = mann_whitney(canary, baseline, alternative, options.method)?;
+    let shift = hodges_lehmann(canary, baseline, metric.conf_level(), options.method)?;
+    let effect = effect_sizes(canary, baseline, mw.u, Some(&shift));
+    let moved_up = shift.estimate > 0.0 || (shift.estimate == 0.0 && effect.cles > 0.5);
+    let value = distribution_effect(metric.measure(), &effect);
+    let p = mw.p_value;
+    result.mann_whitney = Some(mw);
+    result.shift = Some(shift);
+    result.effect = Some(effect);
+    Ok(decide(metric, result, p, moved_up, value))
+}
+
+fn error_ratio(
+    metric: &Metric,
+    canary: Counts,
+    baseline: Counts,
+    options: &JudgeOptions,
+    mut result: MetricResult,
+) -> Result<MetricResult, stats::StatsError> {
+    for (side, c) in [("baseline", baseline), ("canary", canary)] {
+        if c.errors > c.requests {
+            return Err(stats::StatsError::Invalid(format!(
+                "{side} has {} errors but only {} requests",
+                c.errors, c.requests
+            )));
+        }
+    }
+    result.baseline = Some(Summary::of_counts(baseline));
+    result.canary = Some(Summary::of_counts(canary));
+    if let Some(why) = too_few(metric, baseline.requests, canary.requests) {
+        return Ok(nodata(metric, result, why));
+    }
+    let test = compare_proportions(
+        canary,
+        baseline,
+        alternative(metric, options),
+        options.method,
+    )?;
+    let moved_up = test.canary_ratio > test.baseline_ratio;
+    // An error ratio rising from zero is an unbounded increase, not an undefined one.
+    let value = test.ratio.or(if test.canary_ratio > 0.0 {
+        Some(f64::INFINITY)
+    } else {
+        None
+    });
+    let p = test.p_value;
+    let (canary_ratio, baseline_ratio) = (test.canary_ratio, test.baseline_ratio);
+    result.proportions = Some(test);
+    let mut result = decide(metric, result, p, moved_up, value);
+    if let Some(slo) = metric.slo {
+        let burn = BurnSummary {
+            slo_target: slo.target,
+            canary: stats::burn::burn_rate(canary.errors, canary.requests, slo.target)?,
+            baseline: stats::burn::burn_rate(baseline.errors, baseline.requests, slo.target)?,
+            max_burn_rate: slo.max_burn_rate,
+        };
+        // Burning the budget faster than the page threshold is a regression on its own,
+        // but only when the canary is the one burning: a baseline burning just as fast is
+        // an incident, not a bad release.
+        if result.classification == Classification::Pass
+            && metric.direction != Direction::Decrease
+            && burn.canary > burn.max_burn_rate
+            && canary_ratio > baseline_ratio
+        {
+            result.classification = Classification::High;
+            result.critical_failure = metric.critical;
+            result.reason = format!(
+                "{}: canary burns the error budget of SLO {} at {:.1}x (baseline {:.1}x), over the {}x limit",
+                metric.name, slo.target, burn.canary, burn.baseline, burn.max_burn_rate
+            );
+        }
+        result.burn = Some(burn);
+    }
+    Ok(result)
+}
+
+/// The Kayenta-style decision: a significant change in a direction the model cares about,
+/// of at least the allowed effect, is `high`/`low`; past the critical effect on a
+/// critical metric it fails the canary.
+fn decide(
+    metric: &Metric,
+    mut result: MetricResult,
+    p: f64,
+    moved_up: bool,
+    value: Option<f64>,
+) -> MetricResult {
+    let e = &metric.effect;
+    let significant = p < metric.alpha;
+    let cares = match metric.direction {
+        Direction::Increase => moved_up,
+        Direction::Decrease => !moved_up,
+        Direction::Either => true,
+    };
+    let (allowed, critical) = if moved_up {
+        (e.allowed_increase(), e.critical_increase())
+    } else {
+        (e.allowed_decrease(), e.critical_decrease())
+    };
+    result.effect_gate = Some(EffectGate {
+        measure: metric.measure(),
+        value,
+        allowed,
+        critical,
+    });
+    let (reaches, reaches_critical) = match value {
+        // An undefined effect (zero denominator) cannot veto a significant result.
+        None => (true, true),
+        Some(v) if moved_up => (v >= allowed, v >= critical),
+        Some(v) => (v <= allowed, v <= critical),
+    };
+    let way = if moved_up { "higher" } else { "lower" };
+    let effect_text = match value {
+        Some(v) => format!("{} {}", measure_name(metric.measure()), fmt_num(v)),
+        None => format!("{} undefined", measure_name(metric.measure())),
+    };
+    let p_text = format!("p = {}", fmt_p(p));
+    if significant && cares && reaches {
+        result.classification = if moved_up {
+            Classification::High
+        } else {
+            Classification::Low
+        };
+        result.critical_failure = metric.critical && reaches_critical;
+        let crit = if result.critical_failure {
+            format!(
+                ", past the critical {} (critical metric)",
+                fmt_num(critical)
+            )
+        } else {
+            String::new()
+        };
+        result.reason = format!(
+            "{}: canary {way} than baseline ({p_text} < alpha {}, {effect_text}, allowed {}{crit})",
+            metric.name,
+            metric.alpha,
+            fmt_num(allowed)
+        );
+    } else {
+        result.classification = Classification::Pass;
+        result.reason = if !significant {
+            format!(
+                "{}: no significant difference ({p_text} >= alpha {}, {effect_text})",
+                metric.name, metric.alpha
+            )
+        } else if !cares {
+            format!(
+                "{}: canary {way} than baseline ({p_text}), a direction the model accepts",
+                metric.name
+            )
+        } else {
+            format!(
+                "{}: canary {way} than baseline ({p_text}) but by less than allowed ({effect_text}, allowed {})",
+                metric.name,
+                fmt_num(allowed)
+            )
+        };
+    }
+    result
+}
+
+fn measure_name(m: EffectMeasure) -> &'static str {
+    match m {
+        EffectMeasure::MedianRatio => "median ratio",
+        EffectMeasure::MeanRatio => "mean ratio",
+        EffectMeasure::Cles => "CLES",
+        EffectMeasure::ShiftRatio => "shift ratio",
+        EffectMeasure::Ratio => "error-ratio ratio",
+    }
+}
+
+/// A number for a sentence: 4 significant digits.
+pub fn fmt_num(v: f64) -> String {
+    if v.is_infinite() {
+        return if v > 0.0 { "inf".into() } else { "-inf".into() };
+    }
+    if v != 0.0 && (v.abs() >= 1e5 || v.abs() < 1e-3) {
+        format!("{v:.3e}")
+    } else {
+        let s = format!("{v:.4}");
+        let s = s.trim_end_matches('0').trim_end_matches('.');
+        s.to_string()
+    }
+}
+
+/// A p-value for a sentence.
+pub fn fmt_p(p: f64) -> String {
+    if p < 1e-4 {
+        format!("{p:.2e}")
+    } else {
+        format!("{p:.4}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_read_well() {
+        assert_eq!(fmt_num(1.05), "1.05");
+        assert_eq!(fmt_num(2.0), "2");
+        assert_eq!(fmt_num(0.0001234), "1.234e-4");
+        assert_eq!(fmt_num(f64::INFINITY), "inf");
+        assert_eq!(fmt_p(0.01234), "0.0123");
+        assert_eq!(fmt_p(3.2e-9), "3.20e-9");
+    }
+}

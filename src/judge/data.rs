@@ -1,0 +1,63 @@
+//! What the judge is given: per metric, baseline and canary data of one of three shapes.
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use crate::stats::{LogHistogram, proportions::Counts};
+
+/// A metric's data for both versions. In JSON the shape tells which:
+/// `{"baseline": [1.2, 3.4, null], "canary": [...]}` (samples; `null` is NaN),
+/// `{"baseline": {"requests": 1000, "errors": 3}, "canary": {...}}` (counts), or
+/// `{"baseline": {"histogram": {...}}, "canary": {"histogram": {...}}}` (histograms).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum MetricData {
+    Samples {
+        #[serde(with = "nan_as_null")]
+        baseline: Vec<f64>,
+        #[serde(with = "nan_as_null")]
+        canary: Vec<f64>,
+    },
+    Counts {
+        baseline: Counts,
+        canary: Counts,
+    },
+    Histograms {
+        baseline: HistogramSide,
+        canary: HistogramSide,
+    },
+}
+
+/// One side of a histogram metric.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HistogramSide {
+    pub histogram: LogHistogram,
+}
+
+impl MetricData {
+    pub fn shape(&self) -> &'static str {
+        match self {
+            MetricData::Samples { .. } => "samples",
+            MetricData::Counts { .. } => "counts",
+            MetricData::Histograms { .. } => "histograms",
+        }
+    }
+}
+
+/// JSON has no NaN: samples carry it as `null` both ways.
+mod nan_as_null {
+    use super::*;
+
+    pub fn serialize<S: Serializer>(values: &[f64], s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(
+            values
+                .iter()
+                .map(|v| if v.is_nan() { None } else { Some(*v) }),
+        )
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<f64>, D::Error> {
+        let values: Vec<Option<f64>> = Vec::deserialize(d)?;
+        Ok(values.into_iter().map(|v| v.unwrap_or(f64::NAN)).collect())
+    }
+}

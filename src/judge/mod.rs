@@ -1,0 +1,216 @@
+//! The judge: per-metric classification, group scores, the verdict and its reasons.
+//!
+//! Invariant: pure and deterministic. No I/O, no clock, no randomness, no threads whose
+//! scheduling could change a number. Constant or identical samples are decided by rule,
+//! never by added noise, so the same input gives the same verdict, bit for bit.
+//! `augury judge`, `POST /api/v1/judge` and the analysis runner all call [`judge`].
+
+mod classify;
+pub mod data;
+mod score;
+mod summary;
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::model::{Direction, EffectMeasure, MetricKind, Model, TestKind, Thresholds};
+use crate::stats::{
+    Alternative, Method, StatsError, effect::EffectSizes, hodges_lehmann::ShiftEstimate,
+    mannwhitney::MannWhitney, proportions::ProportionTest,
+};
+
+pub use classify::{fmt_num, fmt_p};
+pub use data::MetricData;
+pub use summary::Summary;
+
+/// Caller's overrides of what the model says.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct JudgeOptions {
+    /// How p-values and intervals are computed (default `auto`).
+    #[serde(default)]
+    pub method: Method,
+    /// Replaces the alternative each metric's direction implies.
+    #[serde(default)]
+    pub alternative: Option<Alternative>,
+}
+
+/// The outcome of a judgment.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Verdict {
+    Pass,
+    Marginal,
+    Fail,
+    /// Too little data to judge: half or more of the metrics had none.
+    Inconclusive,
+}
+
+impl Verdict {
+    /// The exit code of `augury judge`/`wait`: 0 pass, 1 fail, 3 inconclusive or marginal.
+    pub fn exit_code(self) -> i32 {
+        match self {
+            Verdict::Pass => 0,
+            Verdict::Fail => 1,
+            Verdict::Marginal | Verdict::Inconclusive => 3,
+        }
+    }
+}
+
+/// How one metric came out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Classification {
+    Pass,
+    /// Canary significantly higher, by at least the allowed effect.
+    High,
+    /// Canary significantly lower, by at least the allowed effect.
+    Low,
+    /// Not enough data on one side.
+    Nodata,
+    /// The statistic could not be computed.
+    Error,
+}
+
+/// The effect-size gate a significant result went through.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EffectGate {
+    pub measure: EffectMeasure,
+    /// The measured effect; `None` when undefined (a zero denominator).
+    pub value: Option<f64>,
+    pub allowed: f64,
+    pub critical: f64,
+}
+
+/// Burn rate of an error-ratio metric against its SLO.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct BurnSummary {
+    pub slo_target: f64,
+    pub canary: f64,
+    pub baseline: f64,
+    pub max_burn_rate: f64,
+}
+
+/// Every number behind one metric's classification.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MetricResult {
+    pub name: String,
+    pub group: String,
+    pub kind: MetricKind,
+    pub test: TestKind,
+    pub direction: Direction,
+    pub critical: bool,
+    /// Unit of the observations, for display.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub unit: String,
+    pub classification: Classification,
+    /// A critical metric regressed past its critical effect: the canary fails whatever the score.
+    pub critical_failure: bool,
+    /// Missing data that the model counts as a failure (`must_have_data`).
+    pub nodata_fails: bool,
+    /// One sentence a person can act on.
+    pub reason: String,
+    pub alpha: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub baseline: Option<Summary>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub canary: Option<Summary>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mann_whitney: Option<MannWhitney>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shift: Option<ShiftEstimate>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub effect: Option<EffectSizes>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub proportions: Option<ProportionTest>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub burn: Option<BurnSummary>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub effect_gate: Option<EffectGate>,
+}
+
+/// One group's score (Kayenta's rule: 100 * pass / (pass + high + low + nodata that fails)).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct GroupScore {
+    pub name: String,
+    pub score: f64,
+    /// Effective weight in percent of the total score.
+    pub weight: f64,
+    pub pass: usize,
+    pub high: usize,
+    pub low: usize,
+    pub nodata: usize,
+    pub error: usize,
+}
+
+/// A verdict with everything behind it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Judgment {
+    pub model: String,
+    pub verdict: Verdict,
+    /// 0 to 100.
+    pub score: f64,
+    pub thresholds: Thresholds,
+    /// Why, most important first.
+    pub reasons: Vec<String>,
+    pub groups: Vec<GroupScore>,
+    pub metrics: Vec<MetricResult>,
+}
+
+/// Input the judge refuses. Messages name the metric, side and position.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum JudgeError {
+    #[error("metric `{metric}`: the model `{model}` has no such metric (it has: {known})")]
+    UnknownMetric {
+        metric: String,
+        model: String,
+        known: String,
+    },
+    #[error("metric `{metric}`: a {kind} metric takes {expected}, got {got}")]
+    WrongShape {
+        metric: String,
+        kind: &'static str,
+        expected: &'static str,
+        got: &'static str,
+    },
+    #[error("metric `{metric}`: {side} value {index} is NaN and the model says `nan: fail`")]
+    NaN {
+        metric: String,
+        side: &'static str,
+        /// 0-based position in the side's samples.
+        index: usize,
+    },
+    #[error("metric `{metric}`: {source}")]
+    Stats {
+        metric: String,
+        #[source]
+        source: StatsError,
+    },
+}
+
+/// Judges canary against baseline on every metric of `model`. Metrics with no entry in
+/// `data` are `nodata`.
+pub fn judge(
+    model: &Model,
+    data: &BTreeMap<String, MetricData>,
+    options: &JudgeOptions,
+) -> Result<Judgment, JudgeError> {
+    if let Some(unknown) = data.keys().find(|k| model.metric(k).is_none()) {
+        return Err(JudgeError::UnknownMetric {
+            metric: unknown.clone(),
+            model: model.name.clone(),
+            known: model
+                .metrics
+                .iter()
+                .map(|m| format!("`{}`", m.name))
+                .collect::<Vec<_>>()
+                .join(", "),
+        });
+    }
+    let metrics = model
+        .metrics
+        .iter()
+        .map(|metric| classify::classify(metric, data.get(&metric.name), options))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(score::score(model, metrics))
+}

@@ -1,0 +1,285 @@
+//! From metric classifications to group scores, the overall score and the verdict.
+//!
+//! Kayenta's scoring, with two deliberate differences, both documented in
+//! `models/README.md`: weights are relative (normalised over the groups present), and
+//! half or more metrics without data make the verdict `inconclusive` rather than a
+//! score of 0, since missing data is not evidence of a regression.
+
+use crate::model::Model;
+
+use super::{Classification, GroupScore, Judgment, MetricResult, Verdict, classify::fmt_num};
+
+pub(super) fn score(model: &Model, metrics: Vec<MetricResult>) -> Judgment {
+    // Groups in the order their first metric appears in the model.
+    let mut names: Vec<String> = Vec::new();
+    for m in &metrics {
+        if !names.contains(&m.group) {
+            names.push(m.group.clone());
+        }
+    }
+    let explicit: f64 = names
+        .iter()
+        .filter_map(|g| model.groups.get(g).and_then(|g| g.weight))
+        .sum();
+    let unweighted = names
+        .iter()
+        .filter(|g| model.groups.get(*g).and_then(|g| g.weight).is_none())
+        .count();
+    let share = if unweighted > 0 {
+        ((100.0 - explicit).max(0.0)) / unweighted as f64
+    } else {
+        0.0
+    };
+    let raw: Vec<f64> = names
+        .iter()
+        .map(|g| model.groups.get(g).and_then(|g| g.weight).unwrap_or(share))
+        .collect();
+    let total: f64 = raw.iter().sum();
+    let groups: Vec<GroupScore> = names
+        .iter()
+        .zip(&raw)
+        .map(|(name, w)| {
+            let count = |c: Classification| {
+                metrics
+                    .iter()
+                    .filter(|m| &m.group == name && m.classification == c)
+                    .count()
+            };
+            let nodata_fail = metrics
+                .iter()
+                .filter(|m| &m.group == name && m.nodata_fails)
+                .count();
+            let (pass, high, low) = (
+                count(Classification::Pass),
+                count(Classification::High),
+                count(Classification::Low),
+            );
+            let denominator = pass + high + low + nodata_fail;
+            GroupScore {
+                name: name.clone(),
+                // Kayenta scores a group with nothing countable as 100.
+                score: if denominator == 0 {
+                    100.0
+                } else {
+                    100.0 * pass as f64 / denominator as f64
+                },
+                weight: if total > 0.0 {
+                    100.0 * w / total
+                } else {
+                    100.0 / names.len() as f64
+                },
+                pass,
+                high,
+                low,
+                nodata: count(Classification::Nodata),
+                error: count(Classification::Error),
+            }
+        })
+        .collect();
+    let mut score: f64 = groups.iter().map(|g| g.score * g.weight / 100.0).sum();
+    // Rounding noise from the weights must not turn 100 into 99.999...
+    score = (score * 1e9).round() / 1e9;
+
+    let t = model.thresholds;
+    let critical: Vec<&MetricResult> = metrics.iter().filter(|m| m.critical_failure).collect();
+    let nodata = metrics
+        .iter()
+        .filter(|m| m.classification == Classification::Nodata)
+        .count();
+    let mut reasons = Vec::new();
+    let verdict = if !critical.is_empty() {
+        score = 0.0;
+        reasons.push(format!(
+            "critical metric{} regressed: {}",
+            if critical.len() > 1 { "s" } else { "" },
+            critical
+                .iter()
+                .map(|m| m.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+        Verdict::Fail
+    } else if !metrics.is_empty() && 2 * nodata >= metrics.len() {
+        reasons.push(format!(
+            "{nodata} of {} metrics had no data; not enough to judge",
+            metrics.len()
+        ));
+        Verdict::Inconclusive
+    } else if score >= t.pass {
+        reasons.push(format!(
+            "score {} >= pass threshold {}",
+            fmt_num(score),
+            t.pass
+        ));
+        Verdict::Pass
+    } else if score >= t.marginal {
+        reasons.push(format!(
+            "score {} is below pass {} but at least marginal {}",
+            fmt_num(score),
+            t.pass,
+            t.marginal
+        ));
+        Verdict::Marginal
+    } else {
+        reasons.push(format!(
+            "score {} < marginal threshold {}",
+            fmt_num(score),
+            t.marginal
+        ));
+        Verdict::Fail
+    };
+    // Then every metric that did not simply pass: regressions first, then missing data.
+    for class in [
+        Classification::High,
+        Classification::Low,
+        Classification::Error,
+        Classification::Nodata,
+    ] {
+        reasons.extend(
+            metrics
+                .iter()
+                .filter(|m| m.classification == class)
+                .map(|m| m.reason.clone()),
+        );
+    }
+    Judgment {
+        model: model.name.clone(),
+        verdict,
+        score,
+        thresholds: t,
+        reasons,
+        groups,
+        metrics,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Direction, MetricKind, TestKind};
+
+    fn result(name: &str, group: &str, class: Classification) -> MetricResult {
+        MetricResult {
+            name: name.into(),
+            group: group.into(),
+            kind: MetricKind::Distribution,
+            test: TestKind::MannWhitney,
+            direction: Direction::Increase,
+            critical: false,
+            unit: String::new(),
+            classification: class,
+            critical_failure: false,
+            nodata_fails: false,
+            reason: format!("{name}: {class:?}"),
+            alpha: 0.01,
+            baseline: None,
+            canary: None,
+            mann_whitney: None,
+            shift: None,
+            effect: None,
+            proportions: None,
+            burn: None,
+            effect_gate: None,
+        }
+    }
+
+    fn model(yaml: &str) -> Model {
+        Model::from_yaml(yaml, "test").unwrap()
+    }
+
+    const TWO_GROUPS: &str = "name: m\ngroups:\n  lat: {weight: 60}\n  err: {weight: 40}\nmetrics:\n  - {name: a, group: lat}\n  - {name: b, group: lat}\n  - {name: c, group: err}\n";
+
+    #[test]
+    fn kayenta_group_scores_and_weights() {
+        use Classification::*;
+        let j = score(
+            &model(TWO_GROUPS),
+            vec![
+                result("a", "lat", Pass),
+                result("b", "lat", High),
+                result("c", "err", Pass),
+            ],
+        );
+        // lat: 1 of 2 pass = 50, err: 100; 50 * 0.6 + 100 * 0.4 = 70 < marginal 75.
+        assert_eq!(j.groups[0].name, "lat");
+        assert_eq!(j.groups[0].score, 50.0);
+        assert_eq!(j.groups[1].score, 100.0);
+        assert_eq!(j.score, 70.0);
+        assert_eq!(j.verdict, Verdict::Fail);
+        assert_eq!(j.reasons[0], "score 70 < marginal threshold 75");
+        assert_eq!(j.reasons[1], "b: High");
+    }
+
+    #[test]
+    fn nodata_is_left_out_unless_the_model_requires_data() {
+        use Classification::*;
+        let m = model(TWO_GROUPS);
+        let j = score(
+            &m,
+            vec![
+                result("a", "lat", Pass),
+                result("b", "lat", Nodata),
+                result("c", "err", Pass),
+            ],
+        );
+        assert_eq!(j.score, 100.0);
+        assert_eq!(j.verdict, Verdict::Pass);
+        let mut required = result("b", "lat", Nodata);
+        required.nodata_fails = true;
+        let j = score(
+            &m,
+            vec![result("a", "lat", Pass), required, result("c", "err", Pass)],
+        );
+        assert_eq!(j.score, 70.0);
+    }
+
+    #[test]
+    fn half_without_data_is_inconclusive() {
+        use Classification::*;
+        let m = model("name: m\nmetrics:\n  - {name: a}\n  - {name: b}\n");
+        let j = score(&m, vec![result("a", "a", Pass), result("b", "b", Nodata)]);
+        assert_eq!(j.verdict, Verdict::Inconclusive);
+        assert_eq!(j.verdict.exit_code(), 3);
+    }
+
+    #[test]
+    fn a_critical_failure_zeroes_the_score() {
+        use Classification::*;
+        let mut bad = result("c", "err", High);
+        bad.critical_failure = true;
+        let j = score(
+            &model(TWO_GROUPS),
+            vec![result("a", "lat", Pass), result("b", "lat", Pass), bad],
+        );
+        assert_eq!(j.score, 0.0);
+        assert_eq!(j.verdict, Verdict::Fail);
+        assert_eq!(j.reasons[0], "critical metric regressed: c");
+    }
+
+    #[test]
+    fn unweighted_groups_share_the_rest_and_weights_are_relative() {
+        use Classification::*;
+        // `lat` has 50, the two unlisted groups share the other 50.
+        let m = model(
+            "name: m\ngroups:\n  lat: {weight: 50}\nmetrics:\n  - {name: a, group: lat}\n  - {name: b}\n  - {name: c}\n",
+        );
+        let j = score(
+            &m,
+            vec![
+                result("a", "lat", Pass),
+                result("b", "b", High),
+                result("c", "c", Pass),
+            ],
+        );
+        let weights: Vec<f64> = j.groups.iter().map(|g| g.weight).collect();
+        assert_eq!(weights, vec![50.0, 25.0, 25.0]);
+        assert_eq!(j.score, 75.0);
+        assert_eq!(j.verdict, Verdict::Marginal);
+        // Weights that add up to less than 100 are taken relative to each other.
+        let m = model(
+            "name: m\ngroups:\n  x: {weight: 1}\n  y: {weight: 3}\nmetrics:\n  - {name: a, group: x}\n  - {name: b, group: y}\n",
+        );
+        let j = score(&m, vec![result("a", "x", High), result("b", "y", Pass)]);
+        assert_eq!(j.score, 75.0);
+    }
+}

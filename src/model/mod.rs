@@ -1,0 +1,707 @@
+//! Judge models: which metrics a verdict rests on, how each is tested, how results score.
+//!
+//! A model is a YAML file (schema in `models/README.md`). This module owns parsing,
+//! defaults and validation, and the models built into the binary. It never judges: the
+//! `judge` module reads a validated [`Model`]. Validation reports *every* problem with the
+//! file, the field path and the reason, so `augury check` can list them all at once.
+
+mod builtin;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::stats::Alternative;
+
+pub use builtin::{BUILTIN_MODELS, DEFAULT_MODEL, builtin};
+
+/// A judge model, after parsing and defaults.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Model {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub description: String,
+    /// Scope names a request must give (used by OTLP sources; default service.name, service.version).
+    #[serde(default = "default_scope")]
+    pub scope: Vec<String>,
+    #[serde(default)]
+    pub thresholds: Thresholds,
+    /// Group weights; groups a metric names but that are not listed here share what is
+    /// left of 100 equally.
+    #[serde(default)]
+    pub groups: BTreeMap<String, Group>,
+    pub metrics: Vec<Metric>,
+}
+
+fn default_scope() -> Vec<String> {
+    vec!["service.name".into(), "service.version".into()]
+}
+
+/// Score thresholds: score >= pass is a pass, >= marginal is marginal, below is a fail.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Thresholds {
+    pub pass: f64,
+    pub marginal: f64,
+}
+
+impl Default for Thresholds {
+    fn default() -> Self {
+        Thresholds {
+            pass: 95.0,
+            marginal: 75.0,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Group {
+    pub weight: Option<f64>,
+}
+
+/// What a metric's data is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum MetricKind {
+    /// Numeric observations per request or per point (latency, CPU, ...): samples or a histogram.
+    #[default]
+    Distribution,
+    /// Requests and the errors among them.
+    ErrorRatio,
+}
+
+/// How a metric is tested.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TestKind {
+    /// Fixed-horizon Mann-Whitney U with Hodges-Lehmann shift (distributions).
+    MannWhitney,
+    /// Fixed-horizon two-proportion test (error ratios).
+    Proportion,
+}
+
+/// Which change is bad.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum Direction {
+    /// Only an increase is a regression (latency, errors).
+    #[default]
+    Increase,
+    /// Only a decrease is a regression (throughput, cache hit ratio).
+    Decrease,
+    /// Any change is a regression.
+    Either,
+}
+
+impl Direction {
+    /// The alternative hypothesis that looks for this direction's regression.
+    pub fn alternative(self) -> Alternative {
+        match self {
+            Direction::Increase => Alternative::Greater,
+            Direction::Decrease => Alternative::Less,
+            Direction::Either => Alternative::TwoSided,
+        }
+    }
+}
+
+/// What to do with NaN observations (Prometheus gaps, failed scrapes).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum NanStrategy {
+    /// Drop them (Kayenta's default).
+    #[default]
+    Remove,
+    /// Count them as 0.
+    Replace,
+    /// Refuse the input.
+    Fail,
+}
+
+/// Which effect size gates a significant result.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum EffectMeasure {
+    /// median(canary) / median(baseline).
+    #[default]
+    MedianRatio,
+    /// mean(canary) / mean(baseline), Kayenta's `meanRatio`.
+    MeanRatio,
+    /// P(canary > baseline), Kayenta's `cles`; 0.5 means no effect.
+    Cles,
+    /// 1 + Hodges-Lehmann shift / median(baseline).
+    ShiftRatio,
+    /// error ratio(canary) / error ratio(baseline) (error-ratio metrics).
+    Ratio,
+}
+
+impl EffectMeasure {
+    /// The name models use for it.
+    pub fn name(self) -> &'static str {
+        match self {
+            EffectMeasure::MedianRatio => "median-ratio",
+            EffectMeasure::MeanRatio => "mean-ratio",
+            EffectMeasure::Cles => "cles",
+            EffectMeasure::ShiftRatio => "shift-ratio",
+            EffectMeasure::Ratio => "ratio",
+        }
+    }
+
+    /// The value that means "no effect".
+    pub fn neutral(self) -> f64 {
+        match self {
+            EffectMeasure::Cles => 0.5,
+            _ => 1.0,
+        }
+    }
+}
+
+/// Effect-size gates. A significant change whose effect does not reach `allowed_*` still
+/// passes; a critical metric whose effect reaches `critical_*` fails the canary at once.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Effect {
+    /// Default: `median-ratio` for distributions, `ratio` for error ratios.
+    pub measure: Option<EffectMeasure>,
+    pub allowed_increase: Option<f64>,
+    pub allowed_decrease: Option<f64>,
+    pub critical_increase: Option<f64>,
+    pub critical_decrease: Option<f64>,
+}
+
+impl Effect {
+    fn neutral(&self) -> f64 {
+        self.measure.map_or(1.0, EffectMeasure::neutral)
+    }
+    pub fn allowed_increase(&self) -> f64 {
+        self.allowed_increase.unwrap_or(self.neutral())
+    }
+    pub fn allowed_decrease(&self) -> f64 {
+        self.allowed_decrease.unwrap_or(self.neutral())
+    }
+    pub fn critical_increase(&self) -> f64 {
+        self.critical_increase.unwrap_or(self.allowed_increase())
+    }
+    pub fn critical_decrease(&self) -> f64 {
+        self.critical_decrease.unwrap_or(self.allowed_decrease())
+    }
+}
+
+/// Service-level objective for an error-ratio metric: the canary's burn rate is reported,
+/// and a burn rate above `max_burn_rate` counts as a regression on its own.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Slo {
+    /// Target success ratio, e.g. 0.999.
+    pub target: f64,
+    /// Default 14.4: the SRE workbook's fast-burn page factor.
+    #[serde(default = "default_max_burn")]
+    pub max_burn_rate: f64,
+}
+
+fn default_max_burn() -> f64 {
+    14.4
+}
+
+/// Where the daemon takes a metric's data from. `augury judge` ignores it: files give data.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub enum Source {
+    /// Spans received over OTLP.
+    Otlp(OtlpSource),
+    /// A query from a PromQL query pack.
+    Prometheus(PrometheusSource),
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OtlpSource {
+    /// Span kind to keep (default `server`).
+    #[serde(default = "default_span_kind")]
+    pub span_kind: String,
+    /// Keep only spans whose name equals this.
+    pub span_name: Option<String>,
+    /// Keep only spans whose `http.route` equals this.
+    pub http_route: Option<String>,
+}
+
+fn default_span_kind() -> String {
+    "server".into()
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PrometheusSource {
+    /// Query pack name (a file in `queries/`).
+    pub pack: String,
+    /// Query name inside the pack.
+    pub query: String,
+}
+
+/// One metric of a model.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Metric {
+    pub name: String,
+    /// Group the metric scores in (default: the metric's own name).
+    pub group: Option<String>,
+    #[serde(default)]
+    pub kind: MetricKind,
+    pub source: Option<Source>,
+    /// Default: `mann-whitney` for distributions, `proportion` for error ratios.
+    pub test: Option<TestKind>,
+    #[serde(default)]
+    pub direction: Direction,
+    /// Significance level of the test (default 0.01). Intervals are reported at
+    /// 1 - 2*alpha for one-sided directions (so 0.98, Kayenta's level, by default) and
+    /// 1 - alpha for `either`.
+    #[serde(default = "default_alpha")]
+    pub alpha: f64,
+    #[serde(default)]
+    pub effect: Effect,
+    /// A critical metric that regresses fails the canary whatever the score.
+    #[serde(default)]
+    pub critical: bool,
+    /// Fewer observations (or requests) than this on either side is `nodata`.
+    pub min_samples: Option<u64>,
+    /// Missing data counts as a failed metric instead of being left out of the score.
+    #[serde(default)]
+    pub must_have_data: bool,
+    #[serde(default)]
+    pub nan: NanStrategy,
+    pub slo: Option<Slo>,
+    /// Unit of the observations, for display (e.g. `ms`).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub unit: String,
+}
+
+fn default_alpha() -> f64 {
+    0.01
+}
+
+impl Metric {
+    pub fn group(&self) -> &str {
+        self.group.as_deref().unwrap_or(&self.name)
+    }
+    /// The effect size that gates this metric.
+    pub fn measure(&self) -> EffectMeasure {
+        self.effect.measure.unwrap_or(match self.kind {
+            MetricKind::Distribution => EffectMeasure::MedianRatio,
+            MetricKind::ErrorRatio => EffectMeasure::Ratio,
+        })
+    }
+    pub fn test(&self) -> TestKind {
+        self.test.unwrap_or(match self.kind {
+            MetricKind::Distribution => TestKind::MannWhitney,
+            MetricKind::ErrorRatio => TestKind::Proportion,
+        })
+    }
+    pub fn min_samples(&self) -> u64 {
+        self.min_samples.unwrap_or(match self.kind {
+            MetricKind::Distribution => 10,
+            MetricKind::ErrorRatio => 100,
+        })
+    }
+    /// Confidence level of the reported intervals.
+    pub fn conf_level(&self) -> f64 {
+        match self.direction {
+            Direction::Either => 1.0 - self.alpha,
+            _ => 1.0 - 2.0 * self.alpha,
+        }
+    }
+}
+
+/// One thing wrong with a model file.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Problem {
+    pub file: String,
+    /// Dotted path of the field (`metrics[1].effect.allowed_increase`), or a line/column.
+    pub field: String,
+    pub reason: String,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}: {}", self.file, self.field, self.reason)
+    }
+}
+
+/// A model that failed to load, with every problem found.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{}", .problems.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))]
+pub struct ModelError {
+    pub problems: Vec<Problem>,
+}
+
+impl Model {
+    /// Parses and validates a model; `file` names it in problems.
+    pub fn from_yaml(text: &str, file: &str) -> Result<Model, ModelError> {
+        let model: Model = serde_saphyr::from_str(text).map_err(|e| ModelError {
+            problems: vec![yaml_problem(file, &e)],
+        })?;
+        model.validate(file)?;
+        Ok(model)
+    }
+
+    /// Parses a model given as JSON (an inline model in an API request).
+    pub fn from_json(value: serde_json::Value, file: &str) -> Result<Model, ModelError> {
+        let model: Model = serde_json::from_value(value).map_err(|e| ModelError {
+            problems: vec![Problem {
+                file: file.into(),
+                field: "(model)".into(),
+                reason: e.to_string(),
+            }],
+        })?;
+        model.validate(file)?;
+        Ok(model)
+    }
+
+    pub fn from_file(path: &Path) -> Result<Model, ModelError> {
+        let file = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|e| ModelError {
+            problems: vec![Problem {
+                file: file.clone(),
+                field: "(file)".into(),
+                reason: format!("cannot read: {e}"),
+            }],
+        })?;
+        Model::from_yaml(&text, &file)
+    }
+
+    /// Every rule serde cannot express. Collects all problems, not the first.
+    pub fn validate(&self, file: &str) -> Result<(), ModelError> {
+        let mut problems = Vec::new();
+        let mut add = |field: String, reason: String| {
+            problems.push(Problem {
+                file: file.into(),
+                field,
+                reason,
+            })
+        };
+        if self.name.trim().is_empty() {
+            add("name".into(), "must not be empty".into());
+        }
+        if self.metrics.is_empty() {
+            add("metrics".into(), "a model needs at least one metric".into());
+        }
+        let t = self.thresholds;
+        if !(0.0..=100.0).contains(&t.pass) || !(0.0..=100.0).contains(&t.marginal) {
+            add(
+                "thresholds".into(),
+                format!(
+                    "pass ({}) and marginal ({}) must be within 0..100",
+                    t.pass, t.marginal
+                ),
+            );
+        } else if t.marginal > t.pass {
+            add(
+                "thresholds.marginal".into(),
+                format!("{} is above pass ({})", t.marginal, t.pass),
+            );
+        }
+        let mut total_weight = 0.0;
+        for (name, group) in &self.groups {
+            if let Some(w) = group.weight {
+                if !(w.is_finite() && w >= 0.0) {
+                    add(
+                        format!("groups.{name}.weight"),
+                        format!("{w} is not a weight >= 0"),
+                    );
+                } else {
+                    total_weight += w;
+                }
+            }
+            if !self.metrics.iter().any(|m| m.group() == name) {
+                add(
+                    format!("groups.{name}"),
+                    "no metric is in this group".into(),
+                );
+            }
+        }
+        if total_weight > 100.0 + 1e-9 {
+            add(
+                "groups".into(),
+                format!("weights add up to {total_weight}, more than 100"),
+            );
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        for (i, m) in self.metrics.iter().enumerate() {
+            let at = |field: &str| format!("metrics[{i}].{field}");
+            if m.name.trim().is_empty() {
+                add(at("name"), "must not be empty".into());
+            } else if !seen.insert(m.name.as_str()) {
+                add(at("name"), format!("`{}` is defined twice", m.name));
+            }
+            if !(m.alpha > 0.0 && m.alpha < 0.5) {
+                add(at("alpha"), format!("{} is not in (0, 0.5)", m.alpha));
+            }
+            match (m.kind, m.test()) {
+                (MetricKind::Distribution, TestKind::Proportion) => add(
+                    at("test"),
+                    "`proportion` tests error ratios; a distribution uses `mann-whitney`".into(),
+                ),
+                (MetricKind::ErrorRatio, TestKind::MannWhitney) => add(
+                    at("test"),
+                    "`mann-whitney` tests distributions; an error ratio uses `proportion`".into(),
+                ),
+                _ => {}
+            }
+            let e = &m.effect;
+            match (m.kind, m.measure()) {
+                (MetricKind::ErrorRatio, EffectMeasure::Ratio) => {}
+                (MetricKind::ErrorRatio, other) => add(
+                    at("effect.measure"),
+                    format!("`{}` does not apply to an error ratio; use `ratio`", other.name()),
+                ),
+                (MetricKind::Distribution, EffectMeasure::Ratio) => add(
+                    at("effect.measure"),
+                    "`ratio` is for error ratios; use median-ratio, mean-ratio, shift-ratio or cles"
+                        .into(),
+                ),
+                _ => {}
+            }
+            for (field, value) in [
+                ("allowed_increase", e.allowed_increase),
+                ("allowed_decrease", e.allowed_decrease),
+                ("critical_increase", e.critical_increase),
+                ("critical_decrease", e.critical_decrease),
+            ] {
+                if let Some(v) = value {
+                    let bad = !v.is_finite()
+                        || v < 0.0
+                        || (m.measure() == EffectMeasure::Cles && v > 1.0);
+                    if bad {
+                        add(
+                            at(&format!("effect.{field}")),
+                            format!("{v} is not a valid `{}` value", m.measure().name()),
+                        );
+                    }
+                }
+            }
+            if e.critical_increase() < e.allowed_increase() {
+                add(
+                    at("effect.critical_increase"),
+                    format!(
+                        "{} is below allowed_increase ({})",
+                        e.critical_increase(),
+                        e.allowed_increase()
+                    ),
+                );
+            }
+            if e.critical_decrease() > e.allowed_decrease() {
+                add(
+                    at("effect.critical_decrease"),
+                    format!(
+                        "{} is above allowed_decrease ({})",
+                        e.critical_decrease(),
+                        e.allowed_decrease()
+                    ),
+                );
+            }
+            if let Some(slo) = m.slo {
+                if m.kind != MetricKind::ErrorRatio {
+                    add(
+                        at("slo"),
+                        "an SLO applies to error-ratio metrics only".into(),
+                    );
+                }
+                if !(slo.target > 0.0 && slo.target < 1.0) {
+                    add(at("slo.target"), format!("{} is not in (0, 1)", slo.target));
+                }
+                if !(slo.max_burn_rate.is_finite() && slo.max_burn_rate > 0.0) {
+                    add(
+                        at("slo.max_burn_rate"),
+                        format!("{} is not > 0", slo.max_burn_rate),
+                    );
+                }
+            }
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(ModelError { problems })
+        }
+    }
+
+    pub fn metric(&self, name: &str) -> Option<&Metric> {
+        self.metrics.iter().find(|m| m.name == name)
+    }
+}
+
+fn yaml_problem(file: &str, e: &serde_saphyr::Error) -> Problem {
+    let field = match e.location() {
+        Some(loc) => format!("line {}, column {}", loc.line(), loc.column()),
+        None => "(document)".into(),
+    };
+    // The crate's message may carry a rendered snippet; keep the first line, it says what.
+    let message = e.to_string();
+    let first = message
+        .lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty())
+        .unwrap_or("invalid YAML");
+    // Location is already in `field`; keep only what went wrong.
+    let mut reason = first.strip_prefix("error:").unwrap_or(first).trim();
+    if let Some((_, after)) = reason
+        .strip_prefix("line ")
+        .and_then(|rest| rest.split_once(": "))
+    {
+        reason = after;
+    }
+    let reason = reason.to_string();
+    Problem {
+        file: file.into(),
+        field,
+        reason,
+    }
+}
+
+/// Where models are looked up: the built-in ones, overridden or extended by a directory.
+#[derive(Clone, Debug, Default)]
+pub struct Catalog {
+    models: BTreeMap<String, Model>,
+}
+
+impl Catalog {
+    /// The models built into the binary.
+    pub fn builtin() -> Catalog {
+        let mut models = BTreeMap::new();
+        for (file, text) in BUILTIN_MODELS {
+            // Built-in models are checked by tests; a broken one is a build defect.
+            if let Ok(m) = Model::from_yaml(text, file) {
+                models.insert(m.name.clone(), m);
+            }
+        }
+        Catalog { models }
+    }
+
+    /// Adds every `*.yaml`/`*.yml` model in `dir` (overriding built-ins by name).
+    pub fn load_dir(&mut self, dir: &Path) -> Result<(), ModelError> {
+        let mut problems = Vec::new();
+        for path in yaml_files(dir).map_err(|p| ModelError { problems: vec![p] })? {
+            match Model::from_file(&path) {
+                Ok(m) => {
+                    self.models.insert(m.name.clone(), m);
+                }
+                Err(e) => problems.extend(e.problems),
+            }
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(ModelError { problems })
+        }
+    }
+
+    pub fn get(&self, name: &str) -> Option<&Model> {
+        self.models.get(name)
+    }
+
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.models.keys().map(String::as_str)
+    }
+}
+
+/// The YAML files of a directory, sorted, or the file itself.
+pub fn yaml_files(path: &Path) -> Result<Vec<std::path::PathBuf>, Problem> {
+    let problem = |reason: String| Problem {
+        file: path.display().to_string(),
+        field: "(path)".into(),
+        reason,
+    };
+    let meta = std::fs::metadata(path).map_err(|e| problem(format!("cannot read: {e}")))?;
+    if meta.is_file() {
+        return Ok(vec![path.to_path_buf()]);
+    }
+    let mut files: Vec<_> = std::fs::read_dir(path)
+        .map_err(|e| problem(format!("cannot list: {e}")))?
+        .filter_map(Result::ok)
+        .map(|entry| entry.path())
+        .filter(|p| {
+            p.is_file()
+                && matches!(
+                    p.extension().and_then(|e| e.to_str()),
+                    Some("yaml") | Some("yml")
+                )
+        })
+        .collect();
+    files.sort();
+    Ok(files)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_file_in_models_is_built_in_and_valid() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("models");
+        let on_disk: Vec<String> = yaml_files(&dir)
+            .unwrap()
+            .iter()
+            .map(|p| format!("models/{}", p.file_name().unwrap().to_string_lossy()))
+            .collect();
+        let built_in: Vec<String> = BUILTIN_MODELS.iter().map(|(f, _)| f.to_string()).collect();
+        assert_eq!(
+            on_disk, built_in,
+            "src/model/builtin.rs must list every models/*.yaml"
+        );
+        for (file, text) in BUILTIN_MODELS {
+            Model::from_yaml(text, file).unwrap();
+        }
+        assert!(builtin(DEFAULT_MODEL).is_some());
+    }
+
+    #[test]
+    fn defaults_fill_in() {
+        let m = Model::from_yaml("name: m\nmetrics:\n  - name: x\n", "m.yaml").unwrap();
+        let x = &m.metrics[0];
+        assert_eq!(x.test(), TestKind::MannWhitney);
+        assert_eq!(x.direction, Direction::Increase);
+        assert_eq!(x.alpha, 0.01);
+        assert!((x.conf_level() - 0.98).abs() < 1e-12);
+        assert_eq!(x.group(), "x");
+        assert_eq!(m.thresholds, Thresholds::default());
+        assert_eq!(m.scope, vec!["service.name", "service.version"]);
+        let e = Model::from_yaml(
+            "name: m\nmetrics:\n  - name: e\n    kind: error-ratio\n",
+            "m",
+        )
+        .unwrap();
+        assert_eq!(e.metrics[0].test(), TestKind::Proportion);
+    }
+
+    #[test]
+    fn every_problem_is_reported_with_its_field() {
+        let text = "name: ''\nthresholds: {pass: 50, marginal: 80}\ngroups:\n  lat: {weight: 70}\n  err: {weight: 40}\nmetrics:\n  - name: a\n    group: lat\n    alpha: 0.7\n  - name: b\n    group: err\n    kind: error-ratio\n    test: mann-whitney\n";
+        let e = Model::from_yaml(text, "bad.yaml").unwrap_err();
+        let fields: Vec<&str> = e.problems.iter().map(|p| p.field.as_str()).collect();
+        assert_eq!(
+            fields,
+            vec![
+                "name",
+                "thresholds.marginal",
+                "groups",
+                "metrics[0].alpha",
+                "metrics[1].test",
+            ]
+        );
+        assert!(e.problems.iter().all(|p| p.file == "bad.yaml"));
+    }
+
+    #[test]
+    fn unknown_fields_and_bad_yaml_name_the_line() {
+        let e = Model::from_yaml("name: m\nmetrics:\n  - name: x\n    alhpa: 0.1\n", "t.yaml")
+            .unwrap_err();
+        assert_eq!(e.problems[0].field, "line 4, column 5");
+        assert!(
+            e.problems[0].reason.contains("unknown field `alhpa`"),
+            "{e}"
+        );
+        let e = Model::from_yaml("name: [unclosed\n", "t.yaml").unwrap_err();
+        assert!(e.problems[0].field.starts_with("line "), "{e}");
+    }
+}
