@@ -6,6 +6,9 @@ use serde::{Deserialize, Serialize};
 
 use super::{Alternative, Method, StatsError, mannwhitney::MannWhitney};
 
+/// Highest bucket index (stub until the histogram lands).
+pub const MAX_INDEX: i32 = 1727;
+
 /// Log-bucketed histogram of non-negative values.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct LogHistogram {

@@ -15,7 +15,8 @@
 //! From histograms. Only bucket counts are kept. For a target probability `p`, the lower
 //! quantile bound is the LOWER edge of the first bucket whose cumulative count reaches
 //! `n (p - eps)`, the upper bound the UPPER edge of the first bucket whose cumulative count
-//! reaches `n (p + eps)`. Every observation lies inside its bucket, so these edges bound
+//! reaches `n (p + eps)`. Every observation lies inside its bucket (whether buckets are
+//! closed at the lower or the upper edge does not matter), so these edges bound
 //! the empirical quantiles of the raw data and discretisation cannot break coverage; it
 //! only widens the band by at most one bucket (about 1%).
 //!
@@ -174,7 +175,8 @@ impl Bins {
         Ok(bins)
     }
 
-    /// The non-empty buckets of a histogram, with their edges.
+    /// The non-empty buckets of a histogram, with their edges. The top bucket also holds
+    /// every clamped larger value, so its upper edge is unbounded.
     pub fn from_histogram(histogram: &LogHistogram) -> Self {
         let mut bins = Bins::default();
         let mut total = 0u64;
@@ -182,7 +184,10 @@ impl Bins {
             if count == 0 {
                 continue;
             }
-            let (lo, hi) = LogHistogram::bucket_bounds(index);
+            let (lo, mut hi) = LogHistogram::bucket_bounds(index);
+            if index >= crate::stats::histogram::MAX_INDEX {
+                hi = f64::INFINITY;
+            }
             total += count;
             bins.lower.push(lo);
             bins.upper.push(hi);
