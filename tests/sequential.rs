@@ -342,3 +342,98 @@ fn latency_test_catches_a_shift_and_a_variance_jump() {
         "variance jump caught in {spread} of {runs}"
     );
 }
+
+/// Deterministic latency-like samples: a lognormal's quantiles at evenly spaced levels.
+fn lognormal_quantiles(n: usize, median: f64, sigma: f64, phase: f64) -> Vec<f64> {
+    (0..n)
+        .map(|i| {
+            let p = (i as f64 + phase) / n as f64;
+            median * (sigma * augury::stats::normal::ppf(p)).exp()
+        })
+        .collect()
+}
+
+#[test]
+fn sample_looks_reject_a_slower_canary_and_report_bands() {
+    let looks: Vec<Look> = (0..12)
+        .map(|k| {
+            let phase = 0.1 + 0.8 * (k as f64 / 12.0);
+            Look::Samples {
+                baseline: lognormal_quantiles(1_500, 100.0, 0.5, phase),
+                canary: lognormal_quantiles(1_500, 130.0, 0.5, phase),
+            }
+        })
+        .collect();
+    let report = judge_looks(&looks, &SequentialConfig::default()).unwrap();
+    let first = report
+        .first_rejection
+        .expect("a 30% slower canary is caught");
+    assert!(report.looks[first].p_value <= 0.01);
+    let bands = &report.looks.last().unwrap().latency.as_ref().unwrap().bands;
+    assert_eq!(
+        bands.iter().map(|b| b.quantile).collect::<Vec<_>>(),
+        vec![0.5, 0.9, 0.99]
+    );
+    let median = &bands[0];
+    // The true median difference is 30 ms and the true ratio 1.3: both inside their bands.
+    assert!(
+        median.difference.lower.unwrap() <= 30.0 && 30.0 <= median.difference.upper.unwrap(),
+        "{median:?}"
+    );
+    assert!(
+        median.ratio.lower.unwrap() <= 1.3 && 1.3 <= median.ratio.upper.unwrap(),
+        "{median:?}"
+    );
+    assert!(median.difference.lower.unwrap() > 0.0);
+    let json = serde_json::to_value(&report).unwrap();
+    assert_eq!(json["metric"], "latency");
+    assert!(json["looks"][0]["latency"]["bands"][0]["difference"]["lower"].is_null());
+}
+
+#[test]
+fn identical_sample_looks_never_reject_and_can_accept_equivalence() {
+    let looks: Vec<Look> = (0..20)
+        .map(|k| {
+            let s = lognormal_quantiles(3_000, 100.0, 0.3, 0.05 + 0.9 * (k as f64 / 20.0));
+            Look::Samples {
+                baseline: s.clone(),
+                canary: s,
+            }
+        })
+        .collect();
+    let config = SequentialConfig {
+        quantiles: vec![0.5, 0.9],
+        equivalence: Some(augury::stats::sequential::Equivalence {
+            latency_margin: 0.1,
+            error_margin: 0.5,
+            min_looks: 4,
+        }),
+        ..SequentialConfig::default()
+    };
+    let report = judge_looks(&looks, &config).unwrap();
+    assert_eq!(report.first_rejection, None);
+    assert!(report.looks.iter().all(|l| l.p_value == 1.0));
+    let accepted = report
+        .first_equivalence
+        .expect("identical versions are shown equivalent within 10%");
+    assert!(accepted >= 3);
+    assert_eq!(report.decision, Decision::AcceptEquivalent);
+}
+
+#[test]
+fn bad_samples_are_refused_with_their_position() {
+    let looks = vec![
+        Look::Samples {
+            baseline: vec![1.0, 2.0],
+            canary: vec![1.0],
+        },
+        Look::Samples {
+            baseline: vec![1.0, -2.0],
+            canary: vec![1.0],
+        },
+    ];
+    let err = judge_looks(&looks, &SequentialConfig::default())
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("look 1: baseline sample 1 is -2"), "{err}");
+}

@@ -178,7 +178,14 @@ fn kayenta_z(canary: &Weighted, baseline: &Weighted, d: f64, base_ties: f64) -> 
         }
     }
     let dz = u - n * m / 2.0;
-    let correction = 0.5 * dz.signum();
+    // R's sign(0) is 0 (Rust's signum(0.0) is 1).
+    let correction = if dz > 0.0 {
+        0.5
+    } else if dz < 0.0 {
+        -0.5
+    } else {
+        0.0
+    };
     let total = n + m;
     let sigma = (n * m / 12.0 * ((total + 1.0) - ties / (total * (total - 1.0)))).sqrt();
     if sigma == 0.0 {
@@ -188,7 +195,9 @@ fn kayenta_z(canary: &Weighted, baseline: &Weighted, d: f64, base_ties: f64) -> 
 }
 
 /// The shift `d` (canary - baseline) where `z(d)` falls through `level`, by bisection over
-/// the range R's root finder searches.
+/// the range R's root finder searches. `z` is a step function: where it sits exactly on
+/// `level` over a whole range, the first point found inside is returned, as a root finder
+/// does (R reports 22.5 for Kayenta's own test case, inside the range [19, 26]).
 fn root(canary: &Weighted, baseline: &Weighted, z: &dyn Fn(f64) -> f64, level: f64) -> f64 {
     let mut lo = canary.values[0] - baseline.values[baseline.values.len() - 1];
     let mut hi = canary.values[canary.values.len() - 1] - baseline.values[0];
@@ -198,7 +207,11 @@ fn root(canary: &Weighted, baseline: &Weighted, z: &dyn Fn(f64) -> f64, level: f
             break;
         }
         let mid = 0.5 * (lo + hi);
-        if z(mid) > level {
+        let at = z(mid);
+        if at == level {
+            return mid;
+        }
+        if at > level {
             lo = mid;
         } else {
             hi = mid;

@@ -91,6 +91,30 @@ impl SimConfig {
                 self.error_rate
             )));
         }
+        for sc in &self.scenarios {
+            let fields = [
+                ("median_factor", Some(sc.median_factor)),
+                ("p99_factor", Some(sc.p99_factor)),
+                ("error_factor", Some(sc.error_factor)),
+                ("rate_per_sec", sc.rate_per_sec),
+                ("latency_sigma", sc.latency_sigma),
+            ];
+            for (name, v) in fields {
+                if let Some(v) = v.filter(|v| !(v.is_finite() && *v > 0.0)) {
+                    return Err(StatsError::Invalid(format!(
+                        "scenario `{}`: {name} {v} must be a positive number",
+                        sc.name
+                    )));
+                }
+            }
+            let sigma = sc.latency_sigma.unwrap_or(self.latency_sigma);
+            if sigma + sc.p99_factor.ln() / 2.326_347_874_040_841 <= 0.0 {
+                return Err(StatsError::Invalid(format!(
+                    "scenario `{}`: p99_factor {} leaves the canary no spread",
+                    sc.name, sc.p99_factor
+                )));
+            }
+        }
         if self.looks == 0 || self.scenarios.is_empty() {
             return Err(StatsError::Invalid(
                 "simulation needs at least one look and one scenario".into(),

@@ -35,6 +35,9 @@ pub struct Scenario {
     /// Overrides the configured baseline error rate.
     #[serde(default)]
     pub error_rate: Option<f64>,
+    /// Overrides the configured log-sd of the baseline's latency.
+    #[serde(default)]
+    pub latency_sigma: Option<f64>,
     #[serde(default)]
     pub zero_inflated: Option<ZeroInflation>,
 }
@@ -56,6 +59,7 @@ impl Scenario {
             error_factor,
             rate_per_sec: None,
             error_rate: None,
+            latency_sigma: None,
             zero_inflated: None,
         }
     }
@@ -80,6 +84,10 @@ impl Scenario {
             Scenario::plain("median +5%", 1.05, 1.0, 1.0),
             Scenario::plain("median +10%", 1.10, 1.0, 1.0),
             Scenario::plain("median +20%", 1.20, 1.0, 1.0),
+            Scenario {
+                latency_sigma: Some(0.3),
+                ..Scenario::plain("median +10%, narrower latency (log-sd 0.3)", 1.10, 1.0, 1.0)
+            },
             Scenario::plain("p99 +30%, same median", 1.0, 1.3, 1.0),
             Scenario::plain("errors x1.5", 1.0, 1.0, 1.5),
             Scenario::plain("errors x2", 1.0, 1.0, 2.0),
