@@ -239,13 +239,9 @@ fn simulate_one(
     let mut rng = ChaCha8Rng::seed_from_u64(analysis_seed(config.seed, scenario_index, run));
     let rate = scenario.rate_per_sec.unwrap_or(config.rate_per_sec);
     let error_rate = scenario.error_rate.unwrap_or(config.error_rate);
-    let baseline = Version::baseline(config.latency_median_ms, config.latency_sigma, error_rate);
-    let canary = Version::canary(
-        config.latency_median_ms,
-        config.latency_sigma,
-        error_rate,
-        scenario,
-    );
+    let sigma = scenario.latency_sigma.unwrap_or(config.latency_sigma);
+    let baseline = Version::baseline(config.latency_median_ms, sigma, error_rate);
+    let canary = Version::canary(config.latency_median_ms, sigma, error_rate, scenario);
     let steps = (config.interval_secs / config.kayenta_step_secs)
         .round()
         .max(1.0) as usize;
