@@ -216,3 +216,37 @@ fn bad_configuration_is_refused_with_the_field_named() {
     .unwrap_err();
     assert!(err.to_string().contains("alpha 1.5"), "{err}");
 }
+
+#[test]
+fn a_scenario_latency_spread_reaches_the_traffic() {
+    let scenario = |sigma: f64| Scenario {
+        name: format!("median +10%, log-sd {sigma}"),
+        median_factor: 1.1,
+        p99_factor: 1.0,
+        error_factor: 1.0,
+        rate_per_sec: None,
+        error_rate: None,
+        latency_sigma: Some(sigma),
+        zero_inflated: None,
+    };
+    let config = SimConfig {
+        runs: 6,
+        rate_per_sec: 20.0,
+        looks: 6,
+        scenarios: vec![scenario(0.05), scenario(2.0)],
+        ..SimConfig::default()
+    };
+    let report = run_simulation(&config, &|_, _| {}).unwrap();
+    let seq = |i: usize| {
+        report
+            .rows
+            .iter()
+            .filter(|r| r.method == Method::AugurySequential)
+            .nth(i)
+            .unwrap()
+            .clone()
+    };
+    // A 10% shift is many spreads wide at log-sd 0.05, and lost in the noise at 2.
+    assert_eq!(seq(0).detected_by_look[1], 6, "{:?}", seq(0));
+    assert_eq!(seq(1).detected, 0, "{:?}", seq(1));
+}
