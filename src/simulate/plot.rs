@@ -81,12 +81,19 @@ impl SimReport {
             } else {
                 "detected (share)"
             };
+            // False-alarm rates live near alpha: zoom in so they can be read against it.
+            let worst = cells.iter().map(|r| r.rate).fold(0.0, f64::max);
+            let y_max = if null {
+                (2.5 * c.alpha).max(1.2 * worst).min(1.0)
+            } else {
+                1.0
+            };
             let mut chart = ChartBuilder::on(panel)
                 .caption(*name, ("sans-serif", 18))
                 .margin(10)
                 .x_label_area_size(40)
                 .y_label_area_size(60)
-                .build_cartesian_2d(0.0..minutes, 0.0..1.0)
+                .build_cartesian_2d(0.0..minutes, 0.0..y_max)
                 .map_err(|e| fail(&e))?;
             chart
                 .configure_mesh()
@@ -96,6 +103,21 @@ impl SimReport {
                 .axis_desc_style(("sans-serif", 14))
                 .draw()
                 .map_err(|e| fail(&e))?;
+            if null {
+                let grey = RGBColor(120, 120, 120);
+                chart
+                    .draw_series(DashedLineSeries::new(
+                        [(0.0, c.alpha), (minutes, c.alpha)],
+                        6,
+                        4,
+                        grey.stroke_width(1),
+                    ))
+                    .map_err(|e| fail(&e))?
+                    .label(format!("alpha = {}", c.alpha))
+                    .legend(move |(x, y)| {
+                        PathElement::new(vec![(x, y), (x + 20, y)], grey.stroke_width(1))
+                    });
+            }
             for row in cells {
                 let colour = colour(row.method);
                 let runs = row.runs.max(1) as f64;
