@@ -439,3 +439,71 @@ fn bad_samples_are_refused_with_their_position() {
         .to_string();
     assert!(err.contains("look 1: baseline sample 1 is -2"), "{err}");
 }
+
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn interval_counts() -> impl Strategy<Value = Vec<(u64, u64, u64, u64)>> {
+        prop::collection::vec(
+            (0u64..3_000, 0u64..3_000)
+                .prop_flat_map(|(nc, nb)| (Just(nc), 0..=nc.min(40), Just(nb), 0..=nb.min(40))),
+            1..40,
+        )
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        #[test]
+        fn rate_ratio_p_never_rises_and_interval_never_grows(
+            intervals in interval_counts(),
+            two_sided in any::<bool>(),
+        ) {
+            let alternative = if two_sided { Alternative::TwoSided } else { Alternative::Greater };
+            let mut test = RateRatioTest::new(&RateRatioConfig { alpha: 0.05, alternative, prior_sd: 1.0 }).unwrap();
+            let (mut p, mut lo, mut hi) = (1.0f64, 0.0f64, f64::INFINITY);
+            for (nc, kc, nb, kb) in intervals {
+                let look = test.update(Counts { requests: nc, errors: kc }, Counts { requests: nb, errors: kb }).unwrap();
+                prop_assert!(look.p_value <= p && look.p_value > 0.0);
+                let up = look.ratio_upper.unwrap_or(f64::INFINITY);
+                prop_assert!(look.ratio_lower >= lo && up <= hi);
+                p = look.p_value;
+                lo = look.ratio_lower;
+                hi = up;
+            }
+        }
+
+        #[test]
+        fn latency_p_never_rises_and_bands_never_grow(
+            looks in prop::collection::vec(
+                (prop::collection::vec(0u64..400, 30), prop::collection::vec(0u64..400, 30)),
+                1..25,
+            ),
+        ) {
+            let plan = LatencyPlan::new(&latency_config(Alternative::TwoSided)).unwrap();
+            let mut test = LatencyTest::new(&plan);
+            let (mut c, mut b) = (vec![0u64; 30], vec![0u64; 30]);
+            let mut prev: Option<augury::stats::sequential::quantiles::LatencyLook> = None;
+            for (dc, db) in looks {
+                for k in 0..30 {
+                    c[k] += dc[k];
+                    b[k] += db[k];
+                }
+                let bins = |v: &[u64]| Bins::new(v.iter().enumerate().map(|(k, &n)| (k as f64, k as f64 + 1.0, n))).unwrap();
+                let out = test.update_bins(&bins(&c), &bins(&b));
+                if let Some(prev) = &prev {
+                    prop_assert!(out.p_value <= prev.p_value);
+                    for (was, now) in prev.bands.iter().zip(&out.bands) {
+                        for (w, n) in [(was.canary, now.canary), (was.baseline, now.baseline), (was.difference, now.difference)] {
+                            prop_assert!(n.lower.unwrap_or(f64::NEG_INFINITY) >= w.lower.unwrap_or(f64::NEG_INFINITY));
+                            prop_assert!(n.upper.unwrap_or(f64::INFINITY) <= w.upper.unwrap_or(f64::INFINITY));
+                        }
+                    }
+                }
+                prop_assert_eq!(test.rejected(), out.p_value <= 0.01);
+                prev = Some(out);
+            }
+        }
+    }
+}
