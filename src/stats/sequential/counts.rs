@@ -7,8 +7,9 @@
 //! `theta` the canary/baseline error-rate ratio; `rho` may change from interval to interval
 //! (traffic shares drift). The same statistic stays valid when errors are Bernoulli per
 //! request: then `k_c` given `K` is hypergeometric, which is dominated in convex order by
-//! the binomial, and every likelihood ratio used here is convex in `k_c`, so the e-process
-//! below is a supermartingale instead of a martingale (still valid, slightly conservative).
+//! the binomial (sampling without replacement; Hoeffding, JASA 1963, Theorem 4), and every
+//! likelihood ratio used here is convex in `k_c`, so the e-process below is a
+//! supermartingale instead of a martingale (still valid, slightly conservative).
 //!
 //! E-process. `L_t(theta)` is the product over intervals of the binomial likelihoods; with a
 //! prior `w` on a fixed grid of `ln theta`, `E_t(theta0) = sum_j w_j L_t(theta_j) / L_t(theta0)`
