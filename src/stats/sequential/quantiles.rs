@@ -39,11 +39,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::stats::{Alternative, LogHistogram, StatsError};
 
-/// Default `A` of the boundary (the value the source recommends).
+/// Default `A` of the boundary.
 pub const DEFAULT_A: f64 = 0.85;
 
-/// The ladder of `C` values the p-value is read from: 0.2 apart (p-values about 15%
-/// apart), up to where the level is far below any useful alpha.
+/// The ladder of `C` values the p-value is read from: 0.2 apart (each rung's level about
+/// 0.76 times the previous one), up to where the level is far below any useful alpha.
 const LADDER_STEP: f64 = 0.2;
 const LADDER_TOP: f64 = 30.0;
 
