@@ -353,6 +353,9 @@ pub struct Events<'a> {
     line: usize,
     eof_seen: bool,
     finished: bool,
+    /// Label count of the previous sample: the next one usually has as many, so its
+    /// vector is allocated once at the right size.
+    label_hint: usize,
 }
 
 impl<'a> Events<'a> {
@@ -363,6 +366,7 @@ impl<'a> Events<'a> {
             line: 0,
             eof_seen: false,
             finished: false,
+            label_hint: 0,
         }
     }
 
@@ -415,8 +419,8 @@ impl<'a> Iterator for Events<'a> {
                 ));
             }
             let result = match self.format {
-                Format::Text => text_line(text, number),
-                Format::OpenMetrics => om_line(text, number),
+                Format::Text => text_line(text, number, &mut self.label_hint),
+                Format::OpenMetrics => om_line(text, number, &mut self.label_hint),
             };
             match result {
                 Ok(Some(event)) => {
@@ -663,10 +667,10 @@ impl<'a> Cursor<'a> {
 
     /// A label set; the cursor is on `{`. The text format allows blanks between tokens and
     /// a trailing comma; OpenMetrics allows neither.
-    fn labels(&mut self, format: Format) -> Result<Vec<Label<'a>>, ParseError> {
+    fn labels(&mut self, format: Format, hint: usize) -> Result<Vec<Label<'a>>, ParseError> {
         let text = format == Format::Text;
         self.expect(b'{', "to open the label set")?;
-        let mut labels: Vec<Label<'a>> = Vec::new();
+        let mut labels: Vec<Label<'a>> = Vec::with_capacity(hint);
         if text {
             self.skip_blanks();
         }
@@ -775,7 +779,11 @@ fn om_timestamp_ms(token: &str) -> Option<i64> {
 }
 
 /// One line of the text format.
-fn text_line(text: &str, number: usize) -> Result<Option<Event<'_>>, ParseError> {
+fn text_line<'a>(
+    text: &'a str,
+    number: usize,
+    label_hint: &mut usize,
+) -> Result<Option<Event<'a>>, ParseError> {
     let mut cur = Cursor::new(text, number);
     cur.skip_blanks();
     match cur.peek() {
@@ -821,15 +829,16 @@ fn text_line(text: &str, number: usize) -> Result<Option<Event<'_>>, ParseError>
             }
             Ok(Some(Event::Type { name, metric_type }))
         }
-        Some(_) => text_sample(&mut cur).map(|s| Some(Event::Sample(s))),
+        Some(_) => text_sample(&mut cur, label_hint).map(|s| Some(Event::Sample(s))),
     }
 }
 
-fn text_sample<'a>(cur: &mut Cursor<'a>) -> Result<Sample<'a>, ParseError> {
+fn text_sample<'a>(cur: &mut Cursor<'a>, label_hint: &mut usize) -> Result<Sample<'a>, ParseError> {
     let name = cur.metric_name()?;
     cur.skip_blanks();
     let labels = if cur.peek() == Some(b'{') {
-        let labels = cur.labels(Format::Text)?;
+        let labels = cur.labels(Format::Text, *label_hint)?;
+        *label_hint = labels.len();
         cur.skip_blanks();
         labels
     } else {
@@ -927,7 +936,11 @@ fn help_text<'a>(cur: &mut Cursor<'a>, format: Format) -> Result<Cow<'a, str>, P
 }
 
 /// One line of OpenMetrics.
-fn om_line(text: &str, number: usize) -> Result<Option<Event<'_>>, ParseError> {
+fn om_line<'a>(
+    text: &'a str,
+    number: usize,
+    label_hint: &mut usize,
+) -> Result<Option<Event<'a>>, ParseError> {
     let mut cur = Cursor::new(text, number);
     match cur.peek() {
         None => Err(line_error(
@@ -980,14 +993,16 @@ fn om_line(text: &str, number: usize) -> Result<Option<Event<'_>>, ParseError> {
                 }
             }
         }
-        Some(_) => om_sample(&mut cur).map(|s| Some(Event::Sample(s))),
+        Some(_) => om_sample(&mut cur, label_hint).map(|s| Some(Event::Sample(s))),
     }
 }
 
-fn om_sample<'a>(cur: &mut Cursor<'a>) -> Result<Sample<'a>, ParseError> {
+fn om_sample<'a>(cur: &mut Cursor<'a>, label_hint: &mut usize) -> Result<Sample<'a>, ParseError> {
     let name = cur.metric_name()?;
     let labels = if cur.peek() == Some(b'{') {
-        cur.labels(Format::OpenMetrics)?
+        let labels = cur.labels(Format::OpenMetrics, *label_hint)?;
+        *label_hint = labels.len();
+        labels
     } else {
         Vec::new()
     };
@@ -1015,7 +1030,7 @@ fn om_sample<'a>(cur: &mut Cursor<'a>) -> Result<Sample<'a>, ParseError> {
             if cur.peek() != Some(b'{') {
                 return Err(cur.error_here("exemplar has no label set"));
             }
-            let ex_labels = cur.labels(Format::OpenMetrics)?;
+            let ex_labels = cur.labels(Format::OpenMetrics, 1)?;
             cur.expect_space("before the exemplar value")?;
             let (ex_value, _) = om_number(cur, "exemplar value")?;
             let mut ex_ts = None;
@@ -1072,12 +1087,15 @@ fn om_timestamp(cur: &mut Cursor<'_>) -> Result<i64, ParseError> {
 struct Open {
     typed: bool,
     unit_line: usize,
-    /// OpenMetrics grouping state: the label set (minus `le`/`quantile`/...) of the last
-    /// sample, the groups already closed, and the series seen in the current group.
-    group: Option<Vec<(String, String)>>,
+    /// OpenMetrics grouping state. Groups (label sets minus `le`/`quantile`/...) and
+    /// series are remembered by hash; a hash hit is confirmed against the samples
+    /// themselves before anything is rejected, so a collision can never reject valid input.
+    group_hash: Option<u64>,
+    /// Index in the family's samples where the current group starts.
+    group_start: usize,
     group_ts: Option<i64>,
-    seen_groups: HashSet<Vec<(String, String)>>,
-    group_series: HashSet<(String, Vec<(String, String)>)>,
+    seen_groups: HashSet<u64>,
+    group_series: HashSet<u64>,
 }
 
 impl Open {
@@ -1085,7 +1103,8 @@ impl Open {
         Open {
             typed: false,
             unit_line: 0,
-            group: None,
+            group_hash: None,
+            group_start: 0,
             group_ts: None,
             seen_groups: HashSet::new(),
             group_series: HashSet::new(),
@@ -1405,18 +1424,17 @@ fn check_om_sample(
         (MetricType::StateSet, _) => Some(family.name),
         _ => None,
     };
-    let mut group: Vec<(String, String)> = if t == MetricType::Info {
-        Vec::new()
+    let group = if t == MetricType::Info {
+        0
     } else {
-        sample
-            .labels
-            .iter()
-            .filter(|l| Some(l.name) != dimension)
-            .map(|l| (l.name.to_string(), l.value.to_string()))
-            .collect()
+        group_hash(sample, dimension)
     };
-    group.sort_unstable();
-    if open.group.as_ref() == Some(&group) {
+    let continues_group = open.group_hash == Some(group)
+        && (t == MetricType::Info
+            || family.samples.last().is_some_and(|prev| {
+                same_group(prev, group_dimension(family, prev), sample, dimension)
+            }));
+    if continues_group {
         if open.group_ts.is_some() != sample.timestamp_ms.is_some() {
             return fail(format!(
                 "`{name}`: timestamps must be on all samples of a metric or on none"
@@ -1431,31 +1449,102 @@ fn check_om_sample(
             ));
         }
     } else {
-        if open.seen_groups.contains(&group) {
+        if open.seen_groups.contains(&group)
+            && family.samples[..open.group_start]
+                .iter()
+                .any(|s| same_group(s, group_dimension(family, s), sample, dimension))
+        {
             return fail(format!(
                 "`{name}`: samples of one metric must be contiguous (this label set appeared earlier in the family)"
             ));
         }
-        open.seen_groups.insert(group.clone());
-        open.group = Some(group);
+        open.seen_groups.insert(group);
+        open.group_hash = Some(group);
+        open.group_start = family.samples.len();
         open.group_series.clear();
     }
     if open.group_ts != sample.timestamp_ms {
         open.group_series.clear();
     }
     open.group_ts = sample.timestamp_ms;
-    let mut series: Vec<(String, String)> = sample
-        .labels
-        .iter()
-        .map(|l| (l.name.to_string(), l.value.to_string()))
-        .collect();
-    series.sort_unstable();
-    if !open.group_series.insert((name.to_string(), series)) {
+    let series = series_hash(sample);
+    if !open.group_series.insert(series)
+        && family.samples[open.group_start..].iter().any(|s| {
+            s.name == sample.name
+                && s.timestamp_ms == sample.timestamp_ms
+                && same_group(s, None, sample, None)
+        })
+    {
         return fail(format!(
             "duplicate sample for `{name}` with the same labels"
         ));
     }
     Ok(())
+}
+
+/// The label that varies within one metric of this family (`le` of a bucket, ...).
+fn group_dimension<'f>(family: &'f Family<'_>, sample: &Sample<'_>) -> Option<&'f str> {
+    match (family.metric_type, family.suffix_of(sample)) {
+        (MetricType::Histogram | MetricType::GaugeHistogram, Suffix::Bucket) => Some("le"),
+        (MetricType::Summary, Suffix::None) => Some("quantile"),
+        (MetricType::StateSet, _) => Some(family.name),
+        _ => None,
+    }
+}
+
+/// Whether two samples have the same labels once each drops its own `dimension` label.
+/// Label names are unique within a sample, so equal sizes plus inclusion is equality.
+fn same_group(a: &Sample<'_>, a_dim: Option<&str>, b: &Sample<'_>, b_dim: Option<&str>) -> bool {
+    let mut a_labels = a.labels.iter().filter(|l| Some(l.name) != a_dim);
+    let mut b_labels = b.labels.iter().filter(|l| Some(l.name) != b_dim);
+    // Exposers write labels in a stable order: try the lockstep comparison first.
+    loop {
+        match (a_labels.next(), b_labels.next()) {
+            (None, None) => return true,
+            (Some(x), Some(y)) if x == y => continue,
+            _ => break,
+        }
+    }
+    let a_set: Vec<&Label<'_>> = a.labels.iter().filter(|l| Some(l.name) != a_dim).collect();
+    let b_set: Vec<&Label<'_>> = b.labels.iter().filter(|l| Some(l.name) != b_dim).collect();
+    a_set.len() == b_set.len() && a_set.iter().all(|x| b_set.contains(x))
+}
+
+/// A fast, order-independent hash of a label set without `dimension` (FxHash-style
+/// mixing per label, summed so label order does not matter).
+fn group_hash(sample: &Sample<'_>, dimension: Option<&str>) -> u64 {
+    sample
+        .labels
+        .iter()
+        .filter(|l| Some(l.name) != dimension)
+        .fold(0u64, |acc, l| acc.wrapping_add(label_hash(l)))
+}
+
+fn series_hash(sample: &Sample<'_>) -> u64 {
+    group_hash(sample, None) ^ bytes_hash(0x9e37_79b9, sample.name.as_bytes())
+}
+
+fn label_hash(label: &Label<'_>) -> u64 {
+    let h = bytes_hash(0x51_7cc1, label.name.as_bytes());
+    // The length keeps `a="bc"` apart from `ab="c"`.
+    bytes_hash(h ^ label.name.len() as u64, label.value.as_bytes())
+}
+
+fn bytes_hash(seed: u64, bytes: &[u8]) -> u64 {
+    const K: u64 = 0x517c_c1b7_2722_0a95;
+    let mut h = seed;
+    let mut chunks = bytes.chunks_exact(8);
+    for c in &mut chunks {
+        let word = u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
+        h = (h.rotate_left(5) ^ word).wrapping_mul(K);
+    }
+    for &b in chunks.remainder() {
+        h = (h.rotate_left(5) ^ u64::from(b)).wrapping_mul(K);
+    }
+    // Final avalanche so that sums of hashes do not cancel in low bits.
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    h ^ (h >> 33)
 }
 
 /// Whole-family OpenMetrics rules: units and histogram consistency.
