@@ -10,4 +10,10 @@
 //! Invariant: nothing here panics or grows without bound on what a target serves; a bad
 //! body is an error that names the target, the line and the reason.
 
+pub mod delta;
 pub mod exposition;
+pub mod scraper;
+
+pub use delta::{Change, CounterDelta, Deltas, HistogramDelta, Selector, Series, Snapshot, deltas};
+pub use exposition::{Exposition, Family, Format, MetricType, ParseError, Sample, parse};
+pub use scraper::{ScrapeError, ScrapeLoop, Scraper};
