@@ -671,6 +671,7 @@ impl<'a> Cursor<'a> {
         let text = format == Format::Text;
         self.expect(b'{', "to open the label set")?;
         let mut labels: Vec<Label<'a>> = Vec::with_capacity(hint);
+        let mut names: Option<HashSet<&'a str>> = None;
         if text {
             self.skip_blanks();
         }
@@ -689,7 +690,21 @@ impl<'a> Cursor<'a> {
             }
             let name_at = self.pos;
             let name = self.label_name()?;
-            if labels.iter().any(|l| l.name == name) {
+            // A linear scan is fastest for the usual handful of labels; a set keeps a
+            // hostile line with thousands of labels from costing quadratic time.
+            let duplicate = match names.as_mut() {
+                Some(set) => !set.insert(name),
+                None => {
+                    let seen = labels.iter().any(|l| l.name == name);
+                    if labels.len() >= 16 {
+                        let mut set: HashSet<&'a str> = labels.iter().map(|l| l.name).collect();
+                        set.insert(name);
+                        names = Some(set);
+                    }
+                    seen
+                }
+            };
+            if duplicate {
                 return Err(self.error_at(name_at, format!("duplicate label name `{name}`")));
             }
             if text {
@@ -1493,7 +1508,6 @@ fn group_dimension<'f>(family: &'f Family<'_>, sample: &Sample<'_>) -> Option<&'
 }
 
 /// Whether two samples have the same labels once each drops its own `dimension` label.
-/// Label names are unique within a sample, so equal sizes plus inclusion is equality.
 fn same_group(a: &Sample<'_>, a_dim: Option<&str>, b: &Sample<'_>, b_dim: Option<&str>) -> bool {
     let mut a_labels = a.labels.iter().filter(|l| Some(l.name) != a_dim);
     let mut b_labels = b.labels.iter().filter(|l| Some(l.name) != b_dim);
@@ -1505,9 +1519,18 @@ fn same_group(a: &Sample<'_>, a_dim: Option<&str>, b: &Sample<'_>, b_dim: Option
             _ => break,
         }
     }
-    let a_set: Vec<&Label<'_>> = a.labels.iter().filter(|l| Some(l.name) != a_dim).collect();
-    let b_set: Vec<&Label<'_>> = b.labels.iter().filter(|l| Some(l.name) != b_dim).collect();
-    a_set.len() == b_set.len() && a_set.iter().all(|x| b_set.contains(x))
+    sorted_group(a, a_dim) == sorted_group(b, b_dim)
+}
+
+fn sorted_group<'s>(sample: &'s Sample<'_>, dimension: Option<&str>) -> Vec<(&'s str, &'s str)> {
+    let mut v: Vec<(&str, &str)> = sample
+        .labels
+        .iter()
+        .filter(|l| Some(l.name) != dimension)
+        .map(|l| (l.name, l.value.as_ref()))
+        .collect();
+    v.sort_unstable();
+    v
 }
 
 /// A fast, order-independent hash of a label set without `dimension` (FxHash-style
@@ -1771,6 +1794,19 @@ mod tests {
         assert!(e.reason.contains("invalid metric name"), "{e}");
         let e = text_err("a 1\r\n");
         assert_eq!(e.column, Some(4));
+    }
+
+    #[test]
+    fn many_labels_still_catch_duplicates() {
+        let mut line = String::from("a{");
+        for i in 0..40 {
+            line.push_str(&format!("l{i}=\"v\","));
+        }
+        line.push_str("l7=\"again\"} 1\n");
+        let e = text_err(&line);
+        assert!(e.reason.contains("duplicate label name `l7`"), "{e}");
+        line = line.replace("l7=\"again\"", "l40=\"new\"");
+        assert_eq!(text(&line).families[0].samples[0].labels.len(), 41);
     }
 
     #[test]
