@@ -10,7 +10,7 @@
 #![no_main]
 
 use augury::ingest::scrape::exposition::{
-    Events, Event, Exposition, Family, Format, MetricType, parse, parse_bytes,
+    Event, Events, Exposition, Family, Format, MetricType, parse, parse_bytes,
 };
 use libfuzzer_sys::fuzz_target;
 
@@ -26,7 +26,11 @@ fuzz_target!(|data: &[u8]| {
     match parse_bytes(body, format) {
         Err(e) => {
             let lines = body.split(|&b| b == b'\n').count();
-            assert!(e.line >= 1 && e.line <= lines.max(1), "line {} of {lines}: {e}", e.line);
+            assert!(
+                e.line >= 1 && e.line <= lines.max(1),
+                "line {} of {lines}: {e}",
+                e.line
+            );
             if let (Some(col), Ok(text)) = (e.column, std::str::from_utf8(body)) {
                 let line = text.split('\n').nth(e.line - 1).unwrap_or("");
                 assert!(col >= 1 && col <= line.chars().count() + 1, "{e}");
@@ -54,7 +58,10 @@ fn check_consistent(e: &Exposition<'_>) {
         for s in &f.samples {
             assert!(s.name.starts_with(f.name), "{} in {}", s.name, f.name);
             for (i, l) in s.labels.iter().enumerate() {
-                assert!(s.labels[..i].iter().all(|m| m.name != l.name), "duplicate label");
+                assert!(
+                    s.labels[..i].iter().all(|m| m.name != l.name),
+                    "duplicate label"
+                );
             }
         }
     }
@@ -138,8 +145,15 @@ fn same_family(a: &Family<'_>, b: &Family<'_>) -> bool {
 }
 
 fn assert_same(a: &Exposition<'_>, b: &Exposition<'_>, rendered: &str) {
-    assert_eq!(a.families.len(), b.families.len(), "family count\n{rendered}");
+    assert_eq!(
+        a.families.len(),
+        b.families.len(),
+        "family count\n{rendered}"
+    );
     for (x, y) in a.families.iter().zip(&b.families) {
-        assert!(same_family(x, y), "round trip changed {x:?}\ninto {y:?}\n{rendered}");
+        assert!(
+            same_family(x, y),
+            "round trip changed {x:?}\ninto {y:?}\n{rendered}"
+        );
     }
 }
