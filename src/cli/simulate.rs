@@ -106,7 +106,7 @@ pub(super) fn run(args: &SimulateArgs) -> i32 {
         }
         // In a CI log: a line every tenth of the way.
         None => {
-            if total >= 10 && done % (total / 10) == 0 {
+            if total >= 10 && done.is_multiple_of(total / 10) {
                 eprintln!("augury: simulated {done}/{total} analyses");
             }
         }
