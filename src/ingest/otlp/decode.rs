@@ -246,7 +246,7 @@ impl<'a> Wire<'a> {
         self.buf.is_empty()
     }
 
-    #[inline]
+    #[inline(always)]
     fn varint(&mut self) -> Scan<u64> {
         let buf = self.buf;
         match buf.first() {
@@ -279,7 +279,7 @@ impl<'a> Wire<'a> {
     }
 
     /// Reads a field key: (field number, wire type).
-    #[inline]
+    #[inline(always)]
     fn key(&mut self) -> Scan<(u32, u8)> {
         let key = self.varint()?;
         if key > u64::from(u32::MAX) {
@@ -296,7 +296,7 @@ impl<'a> Wire<'a> {
         Ok((field, wire))
     }
 
-    #[inline]
+    #[inline(always)]
     fn bytes(&mut self) -> Scan<&'a [u8]> {
         let len = self.varint()?;
         if len > self.buf.len() as u64 {
@@ -312,7 +312,7 @@ impl<'a> Wire<'a> {
         std::str::from_utf8(self.bytes()?).map_err(|_| fault(Problem::Utf8))
     }
 
-    #[inline]
+    #[inline(always)]
     fn fixed64(&mut self) -> Scan<u64> {
         match self.buf.split_first_chunk::<8>() {
             Some((head, tail)) => {
@@ -391,16 +391,41 @@ enum Fixed {
     Route,
 }
 
+impl KeyRole {
+    fn matters(self) -> bool {
+        self.slot.is_some() || self.fixed != Fixed::None
+    }
+}
+
+/// The role of a span attribute key.
 #[inline]
-fn role<S: AsRef<str>>(key: &str, names: &[S]) -> KeyRole {
-    let slot = names.iter().position(|n| n.as_ref() == key);
-    let fixed = match key {
-        HTTP_RESPONSE_STATUS_CODE => Fixed::ResponseStatus,
-        HTTP_STATUS_CODE_OLD => Fixed::OldStatus,
-        HTTP_ROUTE => Fixed::Route,
-        _ => Fixed::None,
+fn role<S: AsRef<str>>(key: &[u8], names: &[S]) -> KeyRole {
+    let slot = names.iter().position(|n| n.as_ref().as_bytes() == key);
+    let fixed = if key == HTTP_RESPONSE_STATUS_CODE.as_bytes() {
+        Fixed::ResponseStatus
+    } else if key == HTTP_STATUS_CODE_OLD.as_bytes() {
+        Fixed::OldStatus
+    } else if key == HTTP_ROUTE.as_bytes() {
+        Fixed::Route
+    } else {
+        Fixed::None
     };
     KeyRole { slot, fixed }
+}
+
+/// The role of a resource attribute key: only scope names matter there.
+#[inline]
+fn resource_role<S: AsRef<str>>(key: &[u8], names: &[S]) -> KeyRole {
+    KeyRole {
+        slot: names.iter().position(|n| n.as_ref().as_bytes() == key),
+        fixed: Fixed::None,
+    }
+}
+
+/// UTF-8 check for strings the judge skips: ASCII, the common case, costs a word-wise scan.
+#[inline]
+fn valid_utf8(bytes: &[u8]) -> bool {
+    bytes.is_ascii() || std::str::from_utf8(bytes).is_ok()
 }
 
 /// The span attributes the judge reads, gathered as they stream by. A later duplicate of
@@ -528,8 +553,15 @@ fn resource<'a, S: AsRef<str>>(
         let (field, wt) = wire.key()?;
         if field == 1 {
             expect(field, wt, LEN).within("attributes", Some(attr))?;
-            let (key, value) = key_value(wire.bytes()?).within("attributes", Some(attr))?;
-            if let Some(slot) = names.iter().position(|n| n.as_ref() == key) {
+            let kv = key_value(wire.bytes()?, |key| resource_role(key, names))
+                .within("attributes", Some(attr))?;
+            if let Some((
+                KeyRole {
+                    slot: Some(slot), ..
+                },
+                value,
+            )) = kv
+            {
                 values[slot] = Some(value);
             }
             attr += 1;
@@ -611,8 +643,11 @@ fn span<'a, S: AsRef<str>>(
             }
             9 => {
                 expect(field, wt, LEN).within("attributes", Some(attr))?;
-                let (key, value) = key_value(wire.bytes()?).within("attributes", Some(attr))?;
-                attrs.take(role(key, names), value, span_values);
+                let kv = key_value(wire.bytes()?, |key| role(key, names))
+                    .within("attributes", Some(attr))?;
+                if let Some((role, value)) = kv {
+                    attrs.take(role, value, span_values);
+                }
                 attr += 1;
             }
             15 => {
@@ -645,9 +680,16 @@ fn status(buf: &[u8]) -> Scan<Option<i32>> {
     Ok(code)
 }
 
+/// Reads a `KeyValue`. Its value is decoded only when `role_of` says the key matters;
+/// otherwise its strings are only checked to be UTF-8. Returns the role and value of a key
+/// that matters, `None` for any other.
 #[inline]
-fn key_value(buf: &[u8]) -> Scan<(&str, AttrValue<'_>)> {
-    let mut key = "";
+fn key_value<'a>(
+    buf: &'a [u8],
+    role_of: impl Fn(&[u8]) -> KeyRole,
+) -> Scan<Option<(KeyRole, AttrValue<'a>)>> {
+    let mut key: &[u8] = b"";
+    let mut role: Option<KeyRole> = None;
     let mut value = None;
     let mut wire = Wire::new(buf);
     while !wire.is_empty() {
@@ -655,29 +697,50 @@ fn key_value(buf: &[u8]) -> Scan<(&str, AttrValue<'_>)> {
         match field {
             1 => {
                 expect(field, wt, LEN).within("key", None)?;
-                key = wire.str().within("key", None)?;
+                key = wire.bytes()?;
+                if !valid_utf8(key) {
+                    return Err(fault(Problem::Utf8)).within("key", None);
+                }
+                role = Some(role_of(key));
             }
             2 => {
                 expect(field, wt, LEN).within("value", None)?;
-                any_value(wire.bytes()?, &mut value).within("value", None)?;
+                // A value before its key (legal, never seen in practice) is read in full.
+                let keep = role.is_none_or(KeyRole::matters);
+                any_value(wire.bytes()?, &mut value, keep).within("value", None)?;
             }
             _ => wire.skip(field, wt)?,
         }
     }
-    Ok((key, value.unwrap_or(AttrValue::Other)))
+    let role = role.unwrap_or_else(|| role_of(key));
+    Ok(role
+        .matters()
+        .then(|| (role, value.unwrap_or(AttrValue::Other))))
 }
 
 /// Merges one occurrence of an `AnyValue` into `value`: the last variant on the wire wins,
-/// and an occurrence that sets none leaves `value` as it was.
+/// and an occurrence that sets none leaves `value` as it was. With `keep` false, strings
+/// are checked but not kept.
 #[inline]
-fn any_value<'a>(buf: &'a [u8], value: &mut Option<AttrValue<'a>>) -> Scan<()> {
+fn any_value<'a>(buf: &'a [u8], value: &mut Option<AttrValue<'a>>, keep: bool) -> Scan<()> {
     let mut wire = Wire::new(buf);
     while !wire.is_empty() {
         let (field, wt) = wire.key()?;
         match field {
             1 => {
                 expect(field, wt, LEN).within("string_value", None)?;
-                *value = Some(AttrValue::Str(wire.str().within("string_value", None)?));
+                let bytes = wire.bytes()?;
+                *value = Some(if keep {
+                    AttrValue::Str(
+                        std::str::from_utf8(bytes)
+                            .map_err(|_| fault(Problem::Utf8))
+                            .within("string_value", None)?,
+                    )
+                } else if valid_utf8(bytes) {
+                    AttrValue::Other
+                } else {
+                    return Err(fault(Problem::Utf8)).within("string_value", None);
+                });
             }
             2 => {
                 expect(field, wt, VARINT).within("bool_value", None)?;
@@ -733,7 +796,11 @@ where
                 span_values.iter_mut().for_each(|v| *v = None);
                 let mut attrs = SpanAttrs::default();
                 for kv in &span.attributes {
-                    attrs.take(role(&kv.key, names), value_of(kv), &mut span_values);
+                    attrs.take(
+                        role(kv.key.as_bytes(), names),
+                        value_of(kv),
+                        &mut span_values,
+                    );
                 }
                 let facts = SpanFacts {
                     at: SpanAt {

@@ -62,6 +62,8 @@ pub(super) async fn serve(
         ),
     };
     tonic::transport::Server::builder()
+        .initial_stream_window_size(Some(1 << 20))
+        .initial_connection_window_size(Some(2 << 20))
         .layer(GateLayer { shared })
         .add_optional_service(lean)
         .add_optional_service(full)

@@ -5,6 +5,7 @@
 //! - `decode`: request bytes to span facts (lean wire scanner, or full prost / serde).
 //! - `observe`: span facts to window observations (scope matching, latency, outcome).
 //! - `grpc`, `http`: the two transports, sharing one admission gate.
+//! - `synthetic`: deterministic requests for simulated services (demo, benchmarks).
 //!
 //! Invariants: a bad request is answered with an OTLP error and never takes the receiver
 //! down; memory does not grow with load, because at most `max_concurrent_requests` bodies
@@ -16,6 +17,7 @@ pub mod decode;
 mod grpc;
 mod http;
 pub mod observe;
+pub mod synthetic;
 
 use std::future::Future;
 use std::net::SocketAddr;
