@@ -144,7 +144,8 @@ pub struct WindowsConfig {
     pub max_watches: usize,
     /// A watch nobody took from for this long is expired.
     pub idle_timeout: Duration,
-    /// Lock shards per window; receiver threads spread over them. 0 means one per core.
+    /// Lock shards per window; receiver threads spread over them. 0 means one per core,
+    /// at most 8.
     pub shards: usize,
 }
 
@@ -223,12 +224,14 @@ struct Watch {
 
 impl Windows {
     pub fn new(config: WindowsConfig) -> Self {
+        // Measured on 2 cores, one shard and two record alike (a request takes a window's
+        // lock once, for a few microseconds); shards pay off only with many receiver
+        // threads, and each costs a histogram per window, hence the cap of 8 by default.
         let shards = if config.shards == 0 {
-            std::thread::available_parallelism().map_or(1, |n| n.get())
+            std::thread::available_parallelism().map_or(1, |n| n.get().min(8))
         } else {
-            config.shards
-        }
-        .clamp(1, 64);
+            config.shards.clamp(1, 64)
+        };
         Windows {
             config,
             shards,
