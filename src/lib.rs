@@ -5,5 +5,6 @@ pub mod cli;
 pub mod ingest;
 pub mod judge;
 pub mod model;
+pub mod simulate;
 pub mod stats;
 pub mod windows;
