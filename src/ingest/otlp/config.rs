@@ -1,0 +1,79 @@
+//! Receiver configuration: where to listen and the limits that keep a flood of telemetry
+//! from taking the daemon down.
+
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+
+use serde::{Deserialize, Serialize};
+
+use super::OtlpError;
+
+/// Which protobuf decoder the receiver runs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DecoderKind {
+    /// Scans the wire format and reads only what the judge needs (several times faster).
+    #[default]
+    Lean,
+    /// Decodes every field with the generated `opentelemetry-proto` types.
+    Full,
+}
+
+/// OTLP receiver settings.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OtlpConfig {
+    /// gRPC listener (`TraceService/Export`). Port 0 picks a free port.
+    pub grpc_listen: SocketAddr,
+    /// HTTP listener (`POST /v1/traces`). Port 0 picks a free port.
+    pub http_listen: SocketAddr,
+    /// Largest request body accepted, before and after gzip decompression.
+    pub max_body_bytes: usize,
+    /// Requests decoded at once, over both listeners; past it, requests are refused with
+    /// 429 / UNAVAILABLE and a retry hint instead of queueing in memory.
+    pub max_concurrent_requests: usize,
+    /// Delay suggested to throttled senders (`Retry-After`, gRPC `RetryInfo`), seconds.
+    pub retry_after_seconds: u64,
+    pub decoder: DecoderKind,
+}
+
+impl Default for OtlpConfig {
+    fn default() -> Self {
+        OtlpConfig {
+            grpc_listen: SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 4317)),
+            http_listen: SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 4318)),
+            max_body_bytes: 4 * 1024 * 1024,
+            max_concurrent_requests: 32,
+            retry_after_seconds: 1,
+            decoder: DecoderKind::Lean,
+        }
+    }
+}
+
+impl OtlpConfig {
+    /// Both listeners on 127.0.0.1 with ports the system picks (for tests and benchmarks).
+    pub fn loopback_any_port() -> Self {
+        let any = SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 0));
+        OtlpConfig {
+            grpc_listen: any,
+            http_listen: any,
+            ..OtlpConfig::default()
+        }
+    }
+
+    /// Refuses settings the receiver cannot run with.
+    pub fn validate(&self) -> Result<(), OtlpError> {
+        if self.max_body_bytes == 0 || self.max_body_bytes > u32::MAX as usize {
+            return Err(OtlpError::Config(format!(
+                "max_body_bytes {} is out of range (1 to {})",
+                self.max_body_bytes,
+                u32::MAX
+            )));
+        }
+        if self.max_concurrent_requests == 0 {
+            return Err(OtlpError::Config(
+                "max_concurrent_requests is 0: the receiver would refuse every request".into(),
+            ));
+        }
+        Ok(())
+    }
+}

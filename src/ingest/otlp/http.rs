@@ -1,0 +1,294 @@
+//! HTTP transport: `POST /v1/traces` with `application/x-protobuf` or `application/json`
+//! bodies, optionally `Content-Encoding: gzip`.
+//!
+//! Answers follow OTLP/HTTP: 200 with an `ExportTraceServiceResponse` (partial success
+//! when spans were rejected); errors carry a `google.rpc.Status` encoded like the request
+//! (400 undecodable, 413 too large, 429 busy with `Retry-After`); 415 (plain text) when the
+//! content type or encoding is not one OTLP defines. Cheap header checks run first, then
+//! the admission gate, and only then is the body read, never past `max_body_bytes`.
+
+use std::future::Future;
+use std::io::Read;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use opentelemetry_proto::tonic::collector::trace::v1::{
+    ExportTracePartialSuccess, ExportTraceServiceResponse,
+};
+use tokio::net::TcpListener;
+
+use super::{Counters, IngestOutcome, OtlpError, RpcStatus, Shared, ingest_protobuf_with, observe};
+
+pub(super) const TRACES_PATH: &str = "/v1/traces";
+const PROTOBUF: &str = "application/x-protobuf";
+const JSON: &str = "application/json";
+
+pub(super) async fn serve(
+    listener: TcpListener,
+    shared: Arc<Shared>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), OtlpError> {
+    let app = Router::new()
+        .route(TRACES_PATH, post(export))
+        .with_state(shared);
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
+        .map_err(|e| OtlpError::Serve {
+            transport: "HTTP",
+            message: e.to_string(),
+        })
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Payload {
+    Protobuf,
+    Json,
+}
+
+impl Payload {
+    fn content_type(self) -> &'static str {
+        match self {
+            Payload::Protobuf => PROTOBUF,
+            Payload::Json => JSON,
+        }
+    }
+}
+
+/// Media type without parameters (`; charset=utf-8`), compared case-insensitively.
+fn payload_of(headers: &HeaderMap) -> Result<Payload, String> {
+    let Some(value) = headers.get(header::CONTENT_TYPE) else {
+        return Err(format!("missing Content-Type: send {PROTOBUF} or {JSON}"));
+    };
+    let text = value.to_str().unwrap_or("");
+    let media = text.split(';').next().unwrap_or("").trim();
+    if media.eq_ignore_ascii_case(PROTOBUF) {
+        Ok(Payload::Protobuf)
+    } else if media.eq_ignore_ascii_case(JSON) {
+        Ok(Payload::Json)
+    } else {
+        Err(format!(
+            "unsupported Content-Type {text:?}: send {PROTOBUF} or {JSON}"
+        ))
+    }
+}
+
+/// Whether the body is gzip-compressed; refuses any other coding.
+fn gzipped(headers: &HeaderMap) -> Result<bool, String> {
+    let Some(value) = headers.get(header::CONTENT_ENCODING) else {
+        return Ok(false);
+    };
+    let text = value.to_str().unwrap_or("").trim();
+    if text.eq_ignore_ascii_case("gzip") || text.eq_ignore_ascii_case("x-gzip") {
+        Ok(true)
+    } else if text.is_empty() || text.eq_ignore_ascii_case("identity") {
+        Ok(false)
+    } else {
+        Err(format!(
+            "unsupported Content-Encoding {text:?}: send gzip or no encoding"
+        ))
+    }
+}
+
+async fn export(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Body) -> Response {
+    let counters = &shared.http;
+    let payload = match payload_of(&headers) {
+        Ok(p) => p,
+        Err(message) => return unsupported(counters, message),
+    };
+    let gzip = match gzipped(&headers) {
+        Ok(g) => g,
+        Err(message) => return unsupported(counters, message),
+    };
+    let limit = shared.config.max_body_bytes;
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if let Some(len) = declared.filter(|&len| len > limit as u64) {
+        Counters::bump(&counters.too_large);
+        return too_large(payload, len, limit);
+    }
+
+    let Ok(_permit) = Arc::clone(&shared.gate).try_acquire_owned() else {
+        Counters::bump(&counters.throttled);
+        let message = format!(
+            "receiver is busy: {} requests in progress; retry later",
+            shared.config.max_concurrent_requests
+        );
+        let mut response = error(payload, StatusCode::TOO_MANY_REQUESTS, 14, message);
+        response.headers_mut().insert(
+            header::RETRY_AFTER,
+            HeaderValue::from(shared.config.retry_after_seconds),
+        );
+        return response;
+    };
+
+    let raw = match axum::body::to_bytes(body, limit).await {
+        Ok(raw) => raw,
+        Err(e) => {
+            if is_length_limit(&e) {
+                Counters::bump(&counters.too_large);
+                return error(
+                    payload,
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    8,
+                    format!("request body is larger than the limit of {limit} bytes"),
+                );
+            }
+            Counters::bump(&counters.invalid);
+            return error(
+                payload,
+                StatusCode::BAD_REQUEST,
+                3,
+                format!("reading the request body: {e}"),
+            );
+        }
+    };
+
+    let inflated;
+    let bytes: &[u8] = if gzip {
+        match gunzip(&raw, limit) {
+            Ok(out) => {
+                inflated = out;
+                &inflated
+            }
+            Err(Gunzip::TooLarge) => {
+                Counters::bump(&counters.too_large);
+                return error(
+                    payload,
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    8,
+                    format!("gzip body inflates past the limit of {limit} bytes"),
+                );
+            }
+            Err(Gunzip::Corrupt(e)) => {
+                Counters::bump(&counters.invalid);
+                return error(
+                    payload,
+                    StatusCode::BAD_REQUEST,
+                    3,
+                    format!("gzip body cannot be decompressed: {e}"),
+                );
+            }
+        }
+    } else {
+        &raw
+    };
+
+    let decoded = match payload {
+        Payload::Protobuf => ingest_protobuf_with(&shared, bytes),
+        Payload::Json => observe::ingest_json(&shared.windows, bytes),
+    };
+    match decoded {
+        Ok(outcome) => {
+            counters.outcome(&outcome);
+            success(payload, outcome)
+        }
+        Err(e) => {
+            Counters::bump(&counters.invalid);
+            error(
+                payload,
+                StatusCode::BAD_REQUEST,
+                3,
+                format!("undecodable ExportTraceServiceRequest: {e}"),
+            )
+        }
+    }
+}
+
+fn is_length_limit(e: &axum::Error) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = source {
+        if err.is::<http_body_util::LengthLimitError>() {
+            return true;
+        }
+        source = err.source();
+    }
+    false
+}
+
+enum Gunzip {
+    TooLarge,
+    Corrupt(std::io::Error),
+}
+
+/// Inflates at most `limit` bytes; one byte more means the body is too large.
+fn gunzip(raw: &[u8], limit: usize) -> Result<Vec<u8>, Gunzip> {
+    let mut out = Vec::with_capacity((raw.len() * 4).min(limit));
+    flate2::read::MultiGzDecoder::new(raw)
+        .take(limit as u64 + 1)
+        .read_to_end(&mut out)
+        .map_err(Gunzip::Corrupt)?;
+    if out.len() > limit {
+        return Err(Gunzip::TooLarge);
+    }
+    Ok(out)
+}
+
+fn success(payload: Payload, outcome: IngestOutcome) -> Response {
+    let partial = outcome.rejection.map(|message| ExportTracePartialSuccess {
+        rejected_spans: outcome.rejected as i64,
+        error_message: message,
+    });
+    let body = match payload {
+        Payload::Protobuf => prost::Message::encode_to_vec(&ExportTraceServiceResponse {
+            partial_success: partial,
+        }),
+        // Written by hand: OTLP/JSON wants int64 as a string, which the generated serde
+        // mapping does not do for `rejectedSpans`.
+        Payload::Json => match partial {
+            None => b"{}".to_vec(),
+            Some(p) => serde_json::json!({
+                "partialSuccess": {
+                    "rejectedSpans": p.rejected_spans.to_string(),
+                    "errorMessage": p.error_message,
+                }
+            })
+            .to_string()
+            .into_bytes(),
+        },
+    };
+    ([(header::CONTENT_TYPE, payload.content_type())], body).into_response()
+}
+
+/// An OTLP error answer: `google.rpc.Status` with a gRPC code, encoded like the request.
+fn error(payload: Payload, status: StatusCode, code: i32, message: String) -> Response {
+    let body = match payload {
+        Payload::Protobuf => prost::Message::encode_to_vec(&RpcStatus { code, message }),
+        Payload::Json => serde_json::json!({ "code": code, "message": message })
+            .to_string()
+            .into_bytes(),
+    };
+    (
+        status,
+        [(header::CONTENT_TYPE, payload.content_type())],
+        body,
+    )
+        .into_response()
+}
+
+fn too_large(payload: Payload, len: u64, limit: usize) -> Response {
+    error(
+        payload,
+        StatusCode::PAYLOAD_TOO_LARGE,
+        8,
+        format!("request body of {len} bytes is larger than the limit of {limit} bytes"),
+    )
+}
+
+/// 415 in plain text: the sender's encoding is unknown, so no OTLP body can be chosen.
+fn unsupported(counters: &Counters, message: String) -> Response {
+    Counters::bump(&counters.unsupported);
+    (
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        message,
+    )
+        .into_response()
+}
