@@ -1,9 +1,11 @@
 //! Augury: a canary judge.
 #![forbid(unsafe_code)]
 
+pub mod analysis;
 pub mod cli;
 pub mod ingest;
 pub mod judge;
 pub mod model;
 pub mod stats;
+pub mod store;
 pub mod windows;
