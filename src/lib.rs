@@ -3,6 +3,7 @@
 
 pub mod analysis;
 pub mod cli;
+pub mod config;
 pub mod ingest;
 pub mod judge;
 pub mod model;
