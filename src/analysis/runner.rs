@@ -317,13 +317,10 @@ impl<S: DataSource, O: Observer> Runner<S, O> {
             }
         }
         // Let the intervals being written finish, so none is half done.
-        let _ = permits
-            .acquire_many(self.concurrency.max(1) as u32)
-            .await;
+        let _ = permits.acquire_many(self.concurrency.max(1) as u32).await;
         Ok(())
     }
 }
-
 
 #[cfg(test)]
 mod tests {
@@ -354,13 +351,25 @@ mod tests {
             _: i64,
         ) -> (BTreeMap<String, MetricData>, Vec<SourceError>) {
             let counts = MetricData::Counts {
-                baseline: Counts { requests: 10_000, errors: 10 },
-                canary: Counts { requests: 10_000, errors: self.canary_errors },
+                baseline: Counts {
+                    requests: 10_000,
+                    errors: 10,
+                },
+                canary: Counts {
+                    requests: 10_000,
+                    errors: self.canary_errors,
+                },
             };
             let latency = (0..200).map(|i| 100.0 + i as f64).collect::<Vec<_>>();
-            let samples = MetricData::Samples { baseline: latency.clone(), canary: latency };
+            let samples = MetricData::Samples {
+                baseline: latency.clone(),
+                canary: latency,
+            };
             (
-                BTreeMap::from([("error-rate".to_string(), counts), ("latency".to_string(), samples)]),
+                BTreeMap::from([
+                    ("error-rate".to_string(), counts),
+                    ("latency".to_string(), samples),
+                ]),
                 Vec::new(),
             )
         }
@@ -374,6 +383,17 @@ mod tests {
             let _ = self.0.send((a.id.clone(), s));
         }
         fn source_errors(&self, _: &Analysis, _: &[SourceError]) {}
+    }
+
+    /// Waits for the runner's first decision; a runner that never decides fails the test
+    /// instead of hanging it.
+    async fn first_decision(
+        rx: &mut mpsc::UnboundedReceiver<(String, Status)>,
+    ) -> (String, Status) {
+        tokio::time::timeout(Duration::from_secs(60), rx.recv())
+            .await
+            .expect("no decision within 60 s")
+            .expect("runner stopped")
     }
 
     async fn setup(canary_errors: u64) -> (Store, tempfile::TempDir, Arc<Fixed>) {
@@ -414,7 +434,7 @@ mod tests {
         };
         let task = tokio::spawn(runner.run(commands, stopped));
         handle.schedule(&a.id);
-        let (id, status) = decided.recv().await.unwrap();
+        let (id, status) = first_decision(&mut decided).await;
         assert_eq!((id.as_str(), status), (a.id.as_str(), Status::Pass));
         let stored = store.get(&a.id).await.unwrap().unwrap();
         assert_eq!(stored.intervals, 2);
@@ -444,12 +464,19 @@ mod tests {
             concurrency: 1,
         };
         let task = tokio::spawn(runner.run(commands, stopped));
-        let (id, status) = decided.recv().await.unwrap();
+        let (id, status) = first_decision(&mut decided).await;
         assert_eq!((id, status), (a.id.clone(), Status::Fail));
         let stored = store.get(&a.id).await.unwrap().unwrap();
-        assert_eq!(stored.intervals, 1, "failed on the first interval, not after 1h");
+        assert_eq!(
+            stored.intervals, 1,
+            "failed on the first interval, not after 1h"
+        );
         let j = stored.judgment.unwrap();
-        assert!(j.reasons[0].contains("critical metric regressed: error-rate"), "{:?}", j.reasons);
+        assert!(
+            j.reasons[0].contains("critical metric regressed: error-rate"),
+            "{:?}",
+            j.reasons
+        );
         assert_eq!(*source.watched.lock().unwrap(), vec![a.id.clone()]);
         stop.send(true).unwrap();
         task.await.unwrap().unwrap();
@@ -460,7 +487,9 @@ mod tests {
         let (store, _dir, source) = setup(10).await;
         let (a, _) = store.create(&request("c", "1h"), now_ms()).await.unwrap();
         store.cancel(&a.id, now_ms()).await.unwrap();
-        let outcome = judge_interval(&store, &*source, &NoObserver, &a.id).await.unwrap();
+        let outcome = judge_interval(&store, &*source, &NoObserver, &a.id)
+            .await
+            .unwrap();
         assert!(outcome.is_none());
         let stored = store.get(&a.id).await.unwrap().unwrap();
         assert_eq!(stored.status, Status::Cancelled);
