@@ -16,7 +16,7 @@ pub struct Summary {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error_ratio: Option<f64>,
     /// NaN values removed or replaced before testing.
-    #[serde(skip_serializing_if = "is_zero")]
+    #[serde(default, skip_serializing_if = "is_zero")]
     pub nan: usize,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub min: Option<f64>,
@@ -114,6 +114,14 @@ fn mean_std(v: &[f64]) -> (Option<f64>, Option<f64>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn summaries_survive_a_json_round_trip() {
+        // The store keeps judgments as JSON: every field left out must read back.
+        let counts = Summary::of_counts(Counts { requests: 10, errors: 1 });
+        let text = serde_json::to_string(&counts).unwrap();
+        assert_eq!(serde_json::from_str::<Summary>(&text).unwrap(), counts);
+    }
 
     #[test]
     fn quantiles_interpolate_like_numpy() {
