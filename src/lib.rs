@@ -1,10 +1,13 @@
 //! Augury: a canary judge.
 #![forbid(unsafe_code)]
 
+pub mod analysis;
 pub mod cli;
+pub mod config;
 pub mod ingest;
 pub mod judge;
 pub mod model;
 pub mod simulate;
 pub mod stats;
+pub mod store;
 pub mod windows;

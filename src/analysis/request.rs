@@ -1,0 +1,207 @@
+//! The analysis request (body of `POST /api/v1/analyses`, what `augury analyze` sends)
+//! and its validation against the model it names.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::model::{Catalog, Model};
+
+/// A scope: one version of one workload, as attribute (or template variable) name -> value.
+pub type Scope = BTreeMap<String, String>;
+
+/// What a client asks for.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AnalysisRequest {
+    /// Idempotency key: the same key gives back the same analysis.
+    pub key: String,
+    /// A model name (built-in or from `--models`) or an inline model object.
+    pub model: ModelRef,
+    pub baseline: Scope,
+    pub canary: Scope,
+    /// How often the analysis judges, e.g. `30s` (default 30s).
+    #[serde(default = "default_interval")]
+    pub interval: String,
+    /// How long it runs before the final verdict, e.g. `10m` (default 10m).
+    #[serde(default = "default_lifetime")]
+    pub lifetime: String,
+    /// Notifier names; default: the config's `default_notify`.
+    #[serde(default)]
+    pub notify: Option<Vec<String>>,
+}
+
+fn default_interval() -> String {
+    "30s".into()
+}
+
+fn default_lifetime() -> String {
+    "10m".into()
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum ModelRef {
+    Name(String),
+    Inline(serde_json::Value),
+}
+
+/// A request that was refused: the field and why.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, thiserror::Error)]
+#[error("{field}: {message}")]
+pub struct RequestError {
+    pub field: String,
+    pub message: String,
+}
+
+fn refuse(field: &str, message: impl Into<String>) -> RequestError {
+    RequestError {
+        field: field.into(),
+        message: message.into(),
+    }
+}
+
+/// A request that passed validation, with its model resolved and durations parsed.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ValidRequest {
+    pub request: AnalysisRequest,
+    pub model: Model,
+    pub interval: Duration,
+    pub lifetime: Duration,
+}
+
+/// Longest key accepted, so keys stay usable as URL parts and index entries.
+const MAX_KEY_LEN: usize = 256;
+
+impl AnalysisRequest {
+    pub fn validate(self, catalog: &Catalog) -> Result<ValidRequest, RequestError> {
+        if self.key.trim().is_empty() {
+            return Err(refuse("key", "must not be empty"));
+        }
+        if self.key.len() > MAX_KEY_LEN {
+            return Err(refuse("key", format!("longer than {MAX_KEY_LEN} bytes")));
+        }
+        let model = match &self.model {
+            ModelRef::Name(name) => catalog.get(name).cloned().ok_or_else(|| {
+                refuse(
+                    "model",
+                    format!(
+                        "unknown model `{name}` (known: {})",
+                        catalog.names().collect::<Vec<_>>().join(", ")
+                    ),
+                )
+            })?,
+            ModelRef::Inline(value) => Model::from_json(value.clone(), "(inline model)")
+                .map_err(|e| refuse("model", e.to_string()))?,
+        };
+        let interval = parse_duration("interval", &self.interval)?;
+        let lifetime = parse_duration("lifetime", &self.lifetime)?;
+        if interval < Duration::from_secs(1) {
+            return Err(refuse(
+                "interval",
+                format!("`{}` is shorter than 1s", self.interval),
+            ));
+        }
+        if lifetime < interval {
+            return Err(refuse(
+                "lifetime",
+                format!(
+                    "`{}` is shorter than the interval `{}`",
+                    self.lifetime, self.interval
+                ),
+            ));
+        }
+        for (field, scope) in [("baseline", &self.baseline), ("canary", &self.canary)] {
+            if let Some(missing) = model.scope.iter().find(|name| !scope.contains_key(*name)) {
+                return Err(refuse(
+                    field,
+                    format!("missing `{missing}`, which model `{}` needs", model.name),
+                ));
+            }
+        }
+        if self.baseline == self.canary {
+            return Err(refuse("canary", "is the same scope as the baseline"));
+        }
+        Ok(ValidRequest {
+            request: self,
+            model,
+            interval,
+            lifetime,
+        })
+    }
+}
+
+/// `30s`, `5m`, `1h`, `1h30m`.
+pub fn parse_duration(field: &str, text: &str) -> Result<Duration, RequestError> {
+    humantime::parse_duration(text.trim()).map_err(|e| {
+        refuse(
+            field,
+            format!("`{text}` is not a duration like 30s, 5m or 1h ({e})"),
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(json: serde_json::Value) -> Result<ValidRequest, RequestError> {
+        let r: AnalysisRequest = serde_json::from_value(json).unwrap();
+        r.validate(&Catalog::builtin())
+    }
+
+    fn base() -> serde_json::Value {
+        serde_json::json!({"key": "checkout@1.4.2", "model": "http-red",
+            "baseline": {"service.name": "checkout", "service.version": "1.4.1"},
+            "canary": {"service.name": "checkout", "service.version": "1.4.2"},
+            "interval": "30s", "lifetime": "10m"})
+    }
+
+    #[test]
+    fn the_design_example_is_valid() {
+        let v = request(base()).unwrap();
+        assert_eq!(v.interval, Duration::from_secs(30));
+        assert_eq!(v.lifetime, Duration::from_secs(600));
+        assert_eq!(v.model.name, "http-red");
+    }
+
+    #[test]
+    fn refusals_name_the_field() {
+        let cases = [
+            ("model", serde_json::json!("nope"), "unknown model `nope`"),
+            (
+                "interval",
+                serde_json::json!("soon"),
+                "`soon` is not a duration",
+            ),
+            (
+                "lifetime",
+                serde_json::json!("10s"),
+                "shorter than the interval",
+            ),
+            ("key", serde_json::json!(" "), "must not be empty"),
+            (
+                "canary",
+                serde_json::json!({"service.name": "checkout"}),
+                "missing `service.version`, which model `http-red` needs",
+            ),
+        ];
+        for (field, value, message) in cases {
+            let mut body = base();
+            body[field] = value;
+            let e = request(body).unwrap_err();
+            assert_eq!(e.field, field);
+            assert!(e.message.contains(message), "{e}");
+        }
+    }
+
+    #[test]
+    fn inline_models_are_validated() {
+        let mut body = base();
+        body["model"] = serde_json::json!({"name": "inline", "scope": ["app"], "metrics": [{"name": "x", "alpha": 3}]});
+        let e = request(body).unwrap_err();
+        assert_eq!(e.field, "model");
+        assert!(e.message.contains("metrics[0].alpha"), "{e}");
+    }
+}

@@ -1,0 +1,107 @@
+//! The store: analyses and interval results, persisted.
+//!
+//! SQLite (embedded, WAL) today. The daemon talks to [`Store`] only, so a PostgreSQL
+//! backend can be added behind it without touching callers.
+//!
+//! Invariant: one transaction per state change; an interval's result and the analysis
+//! state it leads to commit together or not at all.
+
+mod sqlite;
+
+use crate::analysis::{Analysis, Interval, Status, ValidRequest};
+
+pub use sqlite::SqliteStore;
+
+/// What can go wrong talking to the database.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("database migration: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("stored {what} is corrupt: {reason}")]
+    Corrupt { what: String, reason: String },
+    #[error("unsupported database URL `{0}` (use sqlite://PATH)")]
+    Url(String),
+}
+
+/// The result of an interval and the state the analysis moves to.
+#[derive(Clone, Debug)]
+pub struct IntervalUpdate {
+    pub interval: Interval,
+    pub status: Status,
+    pub next_due_ms: i64,
+    pub decided_ms: Option<i64>,
+    pub cumulative: std::collections::BTreeMap<String, crate::judge::MetricData>,
+}
+
+/// The database behind the daemon.
+#[derive(Clone, Debug)]
+pub enum Store {
+    Sqlite(SqliteStore),
+}
+
+impl Store {
+    /// Opens (creating if needed) the database at `url` and brings its schema up to date.
+    pub async fn open(url: &str) -> Result<Store, StoreError> {
+        if url.starts_with("sqlite:") {
+            Ok(Store::Sqlite(SqliteStore::open(url).await?))
+        } else {
+            Err(StoreError::Url(url.to_string()))
+        }
+    }
+
+    /// Creates the analysis, or returns the one that already has this key (`false`).
+    pub async fn create(
+        &self,
+        request: &ValidRequest,
+        now_ms: i64,
+    ) -> Result<(Analysis, bool), StoreError> {
+        match self {
+            Store::Sqlite(s) => s.create(request, now_ms).await,
+        }
+    }
+
+    pub async fn get(&self, id: &str) -> Result<Option<Analysis>, StoreError> {
+        match self {
+            Store::Sqlite(s) => s.get(id).await,
+        }
+    }
+
+    pub async fn list(&self, status: Option<Status>) -> Result<Vec<Analysis>, StoreError> {
+        match self {
+            Store::Sqlite(s) => s.list(status).await,
+        }
+    }
+
+    pub async fn intervals(&self, id: &str) -> Result<Vec<Interval>, StoreError> {
+        match self {
+            Store::Sqlite(s) => s.intervals(id).await,
+        }
+    }
+
+    /// Records an interval result, only if the analysis is still running and this is the
+    /// next interval (a cancelled or already-advanced analysis is left alone: `false`).
+    pub async fn record_interval(
+        &self,
+        id: &str,
+        update: &IntervalUpdate,
+    ) -> Result<bool, StoreError> {
+        match self {
+            Store::Sqlite(s) => s.record_interval(id, update).await,
+        }
+    }
+
+    /// Cancels a running analysis; returns it as it now stands (None if unknown).
+    pub async fn cancel(&self, id: &str, now_ms: i64) -> Result<Option<Analysis>, StoreError> {
+        match self {
+            Store::Sqlite(s) => s.cancel(id, now_ms).await,
+        }
+    }
+
+    pub async fn close(&self) {
+        match self {
+            Store::Sqlite(s) => s.close().await,
+        }
+    }
+}
