@@ -118,7 +118,10 @@ mod tests {
     #[test]
     fn summaries_survive_a_json_round_trip() {
         // The store keeps judgments as JSON: every field left out must read back.
-        let counts = Summary::of_counts(Counts { requests: 10, errors: 1 });
+        let counts = Summary::of_counts(Counts {
+            requests: 10,
+            errors: 1,
+        });
         let text = serde_json::to_string(&counts).unwrap();
         assert_eq!(serde_json::from_str::<Summary>(&text).unwrap(), counts);
     }
