@@ -38,16 +38,9 @@ pub(super) fn run(args: &JudgeArgs) -> i32 {
         },
         (None, Some(b), Some(c)) => {
             let read = |p: &Path| read_samples(p, args.column.as_deref());
-            match (read(b), read(c)) {
-                (Ok(b), Ok(c)) => {
-                    match single_metric(&model, args.metric.as_deref(), b, c, &mut files) {
-                        Ok(d) => d,
-                        Err(message) => return fail(format, "usage", &message, EXIT_USAGE),
-                    }
-                }
-                (Err(e), _) | (_, Err(e)) => {
-                    return fail(format, "input", &e.to_string(), EXIT_USAGE);
-                }
+            match two_samples(&model, args, read(b), read(c), &mut files) {
+                Ok(d) => d,
+                Err(code) => return code,
             }
         }
         _ => {
@@ -59,16 +52,15 @@ pub(super) fn run(args: &JudgeArgs) -> i32 {
                 );
             }
             let parse = |(name, text): (&str, &str)| parse_samples(text, name, None);
-            match (parse(EXAMPLE_BASELINE), parse(EXAMPLE_CANARY)) {
-                (Ok(b), Ok(c)) => {
-                    match single_metric(&model, args.metric.as_deref(), b, c, &mut files) {
-                        Ok(d) => d,
-                        Err(message) => return fail(format, "usage", &message, EXIT_USAGE),
-                    }
-                }
-                (Err(e), _) | (_, Err(e)) => {
-                    return fail(format, "input", &e.to_string(), EXIT_USAGE);
-                }
+            match two_samples(
+                &model,
+                args,
+                parse(EXAMPLE_BASELINE),
+                parse(EXAMPLE_CANARY),
+                &mut files,
+            ) {
+                Ok(d) => d,
+                Err(code) => return code,
             }
         }
     };
@@ -127,6 +119,22 @@ fn read_input(path: &Path) -> Result<BTreeMap<String, MetricData>, InputError> {
             "not a JSON object of metric name to {{\"baseline\": ..., \"canary\": ...}}: {e}"
         ),
     })
+}
+
+/// Two sample files (given or bundled) as the data of the model's metric; on failure,
+/// reports it and gives the exit code.
+fn two_samples(
+    model: &Model,
+    args: &JudgeArgs,
+    baseline: Result<SampleFile, InputError>,
+    canary: Result<SampleFile, InputError>,
+    files: &mut Vec<(String, SampleFile)>,
+) -> Result<BTreeMap<String, MetricData>, i32> {
+    match (baseline, canary) {
+        (Ok(b), Ok(c)) => single_metric(model, args.metric.as_deref(), b, c, files)
+            .map_err(|message| fail(args.format, "usage", &message, EXIT_USAGE)),
+        (Err(e), _) | (_, Err(e)) => Err(fail(args.format, "input", &e.to_string(), EXIT_USAGE)),
+    }
 }
 
 /// Puts two sample files on the one metric they are for.
