@@ -35,6 +35,46 @@ pub struct HistogramSide {
 }
 
 impl MetricData {
+    /// Adds `other` (what arrived later) to `self`: samples concatenate, histograms
+    /// merge, counts add. Data of another shape replaces `self`.
+    pub fn merge(&mut self, other: &MetricData) {
+        match (self, other) {
+            (
+                MetricData::Samples { baseline, canary },
+                MetricData::Samples {
+                    baseline: b,
+                    canary: c,
+                },
+            ) => {
+                baseline.extend_from_slice(b);
+                canary.extend_from_slice(c);
+            }
+            (
+                MetricData::Counts { baseline, canary },
+                MetricData::Counts {
+                    baseline: b,
+                    canary: c,
+                },
+            ) => {
+                baseline.requests += b.requests;
+                baseline.errors += b.errors;
+                canary.requests += c.requests;
+                canary.errors += c.errors;
+            }
+            (
+                MetricData::Histograms { baseline, canary },
+                MetricData::Histograms {
+                    baseline: b,
+                    canary: c,
+                },
+            ) => {
+                baseline.histogram.merge(&b.histogram);
+                canary.histogram.merge(&c.histogram);
+            }
+            (this, other) => *this = other.clone(),
+        }
+    }
+
     pub fn shape(&self) -> &'static str {
         match self {
             MetricData::Samples { .. } => "samples",
