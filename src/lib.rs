@@ -2,10 +2,12 @@
 #![forbid(unsafe_code)]
 
 pub mod analysis;
+pub mod api;
 pub mod cli;
 pub mod ingest;
 pub mod judge;
 pub mod model;
 pub mod stats;
 pub mod store;
+pub mod telemetry;
 pub mod windows;

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use super::{Sorted, hodges_lehmann::ShiftEstimate};
 
 /// Effect sizes of canary against baseline. `None` where undefined (a zero denominator).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct EffectSizes {
     /// median(canary) / median(baseline).
     pub median_ratio: Option<f64>,
@@ -18,7 +18,7 @@ pub struct EffectSizes {
     pub relative_shift: Option<RelativeShift>,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct RelativeShift {
     pub estimate: f64,
     pub lower: f64,

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use super::{Alternative, Method, MethodUsed, Sorted, StatsError};
 
 /// Result of a Mann-Whitney U test of canary against baseline.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct MannWhitney {
     /// U statistic of the canary sample.
     pub u: f64,
