@@ -16,7 +16,7 @@ pub struct Summary {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error_ratio: Option<f64>,
     /// NaN values removed or replaced before testing.
-    #[serde(skip_serializing_if = "is_zero")]
+    #[serde(default, skip_serializing_if = "is_zero")]
     pub nan: usize,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub min: Option<f64>,
