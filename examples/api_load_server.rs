@@ -67,7 +67,11 @@ fn counts(errors: u64) -> Counts {
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args = args()?;
     let dir = tempfile::tempdir()?;
-    let store = Store::open(&format!("sqlite://{}", dir.path().join("load.db").display())).await?;
+    let store = Store::open(&format!(
+        "sqlite://{}",
+        dir.path().join("load.db").display()
+    ))
+    .await?;
     let model = Model::from_yaml(MODEL, "load.yaml")?;
     let catalog = Catalog::builtin();
     let (runner, mut commands) = RunnerHandle::new();
