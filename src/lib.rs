@@ -4,6 +4,7 @@
 pub mod analysis;
 pub mod api;
 pub mod cli;
+pub mod config;
 pub mod ingest;
 pub mod judge;
 pub mod model;

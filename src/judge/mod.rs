@@ -188,6 +188,18 @@ pub enum JudgeError {
     },
 }
 
+impl JudgeError {
+    /// The metric the refused input was for.
+    pub fn metric(&self) -> &str {
+        match self {
+            JudgeError::UnknownMetric { metric, .. }
+            | JudgeError::WrongShape { metric, .. }
+            | JudgeError::NaN { metric, .. }
+            | JudgeError::Stats { metric, .. } => metric,
+        }
+    }
+}
+
 /// Judges canary against baseline on every metric of `model`. Metrics with no entry in
 /// `data` are `nodata`.
 pub fn judge(

@@ -4,12 +4,21 @@
 /// (file name, YAML text) of every built-in model.
 pub const BUILTIN_MODELS: &[(&str, &str)] = &[
     (
+        "models/consul.yaml",
+        include_str!("../../models/consul.yaml"),
+    ),
+    (
         "models/default.yaml",
         include_str!("../../models/default.yaml"),
     ),
     (
         "models/http-red.yaml",
         include_str!("../../models/http-red.yaml"),
+    ),
+    ("models/istio.yaml", include_str!("../../models/istio.yaml")),
+    (
+        "models/linkerd.yaml",
+        include_str!("../../models/linkerd.yaml"),
     ),
 ];
 

@@ -531,7 +531,8 @@ impl Model {
     }
 }
 
-fn yaml_problem(file: &str, e: &serde_saphyr::Error) -> Problem {
+/// A YAML parse error as a problem: the line and column, and what went wrong.
+pub(crate) fn yaml_problem(file: &str, e: &serde_saphyr::Error) -> Problem {
     let field = match e.location() {
         Some(loc) => format!("line {}, column {}", loc.line(), loc.column()),
         None => "(document)".into(),
