@@ -8,6 +8,7 @@ pub mod config;
 pub mod ingest;
 pub mod judge;
 pub mod model;
+pub mod simulate;
 pub mod stats;
 pub mod store;
 pub mod telemetry;

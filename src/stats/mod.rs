@@ -1,5 +1,5 @@
 //! Pure statistics: ranks, Mann-Whitney U, Hodges-Lehmann, log-bucketed histograms,
-//! effect sizes, error proportions and error-budget burn rates.
+//! effect sizes, error proportions, error-budget burn rates and anytime-valid sequential tests.
 //!
 //! Invariant: nothing in this module does I/O, reads a clock, spawns work that changes
 //! results, or draws random numbers. Same input, same output, bit for bit.
@@ -18,6 +18,7 @@ pub mod mannwhitney;
 pub mod normal;
 pub mod proportions;
 pub mod rank;
+pub mod sequential;
 pub mod sorted;
 
 use serde::{Deserialize, Serialize};

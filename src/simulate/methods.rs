@@ -1,0 +1,266 @@
+//! The judging procedures the simulator compares, each fed the same simulated traffic.
+//!
+//! - Augury sequential: the anytime-valid rate-ratio test on errors and the quantile-band
+//!   test on latency, at every look; the canary fails at the first look either rejects.
+//! - Augury fixed-horizon: one Mann-Whitney test on the two latency histograms and one
+//!   two-proportion test on errors, at the end of the lifetime only.
+//! - Kayenta: its Mann-Whitney classifier (98% confidence, "High" when the lower end of
+//!   the shift's interval exceeds 0.25 |estimate| and the mean ratio is at least 1), re-run
+//!   on the growing window at every look, stopping at the first High. What it sees, and why:
+//!   * latency: every request's latency (as 1% histogram buckets). Kayenta really judges
+//!     metric time series (a mean or a percentile per step); per-request samples give its
+//!     rank test far more data than any real configuration, so this is the generous model
+//!     for shifts;
+//!   * errors: the per-step error ratio series (errors / requests of each step), which is
+//!     what an error-rate metric query returns. Sparse errors make most points 0, which is
+//!     how users see it pass real regressions.
+
+use serde::{Deserialize, Serialize};
+
+use crate::stats::histogram::mann_whitney_histograms;
+use crate::stats::proportions::{Counts, compare_proportions};
+use crate::stats::{Alternative, LogHistogram, Method as TestMethod, normal};
+
+/// The procedures compared.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Method {
+    AugurySequential,
+    AuguryFixedHorizon,
+    Kayenta,
+}
+
+impl Method {
+    pub const ALL: [Method; 3] = [
+        Method::AugurySequential,
+        Method::AuguryFixedHorizon,
+        Method::Kayenta,
+    ];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Method::AugurySequential => "augury sequential",
+            Method::AuguryFixedHorizon => "augury fixed-horizon",
+            Method::Kayenta => "kayenta (every look)",
+        }
+    }
+}
+
+/// When (and on which metric) one procedure failed one simulated canary.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Outcome {
+    /// 0-based look of the first failure; `None` if the canary passed.
+    pub look: Option<usize>,
+    pub by_latency: bool,
+    pub by_errors: bool,
+}
+
+impl Outcome {
+    pub fn record(&mut self, look: usize, latency: bool, errors: bool) {
+        if self.look.is_none() && (latency || errors) {
+            *self = Outcome {
+                look: Some(look),
+                by_latency: latency,
+                by_errors: errors,
+            };
+        }
+    }
+}
+
+/// The fixed-horizon verdict at the end: Mann-Whitney (one-sided, canary slower) on the
+/// latency histograms and a two-proportion z-test (one-sided, canary more errors).
+pub fn fixed_horizon(
+    canary: &LogHistogram,
+    baseline: &LogHistogram,
+    canary_counts: Counts,
+    baseline_counts: Counts,
+    alpha: f64,
+) -> (bool, bool) {
+    let latency = mann_whitney_histograms(
+        canary,
+        baseline,
+        Alternative::Greater,
+        TestMethod::Asymptotic,
+    )
+    .is_ok_and(|mw| mw.p_value <= alpha);
+    let errors = compare_proportions(
+        canary_counts,
+        baseline_counts,
+        Alternative::Greater,
+        TestMethod::Asymptotic,
+    )
+    .is_ok_and(|t| t.p_value <= alpha);
+    (latency, errors)
+}
+
+/// Kayenta's confidence level and tolerance (both fixed in its classifier).
+const KAYENTA_CONFIDENCE: f64 = 0.98;
+const KAYENTA_TOLERANCE: f64 = 0.25;
+
+/// A sample as distinct ascending values with their multiplicities.
+#[derive(Clone, Debug, Default)]
+pub struct Weighted {
+    pub values: Vec<f64>,
+    pub counts: Vec<u64>,
+}
+
+impl Weighted {
+    /// Bucket representatives of a histogram.
+    pub fn from_histogram(h: &LogHistogram) -> Self {
+        let (values, counts) = h
+            .buckets()
+            .map(|(i, c)| (LogHistogram::bucket_value(i), c))
+            .unzip();
+        Weighted { values, counts }
+    }
+
+    /// From raw values (NaN already removed).
+    pub fn from_values(values: &[f64]) -> Self {
+        let mut sorted = values.to_vec();
+        sorted.sort_unstable_by(f64::total_cmp);
+        let mut w = Weighted::default();
+        for v in sorted {
+            if w.values.last() == Some(&v) {
+                *w.counts.last_mut().unwrap_or(&mut 0) += 1;
+            } else {
+                w.values.push(v);
+                w.counts.push(1);
+            }
+        }
+        w
+    }
+
+    fn n(&self) -> f64 {
+        self.counts.iter().sum::<u64>() as f64
+    }
+
+    fn mean(&self) -> f64 {
+        self.values
+            .iter()
+            .zip(&self.counts)
+            .map(|(v, &c)| v * c as f64)
+            .sum::<f64>()
+            / self.n()
+    }
+
+    fn ties(&self) -> f64 {
+        self.counts
+            .iter()
+            .map(|&c| (c as f64).powi(3) - c as f64)
+            .sum()
+    }
+}
+
+/// Kayenta's standardised statistic of `canary - d` against `baseline`, with R's
+/// continuity correction and tie correction (the asymptotic branch it ports).
+fn kayenta_z(canary: &Weighted, baseline: &Weighted, d: f64, base_ties: f64) -> f64 {
+    let (n, m) = (canary.n(), baseline.n());
+    let mut u = 0.0;
+    let mut ties = base_ties;
+    let mut below = 0u64;
+    let mut j = 0;
+    for (&x, &c) in canary.values.iter().zip(&canary.counts) {
+        let x = x - d;
+        while j < baseline.values.len() && baseline.values[j] < x {
+            below += baseline.counts[j];
+            j += 1;
+        }
+        let equal = if j < baseline.values.len() && baseline.values[j] == x {
+            baseline.counts[j]
+        } else {
+            0
+        };
+        u += c as f64 * (below as f64 + 0.5 * equal as f64);
+        let (cf, ef) = (c as f64, equal as f64);
+        ties += cf.powi(3) - cf;
+        if equal > 0 {
+            ties += (cf + ef).powi(3) - (cf + ef) - (cf.powi(3) - cf) - (ef.powi(3) - ef);
+        }
+    }
+    let dz = u - n * m / 2.0;
+    // R's sign(0) is 0 (Rust's signum(0.0) is 1).
+    let correction = if dz > 0.0 {
+        0.5
+    } else if dz < 0.0 {
+        -0.5
+    } else {
+        0.0
+    };
+    let total = n + m;
+    let sigma = (n * m / 12.0 * ((total + 1.0) - ties / (total * (total - 1.0)))).sqrt();
+    if sigma == 0.0 {
+        return 0.0;
+    }
+    (dz - correction) / sigma
+}
+
+/// The shift `d` (canary - baseline) where `z(d)` falls through `level`, by bisection over
+/// the range R's root finder searches. `z` is a step function: where it sits exactly on
+/// `level` over a whole range, the first point found inside is returned, as a root finder
+/// does (R reports 22.5 for Kayenta's own test case, inside the range [19, 26]).
+fn root(canary: &Weighted, baseline: &Weighted, z: &dyn Fn(f64) -> f64, level: f64) -> f64 {
+    let mut lo = canary.values[0] - baseline.values[baseline.values.len() - 1];
+    let mut hi = canary.values[canary.values.len() - 1] - baseline.values[0];
+    let scale = lo.abs().max(hi.abs()).max(f64::MIN_POSITIVE);
+    for _ in 0..60 {
+        if hi - lo <= 1e-9 * scale {
+            break;
+        }
+        let mid = 0.5 * (lo + hi);
+        let at = z(mid);
+        if at == level {
+            return mid;
+        }
+        if at > level {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+    }
+    0.5 * (lo + hi)
+}
+
+/// Kayenta's interval and estimate of the shift (canary - baseline) at 98%: `(lower,
+/// estimate, upper)`; `None` when a sample is empty. Used to check the model against R.
+pub fn kayenta_interval(canary: &Weighted, baseline: &Weighted) -> Option<(f64, f64, f64)> {
+    if canary.values.is_empty() || baseline.values.is_empty() {
+        return None;
+    }
+    let base_ties = baseline.ties();
+    let z = |d: f64| kayenta_z(canary, baseline, d, base_ties);
+    let critical = normal::isf((1.0 - KAYENTA_CONFIDENCE) / 2.0);
+    Some((
+        root(canary, baseline, &z, critical),
+        root(canary, baseline, &z, 0.0),
+        root(canary, baseline, &z, -critical),
+    ))
+}
+
+/// Kayenta's classification of one metric: `true` for High (canary significantly larger).
+pub fn kayenta_high(canary: &Weighted, baseline: &Weighted) -> bool {
+    if canary.values.is_empty() || baseline.values.is_empty() {
+        return false; // Nodata
+    }
+    if canary.values == baseline.values && canary.counts == baseline.counts {
+        return false;
+    }
+    if canary.values.len() == 1
+        && baseline.values.len() == 1
+        && canary.values[0] == baseline.values[0]
+    {
+        return false;
+    }
+    let base_ties = baseline.ties();
+    let z = |d: f64| kayenta_z(canary, baseline, d, base_ties);
+    let estimate = root(canary, baseline, &z, 0.0);
+    if estimate <= 0.0 {
+        return false;
+    }
+    // The interval's lower end exceeds t iff z(t) is still above the critical value.
+    let critical = normal::isf((1.0 - KAYENTA_CONFIDENCE) / 2.0);
+    let significant = z(KAYENTA_TOLERANCE * estimate) > critical;
+    // Kayenta's mean ratio is NaN when a mean is 0, and NaN passes no threshold.
+    let (canary_mean, base_mean) = (canary.mean(), baseline.mean());
+    let mean_ratio_ok = canary_mean != 0.0 && base_mean != 0.0 && canary_mean / base_mean >= 1.0;
+    significant && mean_ratio_ok
+}
