@@ -318,6 +318,30 @@ async fn judge_gives_what_the_judge_gives() {
         assert_eq!(v["verdict"], "fail");
     }
 
+    // No model: the default one, a distribution judged by Mann-Whitney U.
+    let baseline: Vec<f64> = (0..40).map(|i| 100.0 + f64::from(i)).collect();
+    let canary: Vec<f64> = (0..40).map(|i| 112.0 + f64::from(i)).collect();
+    let (code, v) = s
+        .post(
+            "/api/v1/judge",
+            &json!({"metrics": {"value": {"baseline": baseline, "canary": canary}},
+                    "method": "asymptotic"}),
+        )
+        .await;
+    assert_eq!(code, 200, "{v}");
+    let data = [(
+        "value".to_string(),
+        augury::judge::MetricData::Samples { baseline, canary },
+    )]
+    .into();
+    let options = JudgeOptions {
+        method: augury::stats::Method::Asymptotic,
+        alternative: None,
+    };
+    let expected = judge(&augury::model::builtin("default").unwrap(), &data, &options).unwrap();
+    assert_eq!(v, serde_json::to_value(&expected).unwrap());
+    assert_eq!(v["metrics"][0]["mann_whitney"]["method"], "asymptotic");
+
     let (code, v) = s
         .post("/api/v1/judge", &json!({"model": "nope", "metrics": {}}))
         .await;
