@@ -403,3 +403,86 @@ fn check_lists_every_problem() {
     assert_eq!(problems[1]["field"], "thresholds.marginal");
     assert_eq!(problems[2]["field"], "metrics[0].alpha");
 }
+
+#[test]
+fn looks_name_the_first_rejection_and_p_never_rises() {
+    let dir = tempfile::tempdir().unwrap();
+    // Errors double from the fourth look on; counts are what arrived since the last look.
+    let looks: Vec<Value> = (0..10)
+        .map(|i| {
+            let canary_errors = if i < 3 { 15 } else { 30 };
+            serde_json::json!({"baseline": {"requests": 3000, "errors": 15},
+                               "canary": {"requests": 3000, "errors": canary_errors}})
+        })
+        .collect();
+    let p = write(dir.path(), "looks.json", &Value::from(looks).to_string());
+    let o = augury(&["judge", "--looks", p.to_str().unwrap(), "--format", "json"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let j = json(&o);
+    let first = j["first_rejection"].as_u64().expect("rejected");
+    assert!(first >= 3, "cannot reject before the change: {first}");
+    let p_values: Vec<f64> = j["looks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["p_value"].as_f64().unwrap())
+        .collect();
+    assert!(p_values.windows(2).all(|w| w[1] <= w[0]), "{p_values:?}");
+    assert!(p_values[first as usize] <= 0.01);
+    assert_eq!(j["looks"][first as usize]["decision"], "reject");
+
+    // The same traffic on both sides: no rejection, exit 0, null first_rejection.
+    let same: Vec<Value> = (0..10)
+        .map(|_| {
+            serde_json::json!({"baseline": {"requests": 3000, "errors": 15},
+                                     "canary": {"requests": 3000, "errors": 15}})
+        })
+        .collect();
+    let p = write(dir.path(), "same.json", &Value::from(same).to_string());
+    let o = augury(&["judge", "--looks", p.to_str().unwrap(), "--format", "json"]);
+    assert_eq!(o.status.code(), Some(0));
+    assert!(json(&o)["first_rejection"].is_null());
+
+    let p = write(dir.path(), "broken.json", "[{\"baseline\": ");
+    let o = augury(&["judge", "--looks", p.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("broken.json:1: not a JSON list of looks"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn simulate_is_deterministic_and_writes_its_plot() {
+    let dir = tempfile::tempdir().unwrap();
+    let prefix = dir.path().join("sim");
+    let args = [
+        "simulate",
+        "--seed",
+        "7",
+        "--null-runs",
+        "40",
+        "--runs",
+        "10",
+        "--looks",
+        "20",
+        "--scenario",
+        "errors x5",
+        "--format",
+        "json",
+    ];
+    let first = augury(&args);
+    assert_eq!(first.status.code(), Some(0), "{}", stderr(&first));
+    let mut with_out = args.to_vec();
+    with_out.extend(["--out", prefix.to_str().unwrap()]);
+    let second = augury(&with_out);
+    assert_eq!(first.stdout, second.stdout, "same seed, same table");
+    let png = std::fs::read(dir.path().join("sim.png")).unwrap();
+    assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
+    let csv = std::fs::read_to_string(dir.path().join("sim.csv")).unwrap();
+    assert!(csv.lines().count() > 1);
+    let o = augury(&["simulate", "--scenario", "no such"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("no scenario matches `no such`"));
+}

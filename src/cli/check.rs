@@ -38,20 +38,20 @@ pub(super) fn run(path: Option<&Path>, format: Format) -> i32 {
         }
     }
     match format {
-        Format::Json => println!(
-            "{}",
+        Format::Json => super::out(&format!(
+            "{}\n",
             serde_json::json!({"valid": problems.is_empty(), "checked": checked, "problems": problems})
-        ),
+        )),
         Format::Text => {
             for p in &problems {
                 eprintln!("{p}");
             }
             if problems.is_empty() {
-                println!(
-                    "{} model file(s) valid: {}",
+                super::out(&format!(
+                    "{} model file(s) valid: {}\n",
                     checked.len(),
                     checked.join(", ")
-                );
+                ));
             } else {
                 eprintln!(
                     "{} problem(s) in {} file(s) checked",

@@ -5,6 +5,8 @@ use std::path::Path;
 
 use crate::judge::{JudgeError, JudgeOptions, MetricData, judge};
 use crate::model::{Catalog, DEFAULT_MODEL, MetricKind, Model};
+use crate::stats::Alternative;
+use crate::stats::sequential::{Decision, Look, SequentialConfig, judge_looks};
 
 use super::input::{InputError, SampleFile, parse_samples, read_samples};
 use super::{EXIT_USAGE, Format, JudgeArgs, fail, render};
@@ -21,6 +23,9 @@ const EXAMPLE_CANARY: (&str, &str) = (
 
 pub(super) fn run(args: &JudgeArgs) -> i32 {
     let format = args.format;
+    if let Some(path) = &args.looks {
+        return run_looks(path, args);
+    }
     let model = match load_model(args.model.as_deref()) {
         Ok(m) => m,
         Err(message) => return fail(format, "model", &message, EXIT_USAGE),
@@ -75,12 +80,12 @@ pub(super) fn run(args: &JudgeArgs) -> i32 {
         Ok(judgment) => {
             match format {
                 Format::Json => match serde_json::to_string_pretty(&judgment) {
-                    Ok(s) => println!("{s}"),
+                    Ok(s) => super::out(&format!("{s}\n")),
                     Err(e) => {
                         return fail(format, "internal", &e.to_string(), super::EXIT_OPERATIONAL);
                     }
                 },
-                Format::Text => print!("{}", render::judgment(&judgment)),
+                Format::Text => super::out(&render::judgment(&judgment)),
             }
             judgment.verdict.exit_code()
         }
@@ -190,4 +195,58 @@ fn locate(e: &JudgeError, files: &[(String, SampleFile)]) -> String {
         };
     }
     e.to_string()
+}
+
+/// `augury judge --looks FILE`: the sequential test over the user's own looks.
+fn run_looks(path: &Path, args: &JudgeArgs) -> i32 {
+    let format = args.format;
+    let name = path.display().to_string();
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) => {
+            return fail(
+                format,
+                "input",
+                &format!("{name}: cannot read: {e}"),
+                EXIT_USAGE,
+            );
+        }
+    };
+    let looks: Vec<Look> = match serde_json::from_str(&text) {
+        Ok(l) => l,
+        Err(e) => {
+            return fail(
+                format,
+                "input",
+                &format!(
+                    "{name}:{}: not a JSON list of looks ({{\"baseline\": ..., \"canary\": ...}}): {e}",
+                    e.line()
+                ),
+                EXIT_USAGE,
+            );
+        }
+    };
+    let config = SequentialConfig {
+        alpha: args.alpha,
+        alternative: args
+            .alternative
+            .map(Into::into)
+            .unwrap_or(Alternative::Greater),
+        ..SequentialConfig::default()
+    };
+    let report = match judge_looks(&looks, &config) {
+        Ok(r) => r,
+        Err(e) => return fail(format, "input", &format!("{name}: {e}"), EXIT_USAGE),
+    };
+    match format {
+        Format::Json => match serde_json::to_string_pretty(&report) {
+            Ok(s) => super::out(&format!("{s}\n")),
+            Err(e) => return fail(format, "internal", &e.to_string(), super::EXIT_OPERATIONAL),
+        },
+        Format::Text => super::out(&render::looks(&report)),
+    }
+    match report.decision {
+        Decision::Reject => 1,
+        Decision::Continue | Decision::AcceptEquivalent => 0,
+    }
 }

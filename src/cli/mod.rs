@@ -9,6 +9,7 @@ mod check;
 pub mod input;
 mod judge;
 mod render;
+mod simulate;
 mod wait;
 
 use std::path::PathBuf;
@@ -52,6 +53,13 @@ pub enum Command {
     ///
     /// With no PATH, checks ./models if it exists, else the built-in models.
     /// Exit 0 when all are valid, 2 when any is not (every problem is listed).
+    /// Simulate many canary analyses to measure false alarms, power and time to detect.
+    ///
+    /// Compares Augury's anytime-valid sequential tests, a fixed-horizon Mann-Whitney
+    /// test at the end only, and the Kayenta procedure (re-judging a growing window every
+    /// interval), on scenarios from A/A to latency, tail and error regressions.
+    /// Deterministic given --seed; uses every core.
+    Simulate(simulate::SimulateArgs),
     Check {
         /// Model file or directory.
         path: Option<PathBuf>,
@@ -80,6 +88,15 @@ pub struct JudgeArgs {
     /// JSON object of metric name to baseline/canary data, for multi-metric models.
     #[arg(long, value_name = "FILE", conflicts_with_all = ["baseline", "canary"])]
     pub input: Option<PathBuf>,
+    /// Judge a sequence of looks with the anytime-valid sequential test: a JSON list, in
+    /// time order, of {"baseline": [...], "canary": [...]} (latency) or
+    /// {"baseline": {"requests": n, "errors": k}, "canary": {...}} (counts), each holding
+    /// what arrived since the previous look.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["baseline", "canary", "input", "model", "metric"])]
+    pub looks: Option<PathBuf>,
+    /// Significance level of the sequential test (with --looks).
+    #[arg(long, default_value_t = 0.01, requires = "looks")]
+    pub alpha: f64,
     /// Model: a built-in name (default, http-red) or a YAML file.
     #[arg(long, value_name = "NAME|FILE")]
     pub model: Option<String>,
@@ -154,19 +171,30 @@ pub fn run() -> i32 {
     };
     match cli.command {
         Command::Judge(args) => judge::run(&args),
+        Command::Simulate(args) => simulate::run(&args),
         Command::Check { path, format } => check::run(path.as_deref(), format),
         Command::Analyze(args) => analyze::run(args),
         Command::Wait(args) => wait::run(args),
     }
 }
 
+/// Writes command output to stdout. A closed pipe (`augury ... | head`) ends the output
+/// quietly instead of panicking the way `print!` does.
+pub(crate) fn out(text: &str) {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    let _ = stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush());
+}
+
 /// Prints an error the way the chosen format wants it and returns `code`.
 pub(crate) fn fail(format: Format, kind: &str, message: &str, code: i32) -> i32 {
     match format {
-        Format::Json => println!(
-            "{}",
+        Format::Json => out(&format!(
+            "{}\n",
             serde_json::json!({"error": {"kind": kind, "message": message}})
-        ),
+        )),
         Format::Text => eprintln!("augury: {message}"),
     }
     code

@@ -3,6 +3,7 @@
 use std::fmt::Write;
 
 use crate::judge::{Classification, Judgment, MetricResult, Summary, Verdict};
+use crate::stats::sequential::{Decision, LooksReport};
 
 pub(super) fn judgment(j: &Judgment) -> String {
     let mut out = String::new();
@@ -138,4 +139,25 @@ fn signed(v: f64) -> String {
 
 fn p(v: f64) -> String {
     crate::judge::fmt_p(v)
+}
+
+/// One line per look: the anytime-valid p-value and the decision so far.
+pub(super) fn looks(r: &LooksReport) -> String {
+    let mut out = format!(
+        "sequential {:?} test, alpha {}, alternative {:?}\n{:>5}  {:>10}  decision\n",
+        r.metric, r.alpha, r.alternative, "look", "p-value"
+    );
+    for l in &r.looks {
+        let decision = match l.decision {
+            Decision::Continue => "continue",
+            Decision::Reject => "REJECT",
+            Decision::AcceptEquivalent => "equivalent",
+        };
+        let _ = writeln!(out, "{:>5}  {:>10}  {decision}", l.look, p(l.p_value));
+    }
+    let _ = match r.first_rejection {
+        Some(k) => writeln!(out, "first rejection at look {k}: the canary differs"),
+        None => writeln!(out, "no rejection: no evidence the canary differs"),
+    };
+    out
 }

@@ -132,7 +132,7 @@ fn radix_sort(values: &mut [f64]) -> Result<(), usize> {
     }
     let mut any_nan = false;
     let (mut lo, mut hi) = (u64::MAX, 0u64);
-    let mut keys: Vec<u64> = values
+    let keys: Vec<u64> = values
         .iter()
         .map(|&v| {
             any_nan |= v.is_nan();
@@ -148,16 +148,24 @@ fn radix_sort(values: &mut [f64]) -> Result<(), usize> {
     let span_bits = (u64::BITS - (hi - lo).leading_zeros()) as usize;
     let passes = span_bits.div_ceil(DIGIT_BITS as usize);
 
+    // The offsets from the smallest key go to a second buffer, written in order: a fresh
+    // buffer's pages are mapped on first touch, which costs far less in a sequential
+    // pass than in a scatter (at 1,000,000 values the first scatter into a fresh buffer
+    // took about 9 ms, later ones 3 to 4 ms).
     let mut counts = vec![0u32; BUCKETS * passes];
-    for k in keys.iter_mut() {
-        *k -= lo;
-        for (pass, count) in counts.chunks_exact_mut(BUCKETS).enumerate() {
-            count[digit(*k, pass)] += 1;
-        }
-    }
+    let mut src: Vec<u64> = keys
+        .iter()
+        .map(|&k| {
+            let k = k - lo;
+            for (pass, count) in counts.chunks_exact_mut(BUCKETS).enumerate() {
+                count[digit(k, pass)] += 1;
+            }
+            k
+        })
+        .collect();
     let count = |pass: usize| &counts[pass * BUCKETS..(pass + 1) * BUCKETS];
     let active: Vec<usize> = (0..passes)
-        .filter(|&pass| count(pass)[digit(keys[0], pass)] as usize != n)
+        .filter(|&pass| count(pass)[digit(src[0], pass)] as usize != n)
         .collect();
 
     let Some((&last, middle)) = active.split_last() else {
@@ -166,18 +174,18 @@ fn radix_sort(values: &mut [f64]) -> Result<(), usize> {
         return Ok(());
     };
 
-    let mut scratch = vec![0u64; if middle.is_empty() { 0 } else { n }];
+    let mut dst = keys;
     for &pass in middle {
         let mut heads = prefix_offsets(count(pass));
-        for &k in &keys {
+        for &k in &src {
             let head = &mut heads[digit(k, pass)];
-            scratch[*head as usize] = k;
+            dst[*head as usize] = k;
             *head += 1;
         }
-        std::mem::swap(&mut keys, &mut scratch);
+        std::mem::swap(&mut src, &mut dst);
     }
     let mut heads = prefix_offsets(count(last));
-    for &k in &keys {
+    for &k in &src {
         let head = &mut heads[digit(k, last)];
         values[*head as usize] = from_key(k + lo);
         *head += 1;
