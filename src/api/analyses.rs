@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use axum::Json;
+use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -462,7 +463,7 @@ const CACHE_CAPACITY: usize = 16_384;
 #[derive(Debug)]
 struct Rendered {
     /// The whole body of a decided analysis, or everything before the elapsed seconds.
-    head: Vec<u8>,
+    head: Bytes,
     /// While running: the creation time that elapsed seconds count from.
     running_since_ms: Option<i64>,
 }
@@ -488,13 +489,14 @@ impl Rendered {
             head.truncate(head.len() - ELAPSED_TAIL.len());
         }
         Ok(Rendered {
-            head,
+            head: Bytes::from(head),
             running_since_ms: running.then_some(a.created_ms),
         })
     }
 
-    fn body(&self, now_ms: i64) -> Vec<u8> {
+    fn body(&self, now_ms: i64) -> Bytes {
         match self.running_since_ms {
+            // A decided verdict never changes: every poll shares the one rendering.
             None => self.head.clone(),
             Some(since) => {
                 let mut body = Vec::with_capacity(self.head.len() + 24);
@@ -502,7 +504,7 @@ impl Rendered {
                 // Writing a number into a Vec cannot fail.
                 let _ = serde_json::to_writer(&mut body, &elapsed_seconds(since, now_ms));
                 body.extend_from_slice(b"}}");
-                body
+                Bytes::from(body)
             }
         }
     }
@@ -531,7 +533,7 @@ impl VerdictCache {
     }
 
     /// The verdict JSON of analysis `id`.
-    async fn body(&self, store: &Store, id: &str, now_ms: i64) -> Result<Vec<u8>, ApiError> {
+    async fn body(&self, store: &Store, id: &str, now_ms: i64) -> Result<Bytes, ApiError> {
         let cached = self
             .entries
             .read()

@@ -161,6 +161,17 @@ pub mod routes {
     pub const METRICS: &str = "/metrics";
     pub const HEALTHZ: &str = "/healthz";
     pub const READYZ: &str = "/readyz";
+
+    pub const ALL: [&str; 9] = [
+        ANALYSES, ANALYSIS, VERDICT, JUDGE, FLAGGER, OPENAPI, METRICS, HEALTHZ, READYZ,
+    ];
+
+    /// The route template a matched path is, as a `'static` label.
+    pub fn template(matched: &str) -> &'static str {
+        ALL.into_iter()
+            .find(|r| *r == matched)
+            .unwrap_or("unmatched")
+    }
 }
 
 /// The API, ready to serve.
@@ -249,9 +260,8 @@ async fn observe(State(state): State<AppState>, request: Request, next: Next) ->
     let route = request
         .extensions()
         .get::<MatchedPath>()
-        .map(|p| p.as_str().to_string());
+        .map_or("unmatched", |p| routes::template(p.as_str()));
     let response = next.run(request).await;
-    let route = route.as_deref().unwrap_or("unmatched");
     state
         .metrics
         .http_request(route, response.status().as_u16(), started.elapsed());
