@@ -270,15 +270,20 @@ pub async fn create(
     Ok(created_response(&state, &analysis, created))
 }
 
-/// The answer to a create: 201 with `Location` when new, 200 when the key existed.
-/// Schedules the analysis when it is running (the runner ignores what it already has).
-pub(crate) fn created_response(state: &AppState, analysis: &Analysis, created: bool) -> Response {
+/// What follows a create, new or repeated: count it when new, and hand a running
+/// analysis to the runner (which ignores what it already has, so a repeat is harmless).
+pub(crate) fn started(state: &AppState, analysis: &Analysis, created: bool) {
     if created {
         state.metrics.analysis_created();
     }
     if analysis.status == Status::Running {
         state.runner.schedule(&analysis.id);
     }
+}
+
+/// The answer to a create: 201 with `Location` when new, 200 when the key existed.
+fn created_response(state: &AppState, analysis: &Analysis, created: bool) -> Response {
+    started(state, analysis, created);
     let status = if created {
         StatusCode::CREATED
     } else {

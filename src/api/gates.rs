@@ -151,12 +151,7 @@ pub async fn flagger(
     // The first hook to reach Augury for a revision defines its analysis; later hooks
     // of the same revision find it by key whatever their metadata.
     let (analysis, created) = state.store.create(&valid, now_ms()).await?;
-    if created {
-        state.metrics.analysis_created();
-    }
-    if analysis.status == Status::Running {
-        state.runner.schedule(&analysis.id);
-    }
+    super::analyses::started(&state, &analysis, created);
     let view = VerdictView::of(&analysis, now_ms());
     let (status, allowed, reason) = decide(mode, &view);
     let answer = GateAnswer {
