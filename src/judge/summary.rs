@@ -116,6 +116,14 @@ mod tests {
     use super::*;
 
     #[test]
+    fn summaries_survive_a_json_round_trip() {
+        // The store keeps judgments as JSON: every field left out must read back.
+        let counts = Summary::of_counts(Counts { requests: 10, errors: 1 });
+        let text = serde_json::to_string(&counts).unwrap();
+        assert_eq!(serde_json::from_str::<Summary>(&text).unwrap(), counts);
+    }
+
+    #[test]
     fn quantiles_interpolate_like_numpy() {
         // numpy.quantile([1, 2, 3, 4], [0.5, 0.9, 0.99]) = 2.5, 3.7, 3.97
         let v = [1.0, 2.0, 3.0, 4.0];
