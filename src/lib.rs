@@ -2,6 +2,7 @@
 #![forbid(unsafe_code)]
 
 pub mod analysis;
+pub mod api;
 pub mod cli;
 pub mod config;
 pub mod ingest;
@@ -10,4 +11,5 @@ pub mod model;
 pub mod simulate;
 pub mod stats;
 pub mod store;
+pub mod telemetry;
 pub mod windows;

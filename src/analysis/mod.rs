@@ -20,7 +20,7 @@ use crate::model::Model;
 pub use request::{AnalysisRequest, ModelRef, RequestError, Scope, ValidRequest};
 
 /// Where an analysis stands.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
     Running,

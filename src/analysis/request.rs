@@ -12,7 +12,7 @@ use crate::model::{Catalog, Model};
 pub type Scope = BTreeMap<String, String>;
 
 /// What a client asks for.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AnalysisRequest {
     /// Idempotency key: the same key gives back the same analysis.
@@ -40,7 +40,7 @@ fn default_lifetime() -> String {
     "10m".into()
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(untagged)]
 pub enum ModelRef {
     Name(String),

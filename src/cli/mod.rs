@@ -4,11 +4,13 @@
 //! Exit codes (DESIGN.md): 0 pass, 1 fail, 3 inconclusive, 2 bad usage or input,
 //! 4 operational error.
 
+mod analyze;
 mod check;
 pub mod input;
 mod judge;
 mod render;
 mod simulate;
+mod wait;
 
 use std::path::PathBuf;
 
@@ -64,6 +66,15 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
     },
+    /// Start an analysis on a running daemon; with --wait, wait for its verdict.
+    ///
+    /// Without --wait, prints the analysis id. With --wait, exits as `augury wait`.
+    Analyze(analyze::AnalyzeArgs),
+    /// Wait for an analysis's verdict on a daemon, showing progress (for CI).
+    ///
+    /// Exit 0 pass, 1 fail, 3 inconclusive, cancelled or timed out, 2 bad usage or a
+    /// request the daemon refused, 4 daemon unreachable.
+    Wait(wait::WaitArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -162,6 +173,8 @@ pub fn run() -> i32 {
         Command::Judge(args) => judge::run(&args),
         Command::Simulate(args) => simulate::run(&args),
         Command::Check { path, format } => check::run(path.as_deref(), format),
+        Command::Analyze(args) => analyze::run(args),
+        Command::Wait(args) => wait::run(args),
     }
 }
 

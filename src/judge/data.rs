@@ -8,7 +8,7 @@ use crate::stats::{LogHistogram, proportions::Counts};
 /// `{"baseline": [1.2, 3.4, null], "canary": [...]}` (samples; `null` is NaN),
 /// `{"baseline": {"requests": 1000, "errors": 3}, "canary": {...}}` (counts), or
 /// `{"baseline": {"histogram": {...}}, "canary": {"histogram": {...}}}` (histograms).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(untagged)]
 pub enum MetricData {
     Samples {
@@ -28,9 +28,10 @@ pub enum MetricData {
 }
 
 /// One side of a histogram metric.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct HistogramSide {
+    #[schema(value_type = Object)]
     pub histogram: LogHistogram,
 }
 

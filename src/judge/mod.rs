@@ -36,7 +36,7 @@ pub struct JudgeOptions {
 }
 
 /// The outcome of a judgment.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Verdict {
     Pass,
@@ -58,7 +58,7 @@ impl Verdict {
 }
 
 /// How one metric came out.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Classification {
     Pass,
@@ -73,7 +73,7 @@ pub enum Classification {
 }
 
 /// The effect-size gate a significant result went through.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct EffectGate {
     pub measure: EffectMeasure,
     /// The measured effect; `None` when undefined (a zero denominator).
@@ -83,7 +83,7 @@ pub struct EffectGate {
 }
 
 /// Burn rate of an error-ratio metric against its SLO.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct BurnSummary {
     pub slo_target: f64,
     pub canary: f64,
@@ -92,7 +92,7 @@ pub struct BurnSummary {
 }
 
 /// Every number behind one metric's classification.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct MetricResult {
     pub name: String,
     pub group: String,
@@ -130,7 +130,7 @@ pub struct MetricResult {
 }
 
 /// One group's score (Kayenta's rule: 100 * pass / (pass + high + low + nodata that fails)).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct GroupScore {
     pub name: String,
     pub score: f64,
@@ -144,7 +144,7 @@ pub struct GroupScore {
 }
 
 /// A verdict with everything behind it.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Judgment {
     pub model: String,
     pub verdict: Verdict,

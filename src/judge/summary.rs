@@ -7,7 +7,7 @@ use crate::stats::{LogHistogram, Sorted, proportions::Counts};
 
 /// What one version's data looked like. Fields that do not apply to the data's shape
 /// are left out.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Summary {
     /// Observations (samples, histogram) or requests (counts).
     pub count: u64,

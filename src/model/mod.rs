@@ -18,7 +18,7 @@ use crate::stats::Alternative;
 pub use builtin::{BUILTIN_MODELS, DEFAULT_MODEL, builtin};
 
 /// A judge model, after parsing and defaults.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Model {
     pub name: String,
@@ -41,7 +41,7 @@ fn default_scope() -> Vec<String> {
 }
 
 /// Score thresholds: score >= pass is a pass, >= marginal is marginal, below is a fail.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Thresholds {
     pub pass: f64,
@@ -57,14 +57,14 @@ impl Default for Thresholds {
     }
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Group {
     pub weight: Option<f64>,
 }
 
 /// What a metric's data is.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default, utoipa::ToSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum MetricKind {
     /// Numeric observations per request or per point (latency, CPU, ...): samples or a histogram.
@@ -75,7 +75,7 @@ pub enum MetricKind {
 }
 
 /// How a metric is tested.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum TestKind {
     /// Fixed-horizon Mann-Whitney U with Hodges-Lehmann shift (distributions).
@@ -85,7 +85,7 @@ pub enum TestKind {
 }
 
 /// Which change is bad.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default, utoipa::ToSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum Direction {
     /// Only an increase is a regression (latency, errors).
@@ -109,7 +109,7 @@ impl Direction {
 }
 
 /// What to do with NaN observations (Prometheus gaps, failed scrapes).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default, utoipa::ToSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum NanStrategy {
     /// Drop them (Kayenta's default).
@@ -122,7 +122,7 @@ pub enum NanStrategy {
 }
 
 /// Which effect size gates a significant result.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default, utoipa::ToSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum EffectMeasure {
     /// median(canary) / median(baseline).
@@ -161,7 +161,7 @@ impl EffectMeasure {
 
 /// Effect-size gates. A significant change whose effect does not reach `allowed_*` still
 /// passes; a critical metric whose effect reaches `critical_*` fails the canary at once.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Effect {
     /// Default: `median-ratio` for distributions, `ratio` for error ratios.
@@ -192,7 +192,7 @@ impl Effect {
 
 /// Service-level objective for an error-ratio metric: the canary's burn rate is reported,
 /// and a burn rate above `max_burn_rate` counts as a regression on its own.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Slo {
     /// Target success ratio, e.g. 0.999.
@@ -207,7 +207,7 @@ fn default_max_burn() -> f64 {
 }
 
 /// Where the daemon takes a metric's data from. `augury judge` ignores it: files give data.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]
 pub enum Source {
     /// Spans received over OTLP.
@@ -216,7 +216,7 @@ pub enum Source {
     Prometheus(PrometheusSource),
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OtlpSource {
     /// Span kind to keep (default `server`).
@@ -232,7 +232,7 @@ fn default_span_kind() -> String {
     "server".into()
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PrometheusSource {
     /// Query pack name (a file in `queries/`).
@@ -242,7 +242,7 @@ pub struct PrometheusSource {
 }
 
 /// One metric of a model.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Metric {
     pub name: String,

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use super::{Sorted, hodges_lehmann::ShiftEstimate};
 
 /// Effect sizes of canary against baseline. `None` where undefined (a zero denominator).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct EffectSizes {
     /// median(canary) / median(baseline).
     pub median_ratio: Option<f64>,
@@ -26,7 +26,7 @@ pub struct EffectSizes {
 
 /// A shift as a fraction of the baseline median's size: +0.1 means the canary sits about
 /// 10% of the baseline above it.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct RelativeShift {
     pub estimate: f64,
     pub lower: f64,

@@ -46,7 +46,7 @@ use serde::{Deserialize, Serialize};
 use super::{Method, MethodUsed, Sorted, StatsError, normal};
 
 /// Shift of the canary relative to the baseline, in the samples' unit.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ShiftEstimate {
     pub estimate: f64,
     pub lower: f64,

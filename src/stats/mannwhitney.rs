@@ -34,7 +34,7 @@ pub const AUTO_EXACT_BELOW: usize = 50;
 pub const EXACT_MAX_PAIRS: u64 = 1_000_000;
 
 /// Result of a Mann-Whitney U test of canary against baseline.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct MannWhitney {
     /// U statistic of the canary sample.
     pub u: f64,

@@ -27,7 +27,9 @@ pub use histogram::LogHistogram;
 pub use sorted::Sorted;
 
 /// Which way the alternative hypothesis points, seen from the canary.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, Default, utoipa::ToSchema,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum Alternative {
     /// The two distributions differ in location, either way.
@@ -40,7 +42,9 @@ pub enum Alternative {
 }
 
 /// How a caller asks for a p-value (or interval) to be computed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, Default, utoipa::ToSchema,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum Method {
     /// Exact when both samples are small and there are no ties, asymptotic otherwise.
@@ -51,7 +55,7 @@ pub enum Method {
 }
 
 /// How a p-value (or interval) was actually computed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum MethodUsed {
     Exact,

@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 use super::{Alternative, Method, MethodUsed, StatsError, normal};
 
 /// Requests and the errors among them, for one version over one window.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Counts {
     pub requests: u64,
     pub errors: u64,
@@ -46,7 +46,7 @@ impl Counts {
 }
 
 /// Comparison of the canary's error proportion with the baseline's.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ProportionTest {
     pub canary_ratio: f64,
     pub baseline_ratio: f64,

@@ -12,6 +12,11 @@ use crate::analysis::{Analysis, Interval, Status, ValidRequest};
 
 pub use sqlite::SqliteStore;
 
+/// Called with an analysis's id after a change to it commits (an interval recorded, a
+/// cancel), in the writing task, before the write returns. In-process caches of what the
+/// store holds (the API's verdicts) invalidate through it.
+pub type ChangeListener = std::sync::Arc<dyn Fn(&str) + Send + Sync>;
+
 /// What can go wrong talking to the database.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -92,10 +97,22 @@ impl Store {
         }
     }
 
-    /// Cancels a running analysis; returns it as it now stands (None if unknown).
-    pub async fn cancel(&self, id: &str, now_ms: i64) -> Result<Option<Analysis>, StoreError> {
+    /// Cancels a running analysis; returns it as it now stands (None if unknown), and
+    /// whether this call cancelled it (`false`: it was already decided or cancelled).
+    pub async fn cancel(
+        &self,
+        id: &str,
+        now_ms: i64,
+    ) -> Result<Option<(Analysis, bool)>, StoreError> {
         match self {
             Store::Sqlite(s) => s.cancel(id, now_ms).await,
+        }
+    }
+
+    /// Registers a listener for committed changes to analyses.
+    pub fn on_change(&self, listener: ChangeListener) {
+        match self {
+            Store::Sqlite(s) => s.on_change(listener),
         }
     }
 

@@ -10,12 +10,21 @@ use sqlx::sqlite::{
     SqliteSynchronous,
 };
 
-use super::{IntervalUpdate, StoreError};
+use super::{ChangeListener, IntervalUpdate, StoreError};
 use crate::analysis::{Analysis, Interval, Status, ValidRequest};
 
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct SqliteStore {
     pool: SqlitePool,
+    listeners: std::sync::Arc<std::sync::RwLock<Vec<ChangeListener>>>,
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteStore")
+            .field("pool", &self.pool)
+            .finish_non_exhaustive()
+    }
 }
 
 fn to_json<T: Serialize>(value: &T, what: &str) -> Result<String, StoreError> {
@@ -81,7 +90,28 @@ impl SqliteStore {
             .connect_with(options)
             .await?;
         sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
-        Ok(SqliteStore { pool })
+        Ok(SqliteStore {
+            pool,
+            listeners: Default::default(),
+        })
+    }
+
+    pub fn on_change(&self, listener: ChangeListener) {
+        self.listeners
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(listener);
+    }
+
+    fn changed(&self, id: &str) {
+        for listener in self
+            .listeners
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+        {
+            listener(id);
+        }
     }
 
     pub async fn create(
@@ -213,19 +243,29 @@ impl SqliteStore {
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
+        self.changed(id);
         Ok(true)
     }
 
-    pub async fn cancel(&self, id: &str, now_ms: i64) -> Result<Option<Analysis>, StoreError> {
-        sqlx::query(
+    pub async fn cancel(
+        &self,
+        id: &str,
+        now_ms: i64,
+    ) -> Result<Option<(Analysis, bool)>, StoreError> {
+        let cancelled = sqlx::query(
             "UPDATE analyses SET status = 'cancelled', decided_ms = ? \
              WHERE id = ? AND status = 'running'",
         )
         .bind(now_ms)
         .bind(id)
         .execute(&self.pool)
-        .await?;
-        self.get(id).await
+        .await?
+        .rows_affected()
+            == 1;
+        if cancelled {
+            self.changed(id);
+        }
+        Ok(self.get(id).await?.map(|a| (a, cancelled)))
     }
 
     pub async fn close(&self) {

@@ -1,0 +1,621 @@
+//! `/api/v1/analyses`: create (idempotent on the key), list, detail, verdict, cancel.
+//!
+//! The verdict route is what controllers and CI poll, so it is served from
+//! [`VerdictCache`]: the rendered JSON of each analysis, kept until the store reports a
+//! change to that analysis. A poll costs a hash lookup and a copy, no database read.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use super::{ApiError, AppState, JsonBody, now_ms, rfc3339};
+use crate::analysis::{Analysis, AnalysisRequest, Interval, Status};
+use crate::judge::{Classification, Judgment, MetricData, Verdict};
+use crate::model::{EffectMeasure, Model};
+use crate::store::Store;
+
+/// How far an analysis has come.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Progress {
+    /// Intervals judged so far.
+    pub intervals: u32,
+    /// Intervals in the whole lifetime.
+    pub planned: u32,
+    /// Since creation; for a decided analysis, from creation to the decision.
+    pub elapsed_seconds: f64,
+}
+
+/// One metric, as the verdict shows it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct MetricVerdict {
+    pub name: String,
+    pub classification: Classification,
+    pub critical: bool,
+    /// p-value of the metric's test; null when it was not run (no data).
+    pub p_value: Option<f64>,
+    /// The effect size the model gates on; null when not computed or undefined.
+    pub effect: Option<f64>,
+    /// Which effect size `effect` is (`median-ratio`, `ratio`, ...).
+    pub measure: Option<EffectMeasure>,
+    /// One sentence a person can act on.
+    pub reason: String,
+}
+
+/// The small answer controllers poll: `GET /api/v1/analyses/{id}/verdict`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct VerdictView {
+    pub id: String,
+    pub key: String,
+    /// `running` until the analysis is decided; then `pass`, `fail`, `inconclusive` or
+    /// `cancelled`, never to change again.
+    pub status: Status,
+    /// Score of the latest judgment, 0 to 100; null before the first interval.
+    pub score: Option<f64>,
+    /// Verdict of the latest judgment (over everything gathered so far); null before the
+    /// first interval. While running, it says where the analysis is heading.
+    pub verdict: Option<Verdict>,
+    /// When the analysis was decided (RFC 3339), null while running.
+    pub decided_at: Option<String>,
+    /// Why, most important first.
+    pub reasons: Vec<String>,
+    pub metrics: Vec<MetricVerdict>,
+    /// Kept last: it is the only part that changes between two polls of an unchanged
+    /// analysis, so the cache renders everything before it once.
+    pub progress: Progress,
+}
+
+impl VerdictView {
+    pub fn of(a: &Analysis, now_ms: i64) -> VerdictView {
+        let mut reasons = Vec::new();
+        if a.status == Status::Cancelled {
+            reasons.push(match a.decided_ms {
+                Some(t) => format!("cancelled at {}", rfc3339(t)),
+                None => "cancelled".to_string(),
+            });
+        }
+        if let Some(j) = &a.judgment {
+            reasons.extend(j.reasons.iter().cloned());
+        }
+        VerdictView {
+            id: a.id.clone(),
+            key: a.key.clone(),
+            status: a.status,
+            score: a.judgment.as_ref().map(|j| j.score).or(a.score),
+            verdict: a.judgment.as_ref().map(|j| j.verdict),
+            decided_at: a.decided_ms.map(rfc3339),
+            reasons,
+            metrics: a.judgment.as_ref().map(metric_verdicts).unwrap_or_default(),
+            progress: progress(a, now_ms),
+        }
+    }
+}
+
+fn metric_verdicts(j: &Judgment) -> Vec<MetricVerdict> {
+    j.metrics
+        .iter()
+        .map(|m| MetricVerdict {
+            name: m.name.clone(),
+            classification: m.classification,
+            critical: m.critical,
+            p_value: m
+                .mann_whitney
+                .as_ref()
+                .map(|t| t.p_value)
+                .or(m.proportions.as_ref().map(|t| t.p_value)),
+            effect: m.effect_gate.as_ref().and_then(|g| g.value),
+            measure: m.effect_gate.as_ref().map(|g| g.measure),
+            reason: m.reason.clone(),
+        })
+        .collect()
+}
+
+fn progress(a: &Analysis, now_ms: i64) -> Progress {
+    Progress {
+        intervals: a.intervals,
+        planned: a.planned_intervals(),
+        elapsed_seconds: elapsed_seconds(a.created_ms, a.decided_ms.unwrap_or(now_ms)),
+    }
+}
+
+fn elapsed_seconds(from_ms: i64, to_ms: i64) -> f64 {
+    (to_ms - from_ms).max(0) as f64 / 1000.0
+}
+
+/// One line of the list.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct AnalysisSummary {
+    pub id: String,
+    pub key: String,
+    /// Name of the model.
+    pub model: String,
+    pub status: Status,
+    pub score: Option<f64>,
+    pub verdict: Option<Verdict>,
+    pub created_at: String,
+    pub decided_at: Option<String>,
+    pub progress: Progress,
+}
+
+impl AnalysisSummary {
+    fn of(a: &Analysis, now_ms: i64) -> AnalysisSummary {
+        AnalysisSummary {
+            id: a.id.clone(),
+            key: a.key.clone(),
+            model: a.model.name.clone(),
+            status: a.status,
+            score: a.judgment.as_ref().map(|j| j.score).or(a.score),
+            verdict: a.judgment.as_ref().map(|j| j.verdict),
+            created_at: rfc3339(a.created_ms),
+            decided_at: a.decided_ms.map(rfc3339),
+            progress: progress(a, now_ms),
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct AnalysisList {
+    /// Oldest first.
+    pub analyses: Vec<AnalysisSummary>,
+}
+
+/// One judged interval, in the detail.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct IntervalView {
+    pub seq: u32,
+    pub start: String,
+    pub end: String,
+    /// The judgment over everything gathered up to the end of this interval: every
+    /// metric's numbers (summaries, test statistic, p-value, shift, effect sizes).
+    pub judgment: Judgment,
+    /// What arrived during this interval alone, per metric (only with `?data=true`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data: Option<BTreeMap<String, MetricData>>,
+}
+
+impl IntervalView {
+    fn of(i: Interval, with_data: bool) -> IntervalView {
+        IntervalView {
+            seq: i.seq,
+            start: rfc3339(i.start_ms),
+            end: rfc3339(i.end_ms),
+            judgment: i.judgment,
+            data: with_data.then_some(i.data),
+        }
+    }
+}
+
+/// Everything about one analysis: `GET /api/v1/analyses/{id}`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct AnalysisDetail {
+    pub id: String,
+    pub key: String,
+    pub status: Status,
+    /// The request as it was made.
+    pub request: AnalysisRequest,
+    /// The model the analysis judges with, as resolved when it was created.
+    pub model: Model,
+    pub interval_seconds: f64,
+    pub lifetime_seconds: f64,
+    pub created_at: String,
+    pub decided_at: Option<String>,
+    pub score: Option<f64>,
+    /// The latest judgment.
+    pub judgment: Option<Judgment>,
+    pub progress: Progress,
+    /// Every judged interval, in order.
+    pub intervals: Vec<IntervalView>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize, IntoParams)]
+pub struct ListQuery {
+    /// Only analyses in this status: running, pass, fail, inconclusive, cancelled.
+    pub status: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize, IntoParams)]
+pub struct DetailQuery {
+    /// Include each interval's raw data (samples, counts, histograms).
+    #[serde(default)]
+    pub data: bool,
+}
+
+/// The `Location` of an analysis.
+fn location(id: &str) -> String {
+    format!("/api/v1/analyses/{id}")
+}
+
+/// Start an analysis. Idempotent on `key`: the same key and request give back the same
+/// analysis (200); a new key creates one (201).
+#[utoipa::path(
+    post,
+    path = "/api/v1/analyses",
+    tag = "analyses",
+    request_body = AnalysisRequest,
+    responses(
+        (status = 201, description = "Created", body = VerdictView),
+        (status = 200, description = "An analysis with this key exists; here it is", body = VerdictView),
+        (status = 400, description = "Malformed JSON, or an invalid request (the field is named)", body = super::ErrorBody),
+        (status = 401, description = "Auth is on and no valid bearer token was given", body = super::ErrorBody),
+        (status = 409, description = "The key names an analysis made from a different request", body = super::ErrorBody),
+        (status = 413, description = "Body larger than the limit", body = super::ErrorBody),
+    ),
+    security((), ("bearer" = []))
+)]
+pub async fn create(
+    State(state): State<AppState>,
+    JsonBody(request): JsonBody<AnalysisRequest>,
+) -> Result<Response, ApiError> {
+    let valid = request.validate(&state.catalog)?;
+    let (analysis, created) = state.store.create(&valid, now_ms()).await?;
+    if !created && !same_request(&analysis, &valid) {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "key_conflict",
+            format!(
+                "key `{}` already names analysis {} created from a different request; \
+                 use a new key for a new analysis",
+                analysis.key, analysis.id
+            ),
+        )
+        .with_field("key"));
+    }
+    Ok(created_response(&state, &analysis, created))
+}
+
+/// What follows a create, new or repeated: count it when new, and hand a running
+/// analysis to the runner (which ignores what it already has, so a repeat is harmless).
+pub(crate) fn started(state: &AppState, analysis: &Analysis, created: bool) {
+    if created {
+        state.metrics.analysis_created();
+    }
+    if analysis.status == Status::Running {
+        state.runner.schedule(&analysis.id);
+    }
+}
+
+/// The answer to a create: 201 with `Location` when new, 200 when the key existed.
+fn created_response(state: &AppState, analysis: &Analysis, created: bool) -> Response {
+    started(state, analysis, created);
+    let status = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    let mut response = (status, Json(VerdictView::of(analysis, now_ms()))).into_response();
+    if let Ok(v) = HeaderValue::from_str(&location(&analysis.id)) {
+        response.headers_mut().insert(header::LOCATION, v);
+    }
+    response
+}
+
+/// Whether a repeated create asks for what the stored analysis is. Durations compare by
+/// value, so `60s` and `1m` are the same request.
+fn same_request(stored: &Analysis, valid: &crate::analysis::ValidRequest) -> bool {
+    let (s, request) = (&stored.request, &valid.request);
+    s.model == request.model
+        && s.baseline == request.baseline
+        && s.canary == request.canary
+        && s.notify == request.notify
+        && stored.interval_ms == valid.interval.as_millis() as u64
+        && stored.lifetime_ms == valid.lifetime.as_millis() as u64
+}
+
+/// List analyses, oldest first.
+#[utoipa::path(
+    get,
+    path = "/api/v1/analyses",
+    tag = "analyses",
+    params(ListQuery),
+    responses(
+        (status = 200, body = AnalysisList),
+        (status = 400, description = "Unknown status", body = super::ErrorBody),
+    )
+)]
+pub async fn list(
+    State(state): State<AppState>,
+    Query(query): Query<ListQuery>,
+) -> Result<Json<AnalysisList>, ApiError> {
+    let status = match query.status.as_deref() {
+        None | Some("") => None,
+        Some(s) => Some(Status::parse(s).ok_or_else(|| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_query",
+                format!(
+                    "unknown status `{s}` (use running, pass, fail, inconclusive or cancelled)"
+                ),
+            )
+            .with_field("status")
+        })?),
+    };
+    let now = now_ms();
+    let analyses = state.store.list(status).await?;
+    Ok(Json(AnalysisList {
+        analyses: analyses
+            .iter()
+            .map(|a| AnalysisSummary::of(a, now))
+            .collect(),
+    }))
+}
+
+/// Everything about an analysis: its request, model, latest judgment and every interval.
+#[utoipa::path(
+    get,
+    path = "/api/v1/analyses/{id}",
+    tag = "analyses",
+    params(("id" = String, Path, description = "Analysis id"), DetailQuery),
+    responses(
+        (status = 200, body = AnalysisDetail),
+        (status = 404, description = "No such analysis", body = super::ErrorBody),
+    )
+)]
+pub async fn detail(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Query(query): Query<DetailQuery>,
+) -> Result<Json<AnalysisDetail>, ApiError> {
+    let a = state
+        .store
+        .get(&id)
+        .await?
+        .ok_or_else(|| ApiError::no_analysis(&id))?;
+    let intervals = state.store.intervals(&id).await?;
+    let progress = progress(&a, now_ms());
+    Ok(Json(AnalysisDetail {
+        interval_seconds: a.interval_ms as f64 / 1000.0,
+        lifetime_seconds: a.lifetime_ms as f64 / 1000.0,
+        created_at: rfc3339(a.created_ms),
+        decided_at: a.decided_ms.map(rfc3339),
+        score: a.judgment.as_ref().map(|j| j.score).or(a.score),
+        progress,
+        intervals: intervals
+            .into_iter()
+            .map(|i| IntervalView::of(i, query.data))
+            .collect(),
+        id: a.id,
+        key: a.key,
+        status: a.status,
+        request: a.request,
+        model: a.model,
+        judgment: a.judgment,
+    }))
+}
+
+/// The verdict: what controllers and CI poll. Small and served from memory.
+///
+/// For Argo Rollouts' Web provider, `jsonPath: "{$.status}"` gives `running`, `pass`,
+/// `fail`, `inconclusive` or `cancelled`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/analyses/{id}/verdict",
+    tag = "analyses",
+    params(("id" = String, Path, description = "Analysis id")),
+    responses(
+        (status = 200, body = VerdictView),
+        (status = 404, description = "No such analysis", body = super::ErrorBody),
+    )
+)]
+pub async fn verdict(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let body = state.verdicts.body(&state.store, &id, now_ms()).await?;
+    Ok((
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        body,
+    )
+        .into_response())
+}
+
+/// Cancel a running analysis. Cancelling a cancelled analysis again is a no-op (200);
+/// one already decided cannot be cancelled (409).
+#[utoipa::path(
+    delete,
+    path = "/api/v1/analyses/{id}",
+    tag = "analyses",
+    params(("id" = String, Path, description = "Analysis id")),
+    responses(
+        (status = 200, description = "Cancelled (now or before)", body = VerdictView),
+        (status = 401, description = "Auth is on and no valid bearer token was given", body = super::ErrorBody),
+        (status = 404, description = "No such analysis", body = super::ErrorBody),
+        (status = 409, description = "Already decided", body = super::ErrorBody),
+    ),
+    security((), ("bearer" = []))
+)]
+pub async fn cancel(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<VerdictView>, ApiError> {
+    let now = now_ms();
+    let (a, cancelled) = state
+        .store
+        .cancel(&id, now)
+        .await?
+        .ok_or_else(|| ApiError::no_analysis(&id))?;
+    if cancelled {
+        state.runner.cancel(&id);
+        state.metrics.verdict(&id, Status::Cancelled);
+    }
+    match a.status {
+        Status::Cancelled => Ok(Json(VerdictView::of(&a, now))),
+        decided => Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "already_decided",
+            format!(
+                "analysis {id} was already decided ({}); there is nothing to cancel",
+                decided.as_str()
+            ),
+        )),
+    }
+}
+
+/// Most verdicts kept rendered; past it the cache starts over (a miss costs one read).
+const CACHE_CAPACITY: usize = 16_384;
+
+/// A verdict rendered once: the JSON up to the elapsed time, which is added per poll
+/// while the analysis runs.
+#[derive(Debug)]
+struct Rendered {
+    /// The whole body of a decided analysis, or everything before the elapsed seconds.
+    head: Bytes,
+    /// While running: the creation time that elapsed seconds count from.
+    running_since_ms: Option<i64>,
+}
+
+const ELAPSED_TAIL: &[u8] = b"0.0}}";
+
+impl Rendered {
+    fn of(a: &Analysis) -> Result<Rendered, ApiError> {
+        let running = a.status == Status::Running;
+        let mut view = VerdictView::of(a, a.created_ms);
+        if running {
+            view.progress.elapsed_seconds = 0.0;
+        }
+        let mut head = serde_json::to_vec(&view).map_err(|e| ApiError::internal(e.to_string()))?;
+        if running {
+            // `progress.elapsed_seconds` is the last value in the document (see
+            // `VerdictView`), so what precedes it does not change between polls.
+            if !head.ends_with(ELAPSED_TAIL) {
+                return Err(ApiError::internal(
+                    "verdict rendering: elapsed_seconds is not the last value",
+                ));
+            }
+            head.truncate(head.len() - ELAPSED_TAIL.len());
+        }
+        Ok(Rendered {
+            head: Bytes::from(head),
+            running_since_ms: running.then_some(a.created_ms),
+        })
+    }
+
+    fn body(&self, now_ms: i64) -> Bytes {
+        match self.running_since_ms {
+            // A decided verdict never changes: every poll shares the one rendering.
+            None => self.head.clone(),
+            Some(since) => {
+                let mut body = Vec::with_capacity(self.head.len() + 24);
+                body.extend_from_slice(&self.head);
+                // Writing a number into a Vec cannot fail.
+                let _ = serde_json::to_writer(&mut body, &elapsed_seconds(since, now_ms));
+                body.extend_from_slice(b"}}");
+                Bytes::from(body)
+            }
+        }
+    }
+}
+
+/// Rendered verdicts by analysis id, invalidated through the store's change listener.
+///
+/// A reader that misses notes the epoch, reads the store, and inserts only if no change
+/// was reported meanwhile; a writer's report bumps the epoch and drops the entry. So an
+/// entry is never older than the last committed change: either the insert sees the bump
+/// and gives up, or it lands before the removal that follows the bump.
+#[derive(Debug, Default)]
+pub struct VerdictCache {
+    epoch: AtomicU64,
+    entries: RwLock<HashMap<String, Arc<Rendered>>>,
+}
+
+impl VerdictCache {
+    /// Forgets what is known about analysis `id` (the store calls this after a change).
+    pub fn invalidate(&self, id: &str) {
+        self.epoch.fetch_add(1, Ordering::SeqCst);
+        self.entries
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(id);
+    }
+
+    /// The verdict JSON of analysis `id`.
+    async fn body(&self, store: &Store, id: &str, now_ms: i64) -> Result<Bytes, ApiError> {
+        let cached = self
+            .entries
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(id)
+            .cloned();
+        if let Some(r) = cached {
+            return Ok(r.body(now_ms));
+        }
+        let epoch = self.epoch.load(Ordering::SeqCst);
+        let a = store
+            .get(id)
+            .await?
+            .ok_or_else(|| ApiError::no_analysis(id))?;
+        let rendered = Arc::new(Rendered::of(&a)?);
+        let body = rendered.body(now_ms);
+        let mut entries = self.entries.write().unwrap_or_else(|e| e.into_inner());
+        if self.epoch.load(Ordering::SeqCst) == epoch {
+            if entries.len() >= CACHE_CAPACITY {
+                entries.clear();
+            }
+            entries.insert(id.to_string(), rendered);
+        }
+        Ok(body)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Catalog;
+
+    fn analysis(status: Status) -> Analysis {
+        let request: AnalysisRequest = serde_json::from_value(serde_json::json!({
+            "key": "k", "model": "http-red",
+            "baseline": {"service.name": "a", "service.version": "1"},
+            "canary": {"service.name": "a", "service.version": "2"},
+            "interval": "30s", "lifetime": "5m"}))
+        .unwrap();
+        let valid = request.validate(&Catalog::builtin()).unwrap();
+        Analysis {
+            id: "id1".into(),
+            key: "k".into(),
+            request: valid.request,
+            model: valid.model,
+            status,
+            interval_ms: 30_000,
+            lifetime_ms: 300_000,
+            created_ms: 1_000_000,
+            next_due_ms: 1_030_000,
+            decided_ms: status.is_final().then_some(1_090_500),
+            intervals: 3,
+            score: None,
+            judgment: None,
+            cumulative: BTreeMap::new(),
+        }
+    }
+
+    #[test]
+    fn the_rendered_verdict_is_the_view() {
+        for status in [Status::Running, Status::Pass, Status::Cancelled] {
+            let a = analysis(status);
+            let now = 1_012_345;
+            let body = Rendered::of(&a).unwrap().body(now);
+            let parsed: VerdictView = serde_json::from_slice(&body).unwrap();
+            assert_eq!(parsed, VerdictView::of(&a, now));
+        }
+        let running = Rendered::of(&analysis(Status::Running)).unwrap();
+        let parsed: VerdictView = serde_json::from_slice(&running.body(1_012_345)).unwrap();
+        assert_eq!(parsed.progress.elapsed_seconds, 12.345);
+        assert_eq!(parsed.progress.planned, 10);
+        let decided = Rendered::of(&analysis(Status::Pass)).unwrap();
+        let parsed: VerdictView = serde_json::from_slice(&decided.body(9_999_999)).unwrap();
+        assert_eq!(parsed.progress.elapsed_seconds, 90.5);
+        assert_eq!(
+            parsed.decided_at.as_deref(),
+            Some("1970-01-01T00:18:10.500Z")
+        );
+    }
+}

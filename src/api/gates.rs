@@ -1,0 +1,286 @@
+//! `POST /api/v1/gates/flagger`: Augury as a Flagger webhook, comparing the canary
+//! workload `<name>` with its primary `<name>-primary`.
+//!
+//! Flagger passes a check when a webhook answers 200-202 and fails it on anything else.
+//! Every call creates (idempotently, keyed on namespace, name and the canary's checksum,
+//! so one revision is one analysis) or finds the analysis, then answers from its verdict:
+//!
+//! | mode | 200 | refused |
+//! |---|---|---|
+//! | `gate` (default; `pre-rollout` / `rollout` hooks) | running or pass | 409 on fail, inconclusive, cancelled |
+//! | `confirm-promotion` | pass | 423 while running; 409 on fail, inconclusive, cancelled |
+//!
+//! The mode comes from `?mode=` or the metadata key `mode`. How the metadata maps to the
+//! analysis request is documented on [`FlaggerPayload`] and in docs/integrations.md.
+
+use std::collections::BTreeMap;
+
+use axum::Json;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use super::analyses::VerdictView;
+use super::{ApiError, AppState, JsonBody, now_ms, unauthorized};
+use crate::analysis::{AnalysisRequest, ModelRef, Scope, Status};
+
+/// The model a Flagger gate uses when the metadata names none.
+pub const FLAGGER_DEFAULT_MODEL: &str = "http-red";
+
+/// What Flagger posts to a webhook.
+///
+/// Metadata keys Augury reads (all optional, all strings):
+/// - `model` (default `http-red`), `interval` (default `30s`), `lifetime` (default `10m`),
+///   `notify` (comma-separated notifier names), `mode` (`gate` or `confirm-promotion`),
+///   `token` (the bearer token, since Flagger cannot send headers).
+/// - `workload_scope`: the scope name that holds the workload; the canary gets `<name>`,
+///   the baseline `<name>-primary`. Default: the first of `workload`,
+///   `k8s.deployment.name`, `service.name` that the model's scope lists.
+/// - `namespace_scope`: the scope name that holds the namespace (both sides). Default:
+///   the first of `namespace`, `k8s.namespace.name`, `service.namespace` the model lists.
+/// - `scope.<name>`: a value for both sides; `baseline.<name>` / `canary.<name>`: for one
+///   side. These win over the two above.
+#[derive(Clone, Debug, Deserialize, Serialize, ToSchema)]
+pub struct FlaggerPayload {
+    /// The canary's target workload.
+    pub name: String,
+    pub namespace: String,
+    #[serde(default)]
+    pub phase: String,
+    /// Checksum of the canary's spec: one per revision being rolled out.
+    #[serde(default)]
+    pub checksum: String,
+    #[serde(default)]
+    pub metadata: BTreeMap<String, String>,
+}
+
+/// What the gate answers Flagger.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum GateMode {
+    /// Pass while the canary is not failing (running or pass).
+    Gate,
+    /// Pass only once the verdict is `pass`.
+    ConfirmPromotion,
+}
+
+impl GateMode {
+    fn parse(s: &str) -> Option<GateMode> {
+        match s {
+            "gate" | "rollout" | "pre-rollout" => Some(GateMode::Gate),
+            "confirm-promotion" => Some(GateMode::ConfirmPromotion),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Default, Deserialize, IntoParams)]
+pub struct GateQuery {
+    /// `gate` (default) or `confirm-promotion`; the metadata key `mode` also sets it.
+    pub mode: Option<String>,
+}
+
+/// The gate's answer. The HTTP status carries the decision; this says why.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct GateAnswer {
+    /// Whether Flagger may go on (the status is 200 exactly when this is true).
+    pub allowed: bool,
+    pub mode: GateMode,
+    /// One sentence for Flagger's events and logs.
+    pub reason: String,
+    pub phase: String,
+    pub analysis: VerdictView,
+}
+
+/// Flagger webhook gate: canary `<name>` against primary `<name>-primary`.
+#[utoipa::path(
+    post,
+    path = "/api/v1/gates/flagger",
+    tag = "gates",
+    params(GateQuery),
+    request_body = FlaggerPayload,
+    responses(
+        (status = 200, description = "Flagger may go on", body = GateAnswer),
+        (status = 400, description = "The payload or its metadata make no valid analysis (the field is named)", body = super::ErrorBody),
+        (status = 401, description = "Auth is on and neither a bearer token nor metadata `token` matched", body = super::ErrorBody),
+        (status = 409, description = "The verdict is fail, inconclusive or cancelled", body = GateAnswer),
+        (status = 423, description = "confirm-promotion mode: no verdict yet", body = GateAnswer),
+    ),
+    security((), ("bearer" = []))
+)]
+pub async fn flagger(
+    State(state): State<AppState>,
+    Query(query): Query<GateQuery>,
+    headers: HeaderMap,
+    JsonBody(payload): JsonBody<FlaggerPayload>,
+) -> Result<Response, ApiError> {
+    let token_ok = state.authorized(&headers)
+        || payload
+            .metadata
+            .get("token")
+            .is_some_and(|t| state.token_matches(t));
+    if !token_ok {
+        return Err(unauthorized());
+    }
+    let mode_text = query
+        .mode
+        .as_deref()
+        .or(payload.metadata.get("mode").map(String::as_str))
+        .unwrap_or("gate");
+    let mode = GateMode::parse(mode_text).ok_or_else(|| {
+        ApiError::invalid(
+            "mode",
+            format!("unknown gate mode `{mode_text}` (use gate or confirm-promotion)"),
+        )
+    })?;
+    let request = analysis_request(&state, &payload)?;
+    let valid = request.validate(&state.catalog).map_err(|e| {
+        let hint = if e.message.contains("missing `") {
+            " (set it with Flagger webhook metadata `scope.<name>`, `baseline.<name>` or \
+             `canary.<name>`, or choose another `model`)"
+        } else {
+            ""
+        };
+        ApiError::invalid(
+            format!("metadata.{}", e.field),
+            format!("{}{hint}", e.message),
+        )
+    })?;
+    // The first hook to reach Augury for a revision defines its analysis; later hooks
+    // of the same revision find it by key whatever their metadata.
+    let (analysis, created) = state.store.create(&valid, now_ms()).await?;
+    super::analyses::started(&state, &analysis, created);
+    let view = VerdictView::of(&analysis, now_ms());
+    let (status, allowed, reason) = decide(mode, &view);
+    let answer = GateAnswer {
+        allowed,
+        mode,
+        reason,
+        phase: payload.phase,
+        analysis: view,
+    };
+    Ok((status, Json(answer)).into_response())
+}
+
+fn decide(mode: GateMode, v: &VerdictView) -> (StatusCode, bool, String) {
+    let score = v
+        .score
+        .map(|s| format!(", score {}", crate::judge::fmt_num(s)))
+        .unwrap_or_default();
+    let first_reason = v
+        .reasons
+        .first()
+        .map(|r| format!(": {r}"))
+        .unwrap_or_default();
+    let progress = format!("{}/{} intervals", v.progress.intervals, v.progress.planned);
+    match (v.status, mode) {
+        (Status::Pass, _) => (
+            StatusCode::OK,
+            true,
+            format!("canary passed ({progress}{score})"),
+        ),
+        (Status::Running, GateMode::Gate) => (
+            StatusCode::OK,
+            true,
+            format!("analysis running, not failing ({progress}{score})"),
+        ),
+        (Status::Running, GateMode::ConfirmPromotion) => (
+            StatusCode::LOCKED,
+            false,
+            format!("no verdict yet: promotion waits ({progress}{score})"),
+        ),
+        (s, _) => (
+            StatusCode::CONFLICT,
+            false,
+            format!("canary {}{score}{first_reason}", s.as_str()),
+        ),
+    }
+}
+
+/// The analysis a Flagger payload asks for (see [`FlaggerPayload`] for the mapping).
+fn analysis_request(state: &AppState, p: &FlaggerPayload) -> Result<AnalysisRequest, ApiError> {
+    for (field, value) in [("name", &p.name), ("namespace", &p.namespace)] {
+        if value.trim().is_empty() {
+            return Err(ApiError::invalid(field, "must not be empty"));
+        }
+    }
+    if p.checksum.trim().is_empty() {
+        return Err(ApiError::invalid(
+            "checksum",
+            "must not be empty: it tells one canary revision from the next (Flagger sends it)",
+        ));
+    }
+    let meta = &p.metadata;
+    let model_name = meta
+        .get("model")
+        .cloned()
+        .unwrap_or_else(|| FLAGGER_DEFAULT_MODEL.to_string());
+    // The model's scope names decide the defaults; an unknown model is refused by
+    // validation with the list of known ones.
+    let scope_names: Vec<String> = state
+        .catalog
+        .get(&model_name)
+        .map(|m| m.scope.clone())
+        .unwrap_or_default();
+    let first_listed = |candidates: &[&str]| {
+        candidates
+            .iter()
+            .find(|c| scope_names.iter().any(|s| s == *c))
+            .map(|c| c.to_string())
+    };
+    let workload = meta
+        .get("workload_scope")
+        .cloned()
+        .or_else(|| first_listed(&["workload", "k8s.deployment.name", "service.name"]))
+        .unwrap_or_else(|| "service.name".to_string());
+    let namespace = meta
+        .get("namespace_scope")
+        .cloned()
+        .or_else(|| first_listed(&["namespace", "k8s.namespace.name", "service.namespace"]));
+
+    let mut baseline = Scope::new();
+    let mut canary = Scope::new();
+    baseline.insert(workload.clone(), format!("{}-primary", p.name));
+    canary.insert(workload, p.name.clone());
+    if let Some(ns) = namespace {
+        baseline.insert(ns.clone(), p.namespace.clone());
+        canary.insert(ns, p.namespace.clone());
+    }
+    for (k, v) in meta {
+        if let Some(name) = k.strip_prefix("scope.") {
+            baseline.insert(name.to_string(), v.clone());
+            canary.insert(name.to_string(), v.clone());
+        }
+    }
+    for (k, v) in meta {
+        if let Some(name) = k.strip_prefix("baseline.") {
+            baseline.insert(name.to_string(), v.clone());
+        } else if let Some(name) = k.strip_prefix("canary.") {
+            canary.insert(name.to_string(), v.clone());
+        }
+    }
+    let notify = meta.get("notify").map(|n| {
+        n.split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(String::from)
+            .collect()
+    });
+    Ok(AnalysisRequest {
+        key: format!("flagger/{}/{}/{}", p.namespace, p.name, p.checksum),
+        model: ModelRef::Name(model_name),
+        baseline,
+        canary,
+        interval: meta
+            .get("interval")
+            .cloned()
+            .unwrap_or_else(|| "30s".into()),
+        lifetime: meta
+            .get("lifetime")
+            .cloned()
+            .unwrap_or_else(|| "10m".into()),
+        notify,
+    })
+}

@@ -1,0 +1,73 @@
+//! Liveness, readiness and the daemon's own metrics.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::{ApiError, AppState};
+use crate::telemetry::{OPENMETRICS_TEXT, PROMETHEUS_TEXT};
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Health {
+    /// `ok`
+    pub status: String,
+}
+
+/// Liveness: the process serves HTTP.
+#[utoipa::path(get, path = "/healthz", tag = "health", responses((status = 200, body = Health)))]
+pub async fn healthz() -> Json<Health> {
+    Json(Health {
+        status: "ok".into(),
+    })
+}
+
+/// Readiness: the store answers a read.
+#[utoipa::path(
+    get,
+    path = "/readyz",
+    tag = "health",
+    responses(
+        (status = 200, body = Health),
+        (status = 503, description = "The store does not answer", body = super::ErrorBody),
+    )
+)]
+pub async fn readyz(State(state): State<AppState>) -> Result<Json<Health>, ApiError> {
+    // Any read will do; an id that cannot exist keeps it to one index probe.
+    match state.store.get("").await {
+        Ok(_) => Ok(Json(Health {
+            status: "ok".into(),
+        })),
+        Err(e) => Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "store_unavailable",
+            format!("not ready: {e}"),
+        )),
+    }
+}
+
+/// The daemon's own metrics: Prometheus text, or OpenMetrics when the scraper asks for it.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "health",
+    responses((status = 200, description = "Prometheus text format 0.0.4 (OpenMetrics with `Accept: application/openmetrics-text`)", content_type = "text/plain"))
+)]
+pub async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let openmetrics = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("application/openmetrics-text"));
+    let (body, content_type) = if openmetrics {
+        (state.metrics.encode_openmetrics(), OPENMETRICS_TEXT)
+    } else {
+        (state.metrics.encode(), PROMETHEUS_TEXT)
+    };
+    (
+        [(header::CONTENT_TYPE, HeaderValue::from_static(content_type))],
+        body,
+    )
+        .into_response()
+}

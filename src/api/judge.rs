@@ -1,0 +1,92 @@
+//! `POST /api/v1/judge`: one stateless judgment, the same JSON as `augury judge --format json`.
+
+use std::collections::BTreeMap;
+
+use axum::Json;
+use axum::extract::State;
+use serde::Deserialize;
+use utoipa::ToSchema;
+
+use super::{ApiError, AppState, JsonBody};
+use crate::analysis::ModelRef;
+use crate::judge::{JudgeError, JudgeOptions, Judgment, MetricData, judge as judge_data};
+use crate::model::{DEFAULT_MODEL, Model};
+use crate::stats::{Alternative, Method};
+
+/// What to judge.
+#[derive(Clone, Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct JudgeRequest {
+    /// A model name (built-in or from `--models`) or an inline model; default `default`.
+    #[serde(default)]
+    pub model: Option<ModelRef>,
+    /// Per metric of the model: `{"baseline": [...], "canary": [...]}` samples,
+    /// `{"baseline": {"requests": n, "errors": k}, "canary": {...}}` counts, or histograms.
+    /// Metrics left out are `nodata`.
+    pub metrics: BTreeMap<String, MetricData>,
+    /// How p-values and intervals are computed (default `auto`).
+    #[serde(default)]
+    pub method: Method,
+    /// Replaces the alternative each metric's direction implies.
+    #[serde(default)]
+    pub alternative: Option<Alternative>,
+}
+
+/// Judge baseline against canary once, with no analysis and nothing stored.
+#[utoipa::path(
+    post,
+    path = "/api/v1/judge",
+    tag = "judge",
+    request_body = JudgeRequest,
+    responses(
+        (status = 200, description = "The judgment: every metric's numbers, the score, the verdict and its reasons", body = Judgment),
+        (status = 400, description = "Malformed JSON, unknown model, or data the model refuses (the field is named)", body = super::ErrorBody),
+        (status = 401, description = "Auth is on and no valid bearer token was given", body = super::ErrorBody),
+        (status = 413, description = "Body larger than the limit", body = super::ErrorBody),
+    ),
+    security((), ("bearer" = []))
+)]
+pub async fn judge(
+    State(state): State<AppState>,
+    JsonBody(request): JsonBody<JudgeRequest>,
+) -> Result<Json<Judgment>, ApiError> {
+    let model = match &request.model {
+        None => resolve(&state, DEFAULT_MODEL)?,
+        Some(ModelRef::Name(name)) => resolve(&state, name)?,
+        Some(ModelRef::Inline(value)) => Model::from_json(value.clone(), "(inline model)")
+            .map_err(|e| ApiError::invalid("model", e.to_string()))?,
+    };
+    let options = JudgeOptions {
+        method: request.method,
+        alternative: request.alternative,
+    };
+    // Large samples take milliseconds of CPU: keep them off the threads serving polls.
+    let judged =
+        tokio::task::spawn_blocking(move || judge_data(&model, &request.metrics, &options))
+            .await
+            .map_err(|e| ApiError::internal(format!("judging failed: {e}")))?;
+    judged
+        .map(Json)
+        .map_err(|e| ApiError::invalid(format!("metrics.{}", metric_of(&e)), e.to_string()))
+}
+
+fn resolve(state: &AppState, name: &str) -> Result<Model, ApiError> {
+    state.catalog.get(name).cloned().ok_or_else(|| {
+        ApiError::invalid(
+            "model",
+            format!(
+                "unknown model `{name}` (known: {})",
+                state.catalog.names().collect::<Vec<_>>().join(", ")
+            ),
+        )
+    })
+}
+
+fn metric_of(e: &JudgeError) -> &str {
+    match e {
+        JudgeError::UnknownMetric { metric, .. }
+        | JudgeError::WrongShape { metric, .. }
+        | JudgeError::NaN { metric, .. }
+        | JudgeError::Stats { metric, .. } => metric,
+    }
+}

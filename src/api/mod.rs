@@ -1,0 +1,313 @@
+//! The daemon's HTTP API: analyses and their verdicts, stateless judgments, the Flagger
+//! gate, health, the daemon's own metrics and the OpenAPI document.
+//!
+//! [`router`] builds an `axum::Router` over an [`AppState`]; `augury serve` mounts it.
+//! Routes are in files by concern: `analyses` (create, list, detail, verdict, cancel),
+//! `judge`, `gates` (Flagger), `health` (`/healthz`, `/readyz`, `/metrics`), `openapi`.
+//!
+//! Invariants: every response to a refused request is the JSON of [`error::ErrorBody`]
+//! with the most precise 4xx; every route is bounded in body size and time; the API
+//! changes analyses only through the store (and tells the runner), so what it shows is
+//! what a restart finds.
+
+pub mod analyses;
+pub mod error;
+pub mod gates;
+pub mod health;
+pub mod judge;
+pub mod openapi;
+
+use std::ops::Deref;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, FromRequest, MatchedPath, Request, State};
+use axum::http::{Method, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+
+use crate::analysis::runner::RunnerHandle;
+use crate::model::Catalog;
+use crate::store::Store;
+use crate::telemetry::Metrics;
+
+pub use analyses::VerdictCache;
+pub use error::{ApiError, ErrorBody};
+
+/// Bounds every request is held to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// Largest request body accepted (413 beyond). Default 1 MiB.
+    pub body_bytes: usize,
+    /// Longest a request may take, reading its body included (503 beyond). Default 10 s,
+    /// which is also what Flagger and Argo Rollouts wait by default.
+    pub request_timeout: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            body_bytes: 1 << 20,
+            request_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// What the handlers share.
+#[derive(Debug)]
+pub struct Shared {
+    pub store: Store,
+    pub catalog: Arc<Catalog>,
+    pub runner: RunnerHandle,
+    pub metrics: Arc<Metrics>,
+    /// Bearer tokens accepted on mutating routes (POST, DELETE); `None` turns auth off.
+    pub auth: Option<Vec<String>>,
+    pub limits: Limits,
+    /// Rendered verdicts, so the route controllers poll rarely touches the database.
+    pub verdicts: Arc<VerdictCache>,
+}
+
+/// The state behind the router: cheap to clone (one `Arc`).
+#[derive(Clone, Debug)]
+pub struct AppState(Arc<Shared>);
+
+impl Deref for AppState {
+    type Target = Shared;
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+impl AppState {
+    /// State with no auth and default [`Limits`].
+    pub fn new(
+        store: Store,
+        catalog: Arc<Catalog>,
+        runner: RunnerHandle,
+        metrics: Arc<Metrics>,
+    ) -> AppState {
+        AppState::with_options(store, catalog, runner, metrics, None, Limits::default())
+    }
+
+    /// `auth`: bearer tokens for mutating routes; `None` or an empty list turns auth off.
+    pub fn with_options(
+        store: Store,
+        catalog: Arc<Catalog>,
+        runner: RunnerHandle,
+        metrics: Arc<Metrics>,
+        auth: Option<Vec<String>>,
+        limits: Limits,
+    ) -> AppState {
+        let auth = auth.filter(|tokens| !tokens.is_empty());
+        let verdicts = Arc::new(VerdictCache::default());
+        let cache = Arc::clone(&verdicts);
+        store.on_change(Arc::new(move |id: &str| cache.invalidate(id)));
+        AppState(Arc::new(Shared {
+            store,
+            catalog,
+            runner,
+            metrics,
+            auth,
+            limits,
+            verdicts,
+        }))
+    }
+
+    /// Whether `headers` carry one of the configured tokens (always true without auth).
+    pub fn authorized(&self, headers: &axum::http::HeaderMap) -> bool {
+        if self.auth.is_none() {
+            return true;
+        }
+        let Some(given) = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+        else {
+            return false;
+        };
+        self.token_matches(given.trim())
+    }
+
+    pub fn token_matches(&self, given: &str) -> bool {
+        match &self.auth {
+            None => true,
+            // Every token is compared in full, so timing tells nothing about which
+            // prefix matched.
+            Some(tokens) => tokens.iter().fold(false, |ok, t| {
+                constant_time_eq(t.as_bytes(), given.as_bytes()) | ok
+            }),
+        }
+    }
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// Route templates, as `augury_http_requests_total{route}` shows them.
+pub mod routes {
+    pub const ANALYSES: &str = "/api/v1/analyses";
+    pub const ANALYSIS: &str = "/api/v1/analyses/{id}";
+    pub const VERDICT: &str = "/api/v1/analyses/{id}/verdict";
+    pub const JUDGE: &str = "/api/v1/judge";
+    pub const FLAGGER: &str = "/api/v1/gates/flagger";
+    pub const OPENAPI: &str = "/api/v1/openapi.json";
+    pub const METRICS: &str = "/metrics";
+    pub const HEALTHZ: &str = "/healthz";
+    pub const READYZ: &str = "/readyz";
+
+    pub const ALL: [&str; 9] = [
+        ANALYSES, ANALYSIS, VERDICT, JUDGE, FLAGGER, OPENAPI, METRICS, HEALTHZ, READYZ,
+    ];
+
+    /// The route template a matched path is, as a `'static` label.
+    pub fn template(matched: &str) -> &'static str {
+        ALL.into_iter()
+            .find(|r| *r == matched)
+            .unwrap_or("unmatched")
+    }
+}
+
+/// The API, ready to serve.
+pub fn router(state: AppState) -> Router {
+    use routes::*;
+    Router::new()
+        .route(ANALYSES, get(analyses::list).post(analyses::create))
+        .route(ANALYSIS, get(analyses::detail).delete(analyses::cancel))
+        .route(VERDICT, get(analyses::verdict))
+        .route(JUDGE, post(judge::judge))
+        .route(FLAGGER, post(gates::flagger))
+        .route(OPENAPI, get(openapi::document))
+        .route(METRICS, get(health::metrics))
+        .route(HEALTHZ, get(health::healthz))
+        .route(READYZ, get(health::readyz))
+        .fallback(unknown_route)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(state.limits.body_bytes))
+        .layer(middleware::from_fn_with_state(state.clone(), require_token))
+        .layer(middleware::from_fn_with_state(state.clone(), deadline))
+        .layer(middleware::from_fn_with_state(state.clone(), observe))
+        .with_state(state)
+}
+
+async fn unknown_route(request: Request) -> ApiError {
+    ApiError::not_found(format!(
+        "no route {} {} (see /api/v1/openapi.json)",
+        request.method(),
+        request.uri().path()
+    ))
+}
+
+async fn method_not_allowed(request: Request) -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        format!(
+            "{} is not allowed on {}",
+            request.method(),
+            request.uri().path()
+        ),
+    )
+}
+
+/// Mutating routes need a token when auth is on. The Flagger gate checks its own,
+/// because Flagger cannot send headers: it may carry the token in its metadata.
+async fn require_token(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let mutating = matches!(
+        *request.method(),
+        Method::POST | Method::DELETE | Method::PUT | Method::PATCH
+    );
+    if mutating && request.uri().path() != routes::FLAGGER && !state.authorized(request.headers()) {
+        return unauthorized().into_response();
+    }
+    next.run(request).await
+}
+
+pub(crate) fn unauthorized() -> ApiError {
+    ApiError::new(
+        StatusCode::UNAUTHORIZED,
+        "unauthorized",
+        "this route needs `Authorization: Bearer <token>` with a token the daemon is configured with",
+    )
+}
+
+/// Bounds the time of every request, reading its body included.
+async fn deadline(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let limit = state.limits.request_timeout;
+    match tokio::time::timeout(limit, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "timeout",
+            format!(
+                "the request took longer than {}",
+                humantime::format_duration(limit)
+            ),
+        )
+        .into_response(),
+    }
+}
+
+/// Counts every request by route template and status, and times it.
+async fn observe(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or("unmatched", |p| routes::template(p.as_str()));
+    let response = next.run(request).await;
+    state
+        .metrics
+        .http_request(route, response.status().as_u16(), started.elapsed());
+    response
+}
+
+/// A JSON request body, refused with the errors of [`error::parse_json`], 413 past the
+/// body limit, and 400 when the body cannot be read.
+pub struct JsonBody<T>(pub T);
+
+impl<T: serde::de::DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &AppState) -> Result<Self, ApiError> {
+        let bytes = Bytes::from_request(request, state).await.map_err(|e| {
+            if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "payload_too_large",
+                    format!(
+                        "request body is larger than the limit of {} bytes",
+                        state.limits.body_bytes
+                    ),
+                )
+            } else {
+                ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "unreadable_body",
+                    format!("cannot read the request body: {e}"),
+                )
+            }
+        })?;
+        error::parse_json(&bytes).map(JsonBody)
+    }
+}
+
+/// Milliseconds since the Unix epoch, the store's clock.
+pub(crate) fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// RFC 3339 UTC with milliseconds, for timestamps in responses.
+pub(crate) fn rfc3339(ms: i64) -> String {
+    let t = UNIX_EPOCH + Duration::from_millis(ms.max(0) as u64);
+    humantime::format_rfc3339_millis(t).to_string()
+}

@@ -1,0 +1,110 @@
+//! The integration examples stay true: what they send is what the API takes.
+
+mod common;
+
+use augury::model::Model;
+use serde_json::Value;
+
+fn yaml(path: &str) -> Vec<Value> {
+    let text = std::fs::read_to_string(format!("{}/{path}", env!("CARGO_MANIFEST_DIR")))
+        .unwrap_or_else(|e| panic!("{path}: {e}"));
+    serde_saphyr::from_multiple(&text).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+/// Replaces Argo's `{{args.NAME}}` the way its controller does, from `args`.
+fn substitute(value: &mut Value, args: &[(&str, &str)]) {
+    match value {
+        Value::String(s) => {
+            for (name, v) in args {
+                *s = s.replace(&format!("{{{{args.{name}}}}}"), v);
+            }
+            assert!(!s.contains("{{"), "unsubstituted template in `{s}`");
+        }
+        Value::Array(items) => items.iter_mut().for_each(|v| substitute(v, args)),
+        Value::Object(map) => map.values_mut().for_each(|v| substitute(v, args)),
+        _ => {}
+    }
+}
+
+#[tokio::test]
+async fn the_argo_template_posts_a_request_the_api_takes() {
+    let template = &yaml("examples/argo/analysis-template.yaml")[0];
+    let metric = &template["spec"]["metrics"][0];
+    let web = &metric["provider"]["web"];
+    assert_eq!(web["method"], "POST");
+    assert!(web["url"].as_str().unwrap().ends_with("/api/v1/analyses"));
+    assert_eq!(web["jsonPath"], "{$.status}");
+    assert_eq!(metric["successCondition"], "result == \"pass\"");
+    // `running` must be tolerated until the analysis can have ended.
+    let count = metric["count"].as_i64().unwrap();
+    assert_eq!(metric["inconclusiveLimit"].as_i64().unwrap(), count - 1);
+
+    let declared: Vec<&str> = template["spec"]["args"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["name"].as_str().unwrap())
+        .collect();
+    let args = [
+        ("rollout", "checkout"),
+        ("namespace", "shop"),
+        ("service", "checkout"),
+        ("stable-hash", "6d5f7c9b8"),
+        ("canary-hash", "7c9f8d6b4"),
+        ("augury-token", "t"),
+    ];
+    assert_eq!(
+        declared,
+        args.iter().map(|(n, _)| *n).collect::<Vec<_>>(),
+        "every argument the template uses is declared"
+    );
+    let mut body = web["jsonBody"].clone();
+    substitute(&mut body, &args);
+
+    let s = common::start().await;
+    let (code, v) = s.post("/api/v1/analyses", &body).await;
+    assert_eq!(code, 201, "{v}");
+    assert_eq!(v["status"], "running");
+    let (code, again) = s.post("/api/v1/analyses", &body).await;
+    assert_eq!((code, &again["id"]), (200, &v["id"]));
+    // count x interval covers the lifetime with room for the last judgment.
+    let interval = humantime::parse_duration(metric["interval"].as_str().unwrap()).unwrap();
+    let lifetime = humantime::parse_duration(body["lifetime"].as_str().unwrap()).unwrap();
+    assert!(interval * count as u32 > lifetime + interval);
+}
+
+#[tokio::test]
+async fn the_flagger_hooks_share_their_analysis() {
+    let canary = &yaml("examples/flagger/canary.yaml")[0];
+    let hooks = canary["spec"]["analysis"]["webhooks"].as_array().unwrap();
+    assert_eq!(hooks.len(), 2);
+    assert_eq!(hooks[0]["type"], "rollout");
+    assert_eq!(hooks[1]["type"], "confirm-promotion");
+    assert!(
+        hooks[1]["url"]
+            .as_str()
+            .unwrap()
+            .ends_with("/api/v1/gates/flagger?mode=confirm-promotion")
+    );
+    assert_eq!(
+        hooks[0]["metadata"], hooks[1]["metadata"],
+        "the first hook of a revision defines the analysis, so both must agree"
+    );
+}
+
+#[test]
+fn the_kubernetes_example_models_are_valid() {
+    let docs = yaml("examples/k8s/augury.yaml");
+    let config = docs
+        .iter()
+        .find(|d| d["kind"] == "ConfigMap")
+        .expect("a ConfigMap");
+    let mut models = 0;
+    for (name, text) in config["data"].as_object().unwrap() {
+        if name != "augury.yaml" {
+            Model::from_yaml(text.as_str().unwrap(), name).unwrap_or_else(|e| panic!("{e}"));
+            models += 1;
+        }
+    }
+    assert!(models > 0);
+}
