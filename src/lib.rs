@@ -5,6 +5,7 @@ pub mod analysis;
 pub mod api;
 pub mod cli;
 pub mod config;
+pub mod daemon;
 pub mod ingest;
 pub mod judge;
 pub mod model;

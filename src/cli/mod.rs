@@ -8,7 +8,9 @@ mod analyze;
 mod check;
 pub mod input;
 mod judge;
+mod logging;
 mod render;
+mod serve;
 mod simulate;
 mod wait;
 
@@ -40,6 +42,14 @@ pub struct Cli {
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
+    /// Run the daemon: HTTP API, OTLP receiver, analyses on a schedule.
+    ///
+    /// Every flag can also be set as an AUGURY_* environment variable or in the
+    /// config file; a flag beats the environment, which beats the file.
+    /// Stops cleanly on SIGTERM or SIGINT: intervals being written are finished first.
+    /// Logs go to stderr (AUGURY_LOG or RUST_LOG set the filter, default info); own
+    /// traces go over OTLP when OTEL_EXPORTER_OTLP_ENDPOINT is set.
+    Serve(serve::ServeArgs),
     /// Judge baseline vs canary samples once, from files (no daemon needed).
     ///
     /// Samples are one number per line, a CSV column (--column), or a JSON array;
@@ -49,10 +59,6 @@ pub enum Command {
     /// With no file arguments, judges the bundled example (a canary 8% slower).
     #[command(verbatim_doc_comment)]
     Judge(JudgeArgs),
-    /// Validate judge models (a file, or every *.yaml in a directory).
-    ///
-    /// With no PATH, checks ./models if it exists, else the built-in models.
-    /// Exit 0 when all are valid, 2 when any is not (every problem is listed).
     /// Simulate many canary analyses to measure false alarms, power and time to detect.
     ///
     /// Compares Augury's anytime-valid sequential tests, a fixed-horizon Mann-Whitney
@@ -60,6 +66,10 @@ pub enum Command {
     /// interval), on scenarios from A/A to latency, tail and error regressions.
     /// Deterministic given --seed; uses every core.
     Simulate(simulate::SimulateArgs),
+    /// Validate judge models (a file, or every *.yaml in a directory).
+    ///
+    /// With no PATH, checks ./models if it exists, else the built-in models.
+    /// Exit 0 when all are valid, 2 when any is not (every problem is listed).
     Check {
         /// Model file or directory.
         path: Option<PathBuf>,
@@ -170,6 +180,7 @@ pub fn run() -> i32 {
         }
     };
     match cli.command {
+        Command::Serve(args) => serve::run(args),
         Command::Judge(args) => judge::run(&args),
         Command::Simulate(args) => simulate::run(&args),
         Command::Check { path, format } => check::run(path.as_deref(), format),

@@ -1,0 +1,348 @@
+//! The daemon: the store, the OTLP receiver and its windows, the Prometheus source, the
+//! runner and the HTTP API, started together and stopped together.
+//!
+//! `augury serve` and `augury demo` both run a [`Daemon`]; so do the end-to-end tests of
+//! the binary, through those commands. Shutdown order: stop accepting (API and OTLP),
+//! let the runner finish the intervals it is writing, then close the database, so
+//! nothing committed is lost and nothing half-written is left.
+
+pub mod sources;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+use crate::analysis::Status;
+use crate::analysis::runner::{Runner, RunnerHandle};
+use crate::api::{AppState, Limits, router};
+use crate::ingest::otlp::{OtlpConfig, OtlpReceiver};
+use crate::ingest::prometheus::{Client, PackCatalog, PrometheusConfig, QuerySource};
+use crate::model::Catalog;
+use crate::store::Store;
+use crate::telemetry::{Metrics, SpanResult};
+use crate::windows::{Windows, WindowsConfig};
+
+pub use sources::Sources;
+
+/// Everything the daemon needs to start (flags, environment and config file merged).
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// HTTP API listener.
+    pub listen: SocketAddr,
+    pub otlp: OtlpConfig,
+    /// `sqlite://PATH`.
+    pub database: String,
+    /// Extra models (override built-ins of the same name).
+    pub models: Option<PathBuf>,
+    /// Extra query packs (override built-ins of the same name).
+    pub queries: Option<PathBuf>,
+    pub prometheus: Option<PrometheusConfig>,
+    /// Bearer tokens for mutating routes; empty means no auth.
+    pub api_tokens: Vec<String>,
+    /// Analyses judged at once.
+    pub runner_concurrency: usize,
+    pub limits: Limits,
+    pub windows: WindowsConfig,
+}
+
+impl Settings {
+    /// The defaults DESIGN.md gives (`127.0.0.1:8080`, `:4317`, `:4318`, `sqlite://augury.db`).
+    pub fn new() -> Settings {
+        Settings {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            otlp: OtlpConfig::default(),
+            database: "sqlite://augury.db".into(),
+            models: None,
+            queries: None,
+            prometheus: None,
+            api_tokens: Vec::new(),
+            runner_concurrency: 64,
+            limits: Limits::default(),
+            windows: WindowsConfig::default(),
+        }
+    }
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings::new()
+    }
+}
+
+/// Why the daemon could not start or stopped badly.
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    #[error("database {url}: {reason}")]
+    Database { url: String, reason: String },
+    #[error("models {path}: {reason}")]
+    Models { path: String, reason: String },
+    #[error("query packs {path}: {reason}")]
+    Queries { path: String, reason: String },
+    #[error("prometheus: {0}")]
+    Prometheus(String),
+    #[error("cannot listen on {addr} (HTTP API): {source}")]
+    Listen {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("OTLP receiver: {0}")]
+    Otlp(String),
+    #[error("{0}")]
+    Task(String),
+}
+
+/// A running daemon.
+pub struct Daemon {
+    api_addr: SocketAddr,
+    otlp_grpc_addr: SocketAddr,
+    otlp_http_addr: SocketAddr,
+    store: Store,
+    metrics: Arc<Metrics>,
+    stop: watch::Sender<bool>,
+    /// Each part of the daemon, ending with its name and how it ended.
+    tasks: JoinSet<(&'static str, Result<(), String>)>,
+}
+
+impl Daemon {
+    /// Opens the store, binds every listener, resumes running analyses, and serves.
+    pub async fn start(settings: Settings) -> Result<Daemon, DaemonError> {
+        let mut catalog = Catalog::builtin();
+        if let Some(dir) = &settings.models {
+            catalog.load_dir(dir).map_err(|e| DaemonError::Models {
+                path: dir.display().to_string(),
+                reason: e.to_string(),
+            })?;
+        }
+        let prometheus = match &settings.prometheus {
+            Some(config) => {
+                let mut packs = PackCatalog::builtin();
+                if let Some(dir) = &settings.queries {
+                    packs.load_dir(dir).map_err(|e| DaemonError::Queries {
+                        path: dir.display().to_string(),
+                        reason: e.to_string(),
+                    })?;
+                }
+                let client =
+                    Client::new(config).map_err(|e| DaemonError::Prometheus(e.to_string()))?;
+                Some(QuerySource::new(client, packs))
+            }
+            None => None,
+        };
+
+        let store = Store::open(&settings.database)
+            .await
+            .map_err(|e| DaemonError::Database {
+                url: settings.database.clone(),
+                reason: e.to_string(),
+            })?;
+        let metrics = Arc::new(Metrics::new());
+        for status in [
+            Status::Running,
+            Status::Pass,
+            Status::Fail,
+            Status::Inconclusive,
+            Status::Cancelled,
+        ] {
+            let n = store.list(Some(status)).await.map_or(0, |l| l.len());
+            metrics.set_analyses(status, n as i64);
+        }
+
+        let windows = Arc::new(Windows::new(settings.windows.clone()));
+        let receiver = OtlpReceiver::bind(settings.otlp.clone(), Arc::clone(&windows))
+            .await
+            .map_err(|e| DaemonError::Otlp(e.to_string()))?;
+        let listener =
+            TcpListener::bind(settings.listen)
+                .await
+                .map_err(|source| DaemonError::Listen {
+                    addr: settings.listen,
+                    source,
+                })?;
+        let api_addr = listener
+            .local_addr()
+            .map_err(|source| DaemonError::Listen {
+                addr: settings.listen,
+                source,
+            })?;
+        let (otlp_grpc_addr, otlp_http_addr) = (receiver.grpc_addr(), receiver.http_addr());
+
+        let (stop, stopped) = watch::channel(false);
+        let until_stopped = |mut rx: watch::Receiver<bool>| async move {
+            let _ = rx.wait_for(|s| *s).await;
+        };
+        let sources = Arc::new(Sources::new(Arc::clone(&windows), prometheus));
+        let (runner_handle, commands) = RunnerHandle::new();
+        let runner = Runner {
+            store: store.clone(),
+            source: Arc::clone(&sources),
+            observer: Arc::clone(&metrics),
+            concurrency: settings.runner_concurrency.max(1),
+        };
+        let state = AppState::with_options(
+            store.clone(),
+            Arc::new(catalog),
+            runner_handle,
+            Arc::clone(&metrics),
+            Some(settings.api_tokens.clone()),
+            settings.limits,
+        );
+
+        let mut tasks = JoinSet::new();
+        let runner_stop = stopped.clone();
+        tasks.spawn(async move {
+            let r = runner.run(commands, runner_stop).await;
+            ("runner", r.map_err(|e| format!("runner: {e}")))
+        });
+        let otlp_stop = until_stopped(stopped.clone());
+        tasks.spawn(async move {
+            let r = receiver.run(otlp_stop).await;
+            (
+                "OTLP receiver",
+                r.map_err(|e| format!("OTLP receiver: {e}")),
+            )
+        });
+        let api_stop = until_stopped(stopped.clone());
+        let app = router(state);
+        tasks.spawn(async move {
+            let r = axum::serve(listener, app)
+                .with_graceful_shutdown(api_stop)
+                .await;
+            ("HTTP API", r.map_err(|e| format!("HTTP API: {e}")))
+        });
+        let (m, w, span_stop) = (
+            Arc::clone(&metrics),
+            Arc::clone(&windows),
+            until_stopped(stopped),
+        );
+        tasks.spawn(async move {
+            copy_span_counters(&m, &w, span_stop).await;
+            ("span counters", Ok(()))
+        });
+        tracing::info!(
+            api = %api_addr,
+            otlp_grpc = %otlp_grpc_addr,
+            otlp_http = %otlp_http_addr,
+            database = %settings.database,
+            prometheus = settings.prometheus.as_ref().map(|p| p.url.as_str()).unwrap_or("none"),
+            "augury serving"
+        );
+        Ok(Daemon {
+            api_addr,
+            otlp_grpc_addr,
+            otlp_http_addr,
+            store,
+            metrics,
+            stop,
+            tasks,
+        })
+    }
+
+    /// Where the HTTP API listens.
+    pub fn api_addr(&self) -> SocketAddr {
+        self.api_addr
+    }
+
+    pub fn otlp_grpc_addr(&self) -> SocketAddr {
+        self.otlp_grpc_addr
+    }
+
+    pub fn otlp_http_addr(&self) -> SocketAddr {
+        self.otlp_http_addr
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
+    }
+
+    /// Serves until `signal` completes (or a part of the daemon fails), then shuts down.
+    pub async fn run_until(
+        mut self,
+        signal: impl std::future::Future<Output = ()>,
+    ) -> Result<(), DaemonError> {
+        // A part that ends on its own before shutdown is a failure: stop everything.
+        let early = tokio::select! {
+            _ = signal => None,
+            Some(ended) = self.tasks.join_next() => Some(match ended {
+                Ok((name, Ok(()))) => format!("{name} stopped unexpectedly"),
+                Ok((_, Err(e))) => e,
+                Err(e) => format!("a part of the daemon panicked: {e}"),
+            }),
+        };
+        if let Some(e) = &early {
+            tracing::error!(error = %e, "shutting down");
+        }
+        let stopped = self.shutdown().await;
+        match early {
+            Some(e) => Err(DaemonError::Task(e)),
+            None => stopped,
+        }
+    }
+
+    /// Stops accepting, finishes the intervals being written, closes the database.
+    pub async fn shutdown(mut self) -> Result<(), DaemonError> {
+        tracing::info!("shutting down: finishing intervals in progress");
+        let _ = self.stop.send(true);
+        let mut first_error = None;
+        while let Some(ended) = self.tasks.join_next().await {
+            let outcome = match ended {
+                Ok((_, r)) => r,
+                Err(e) => Err(format!("a part of the daemon panicked: {e}")),
+            };
+            if let Err(e) = outcome {
+                tracing::error!(error = %e, "stopped with an error");
+                first_error.get_or_insert(e);
+            }
+        }
+        self.store.close().await;
+        tracing::info!("stopped");
+        match first_error {
+            Some(e) => Err(DaemonError::Task(e)),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Copies the windows' span counters into the daemon's metrics once a second.
+///
+/// The windows count with plain atomics on the receive path (nanoseconds per request);
+/// the metrics registry is updated from those totals here, off that path.
+async fn copy_span_counters(
+    metrics: &Metrics,
+    windows: &Windows,
+    stop: impl std::future::Future<Output = ()>,
+) {
+    let mut seen = windows.stats();
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tokio::pin!(stop);
+    loop {
+        tokio::select! {
+            _ = &mut stop => break,
+            _ = tick.tick() => {}
+        }
+        let now = windows.stats();
+        metrics.otlp_spans(
+            SpanResult::Accepted,
+            now.accepted_spans - seen.accepted_spans,
+        );
+        metrics.otlp_spans(
+            SpanResult::Rejected,
+            now.rejected_spans - seen.rejected_spans,
+        );
+        metrics.otlp_spans(
+            SpanResult::Dropped,
+            (now.dropped_spans + now.filtered_spans) - (seen.dropped_spans + seen.filtered_spans),
+        );
+        seen = now;
+    }
+}
