@@ -30,11 +30,13 @@ impl Logging {
     }
 }
 
-fn filter() -> EnvFilter {
+fn filter(default: &str) -> EnvFilter {
     EnvFilter::try_from_env("AUGURY_LOG")
         .or_else(|_| EnvFilter::try_from_default_env())
         // The exporter's own HTTP/gRPC stack stays quiet, or exporting would trace itself.
-        .unwrap_or_else(|_| EnvFilter::new("info,h2=warn,hyper=warn,tonic=warn,sqlx=warn"))
+        .unwrap_or_else(|_| {
+            EnvFilter::new(format!("{default},h2=warn,hyper=warn,tonic=warn,sqlx=warn"))
+        })
 }
 
 fn exporter() -> Result<Option<opentelemetry_otlp::SpanExporter>, String> {
@@ -66,9 +68,14 @@ fn exporter() -> Result<Option<opentelemetry_otlp::SpanExporter>, String> {
     built.map(Some).map_err(|e| e.to_string())
 }
 
-/// Installs the global subscriber. Call once, inside the async runtime (the gRPC
-/// exporter's channel lives on it).
+/// Installs the global subscriber at level `info` unless `AUGURY_LOG`/`RUST_LOG` say
+/// otherwise. Call once, inside the async runtime (the gRPC exporter's channel lives on it).
 pub fn init(format: LogFormat) -> Logging {
+    init_with(format, "info")
+}
+
+/// [`init`] with another default level.
+pub fn init_with(format: LogFormat, default_level: &str) -> Logging {
     let fmt = match format {
         LogFormat::Human => tracing_subscriber::fmt::layer()
             .with_ansi(std::io::stderr().is_terminal())
@@ -101,7 +108,7 @@ pub fn init(format: LogFormat) -> Logging {
         .as_ref()
         .map(|p| tracing_opentelemetry::layer().with_tracer(p.tracer("augury")));
     let _ = tracing_subscriber::registry()
-        .with(filter())
+        .with(filter(default_level))
         .with(fmt)
         .with(otel)
         .try_init();

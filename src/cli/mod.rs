@@ -6,6 +6,7 @@
 
 mod analyze;
 mod check;
+mod demo;
 pub mod input;
 mod judge;
 mod logging;
@@ -50,6 +51,13 @@ pub enum Command {
     /// Logs go to stderr (AUGURY_LOG or RUST_LOG set the filter, default info); own
     /// traces go over OTLP when OTEL_EXPORTER_OTLP_ENDPOINT is set.
     Serve(serve::ServeArgs),
+    /// See Augury work in a minute: a daemon, simulated traffic and a canary that regresses.
+    ///
+    /// Starts the daemon on a temporary SQLite database with every listener on a free
+    /// port of 127.0.0.1, sends it real OTLP for the baseline and canary of a demo
+    /// service, starts an analysis through the HTTP API and follows its verdict live.
+    /// Nothing to install, nothing left behind. Exit 0 when the demo ran.
+    Demo(demo::DemoArgs),
     /// Judge baseline vs canary samples once, from files (no daemon needed).
     ///
     /// Samples are one number per line, a CSV column (--column), or a JSON array;
@@ -181,6 +189,7 @@ pub fn run() -> i32 {
     };
     match cli.command {
         Command::Serve(args) => serve::run(args),
+        Command::Demo(args) => demo::run(args),
         Command::Judge(args) => judge::run(&args),
         Command::Simulate(args) => simulate::run(&args),
         Command::Check { path, format } => check::run(path.as_deref(), format),
