@@ -12,6 +12,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tokio::sync::{Semaphore, mpsc, watch};
+use tracing::Instrument as _;
 
 use super::{Analysis, Interval, Status};
 use crate::judge::{JudgeOptions, Judgment, MetricData, Verdict, judge};
@@ -285,9 +286,13 @@ impl<S: DataSource, O: Observer> Runner<S, O> {
                             // here as an error: the schedule must hear about every analysis.
                             let judged = {
                                 let (store, id) = (store.clone(), id.clone());
-                                tokio::spawn(async move {
-                                    judge_interval(&store, &*source, &*observer, &id).await
-                                })
+                                let span = tracing::info_span!("judge interval", analysis = %id);
+                                tokio::spawn(
+                                    async move {
+                                        judge_interval(&store, &*source, &*observer, &id).await
+                                    }
+                                    .instrument(span),
+                                )
                                 .await
                             };
                             let outcome = match judged {

@@ -254,17 +254,28 @@ async fn deadline(State(state): State<AppState>, request: Request, next: Next) -
     }
 }
 
-/// Counts every request by route template and status, and times it.
+/// Counts every request by route template and status, and times it. Each request is
+/// also a `server` span (exported when the daemon exports its own traces).
 async fn observe(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    use tracing::Instrument as _;
     let started = Instant::now();
     let route = request
         .extensions()
         .get::<MatchedPath>()
         .map_or("unmatched", |p| routes::template(p.as_str()));
-    let response = next.run(request).await;
-    state
-        .metrics
-        .http_request(route, response.status().as_u16(), started.elapsed());
+    let method = request.method().clone();
+    let span = tracing::info_span!(
+        "request",
+        otel.name = %format_args!("{method} {route}"),
+        otel.kind = "server",
+        http.request.method = %method,
+        http.route = route,
+        http.response.status_code = tracing::field::Empty,
+    );
+    let response = next.run(request).instrument(span.clone()).await;
+    let status = response.status().as_u16();
+    span.record("http.response.status_code", status);
+    state.metrics.http_request(route, status, started.elapsed());
     response
 }
 
