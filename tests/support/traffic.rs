@@ -172,7 +172,7 @@ fn emit(
                     .with_start_time(start)
                     .with_attributes([KeyValue::new("http.route", "/checkout")])
                     .start(&tracer);
-                if version.fail_every > 0 && n % version.fail_every == 0 {
+                if version.fail_every > 0 && n.is_multiple_of(version.fail_every) {
                     span.set_status(Status::error("upstream unavailable"));
                 }
                 span.end_with_timestamp(start + Duration::from_secs_f64(latency_ms / 1e3));
