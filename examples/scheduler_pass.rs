@@ -117,7 +117,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     ))
     .await?;
     let catalog = Catalog::builtin();
-    let interval = Duration::from_secs(2);
+    let interval = Duration::from_secs(10);
     let mut ids = Vec::new();
     let created = Instant::now();
     for i in 0..args.analyses {
@@ -125,7 +125,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             "key": format!("pass-{i}"), "model": "http-red",
             "baseline": {"service.name": format!("svc-{i}"), "service.version": "1"},
             "canary": {"service.name": format!("svc-{i}"), "service.version": "2"},
-            "interval": "2s", "lifetime": "1h"}))?;
+            "interval": "10s", "lifetime": "1h"}))?;
         let valid = request.validate(&catalog)?;
         ids.push(store.create(&valid, now_ms()).await?.0.id);
     }
