@@ -390,7 +390,13 @@ fn check_lists_every_problem() {
     assert_eq!(o.status.code(), Some(2));
     let j = json(&o);
     assert_eq!(j["valid"], false);
-    assert_eq!(j["checked"].as_array().unwrap().len(), 3);
+    let checked = j["checked"].as_array().unwrap();
+    let in_dir = |c: &&Value| {
+        c.as_str()
+            .unwrap()
+            .starts_with(dir.path().to_str().unwrap())
+    };
+    assert_eq!(checked.iter().filter(in_dir).count(), 3, "{checked:?}");
     let problems = j["problems"].as_array().unwrap();
     assert_eq!(problems.len(), 3, "{problems:?}");
     assert!(problems[0]["file"].as_str().unwrap().ends_with("bad.yaml"));
@@ -402,6 +408,52 @@ fn check_lists_every_problem() {
     );
     assert_eq!(problems[1]["field"], "thresholds.marginal");
     assert_eq!(problems[2]["field"], "metrics[0].alpha");
+}
+
+#[test]
+fn check_validates_query_packs_and_models_against_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let (models, queries) = (dir.path().join("models"), dir.path().join("queries"));
+    std::fs::create_dir_all(&models).unwrap();
+    std::fs::create_dir_all(&queries).unwrap();
+    write(
+        &models,
+        "mesh.yaml",
+        "name: mesh\nscope: [namespace, workload]\nmetrics:\n  - name: errors\n    kind: error-ratio\n    \
+         source: {prometheus: {pack: istio, query: no-such-query}}\n",
+    );
+    write(&queries, "broken.yaml", "name: broken\nqueries: 7\n");
+    let o = augury(&[
+        "check",
+        models.to_str().unwrap(),
+        "--queries",
+        queries.to_str().unwrap(),
+        "--format",
+        "json",
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    let j = json(&o);
+    let problems = j["problems"].as_array().unwrap();
+    assert_eq!(problems.len(), 2, "{problems:?}");
+    assert!(
+        problems[0]["file"]
+            .as_str()
+            .unwrap()
+            .ends_with("broken.yaml"),
+        "{problems:?}"
+    );
+    assert!(
+        problems[1]["file"].as_str().unwrap().ends_with("mesh.yaml"),
+        "{problems:?}"
+    );
+    assert_eq!(problems[1]["field"], "metrics[0].source.prometheus");
+    assert!(
+        problems[1]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("no-such-query"),
+        "{problems:?}"
+    );
 }
 
 #[test]

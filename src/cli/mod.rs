@@ -74,13 +74,17 @@ pub enum Command {
     /// interval), on scenarios from A/A to latency, tail and error regressions.
     /// Deterministic given --seed; uses every core.
     Simulate(simulate::SimulateArgs),
-    /// Validate judge models (a file, or every *.yaml in a directory).
+    /// Validate judge models and query packs, and models against the packs they read.
     ///
-    /// With no PATH, checks ./models if it exists, else the built-in models.
+    /// With no PATH, checks ./models if it exists, else the built-in models; query packs
+    /// come from --queries, else ./queries if it exists, else the built-in packs.
     /// Exit 0 when all are valid, 2 when any is not (every problem is listed).
     Check {
         /// Model file or directory.
         path: Option<PathBuf>,
+        /// Query pack directory (default ./queries if it exists, else the built-in packs).
+        #[arg(long, value_name = "DIR")]
+        queries: Option<PathBuf>,
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
     },
@@ -192,7 +196,11 @@ pub fn run() -> i32 {
         Command::Demo(args) => demo::run(args),
         Command::Judge(args) => judge::run(&args),
         Command::Simulate(args) => simulate::run(&args),
-        Command::Check { path, format } => check::run(path.as_deref(), format),
+        Command::Check {
+            path,
+            queries,
+            format,
+        } => check::run(path.as_deref(), queries.as_deref(), format),
         Command::Analyze(args) => analyze::run(args),
         Command::Wait(args) => wait::run(args),
     }
