@@ -94,15 +94,9 @@ pub(super) fn run(args: DemoArgs) -> i32 {
         eprintln!("augury demo: --rate must be between 1 and 100000 requests per second");
         return EXIT_USAGE;
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match super::daemon_runtime("demo") {
         Ok(r) => r,
-        Err(e) => {
-            eprintln!("augury demo: cannot start the async runtime: {e}");
-            return EXIT_OPERATIONAL;
-        }
+        Err(code) => return code,
     };
     runtime.block_on(demo(args))
 }

@@ -206,6 +206,18 @@ pub fn run() -> i32 {
     }
 }
 
+/// The multi-threaded runtime the daemon commands run on; on failure, says so for
+/// `command` and gives the exit code.
+pub(crate) fn daemon_runtime(command: &str) -> Result<tokio::runtime::Runtime, i32> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| {
+            eprintln!("augury {command}: cannot start the async runtime: {e}");
+            EXIT_OPERATIONAL
+        })
+}
+
 /// Writes command output to stdout. A closed pipe (`augury ... | head`) ends the output
 /// quietly instead of panicking the way `print!` does.
 pub(crate) fn out(text: &str) {

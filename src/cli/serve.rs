@@ -147,15 +147,9 @@ pub(super) fn run(args: ServeArgs) -> i32 {
             return EXIT_USAGE;
         }
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match super::daemon_runtime("serve") {
         Ok(r) => r,
-        Err(e) => {
-            eprintln!("augury serve: cannot start the async runtime: {e}");
-            return EXIT_OPERATIONAL;
-        }
+        Err(code) => return code,
     };
     runtime.block_on(async move {
         let logging = super::logging::init(log_format);
