@@ -966,6 +966,34 @@ async fn back_pressure_refuses_with_429_and_unavailable_and_a_retry_hint() {
     receiver.shutdown().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_that_never_arrives_times_out_and_gives_its_permit_back() {
+    let receiver = Receiver::start_with(|c| {
+        c.max_concurrent_requests = 1;
+        c.request_timeout_seconds = 1;
+    })
+    .await;
+    let body = good(6).encode_to_vec();
+    let mut stalled = TcpStream::connect(receiver.http).await.unwrap();
+    let head = format!(
+        "POST /v1/traces HTTP/1.1\r\nhost: x\r\ncontent-type: application/x-protobuf\r\n\
+         content-length: {}\r\nconnection: close\r\n\r\n",
+        body.len()
+    );
+    stalled.write_all(head.as_bytes()).await.unwrap();
+    stalled.write_all(&body[..3]).await.unwrap();
+    // The rest never comes: the receiver answers on its own once the timeout passes.
+    let mut answer = Vec::new();
+    stalled.read_to_end(&mut answer).await.unwrap();
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert_eq!(receiver.stats.get().in_flight, 0, "the permit came back");
+    assert_eq!(receiver.stats.get().http.invalid, 1);
+    assert_http_still_serves(&receiver).await;
+    assert_grpc_still_serves(&receiver).await;
+    receiver.shutdown().await;
+}
+
 // ---------------------------------------------------------------------------------------
 // The full decoder keeps the same contract
 

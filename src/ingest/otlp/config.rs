@@ -33,6 +33,10 @@ pub struct OtlpConfig {
     pub max_concurrent_requests: usize,
     /// Delay suggested to throttled senders (`Retry-After`, gRPC `RetryInfo`), seconds.
     pub retry_after_seconds: u64,
+    /// Longest a request may take to arrive and be handled, seconds. A sender that
+    /// trickles its body holds an admission permit; past this it gets 408 (HTTP) or
+    /// DEADLINE_EXCEEDED (gRPC) and the permit goes back.
+    pub request_timeout_seconds: u64,
     pub decoder: DecoderKind,
 }
 
@@ -44,6 +48,7 @@ impl Default for OtlpConfig {
             max_body_bytes: 4 * 1024 * 1024,
             max_concurrent_requests: 32,
             retry_after_seconds: 1,
+            request_timeout_seconds: 10,
             decoder: DecoderKind::Lean,
         }
     }
@@ -68,6 +73,11 @@ impl OtlpConfig {
                 self.max_body_bytes,
                 u32::MAX
             )));
+        }
+        if self.request_timeout_seconds == 0 {
+            return Err(OtlpError::Config(
+                "request_timeout_seconds is 0: every request would time out".into(),
+            ));
         }
         if self.max_concurrent_requests == 0 {
             return Err(OtlpError::Config(

@@ -62,6 +62,9 @@ pub(super) async fn serve(
         ),
     };
     tonic::transport::Server::builder()
+        .timeout(std::time::Duration::from_secs(
+            shared.config.request_timeout_seconds,
+        ))
         .initial_stream_window_size(Some(1 << 20))
         .initial_connection_window_size(Some(2 << 20))
         .layer(GateLayer { shared })

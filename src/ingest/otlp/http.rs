@@ -129,9 +129,23 @@ async fn export(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Bod
         return response;
     };
 
-    let raw = match axum::body::to_bytes(body, limit).await {
-        Ok(raw) => raw,
-        Err(e) => {
+    let deadline = std::time::Duration::from_secs(shared.config.request_timeout_seconds);
+    let read = tokio::time::timeout(deadline, axum::body::to_bytes(body, limit)).await;
+    let raw = match read {
+        Ok(Ok(raw)) => raw,
+        Err(_) => {
+            Counters::bump(&counters.invalid);
+            return error(
+                payload,
+                StatusCode::REQUEST_TIMEOUT,
+                4,
+                format!(
+                    "the request body did not arrive within {} s",
+                    shared.config.request_timeout_seconds
+                ),
+            );
+        }
+        Ok(Err(e)) => {
             if is_length_limit(&e) {
                 Counters::bump(&counters.too_large);
                 return error(
