@@ -27,6 +27,12 @@ pub struct FileConfig {
     pub notifiers: BTreeMap<String, serde_json::Value>,
     #[serde(default)]
     pub default_notify: Vec<String>,
+    /// Base URL of the API as people reach it, for links in notifications.
+    pub public_url: Option<String>,
+    /// Base URL of Grafana, for links to the per-analysis dashboard in notifications.
+    pub grafana_url: Option<String>,
+    /// Notification delivery: timeout, back-off, attempts (`notify::DeliverySettings`).
+    pub notify_delivery: Option<serde_json::Value>,
     /// `human` (default) or `json`.
     pub log_format: Option<String>,
     /// Bearer tokens accepted on mutating API routes; none configured means no auth.

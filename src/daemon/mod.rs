@@ -23,6 +23,7 @@ use crate::api::{AppState, Limits, router};
 use crate::ingest::otlp::{OtlpConfig, OtlpReceiver};
 use crate::ingest::prometheus::{Client, PackCatalog, PrometheusConfig, QuerySource};
 use crate::model::Catalog;
+use crate::notify::{Deliverer, Notifiers};
 use crate::store::Store;
 use crate::telemetry::{Metrics, SpanResult};
 use crate::windows::{Windows, WindowsConfig};
@@ -48,6 +49,9 @@ pub struct Settings {
     pub runner_concurrency: usize,
     pub limits: Limits,
     pub windows: WindowsConfig,
+    /// Named notifiers, the default choice, link bases and delivery settings. An empty
+    /// `links.public_url` means the API's own address.
+    pub notifiers: Notifiers,
 }
 
 impl Settings {
@@ -64,6 +68,7 @@ impl Settings {
             runner_concurrency: 64,
             limits: Limits::default(),
             windows: WindowsConfig::default(),
+            notifiers: Notifiers::default(),
         }
     }
 }
@@ -107,6 +112,9 @@ pub struct Daemon {
     stop: watch::Sender<bool>,
     /// Each part of the daemon, ending with its name and how it ended.
     tasks: JoinSet<(&'static str, Result<(), String>)>,
+    /// The notification deliverer, stopped after the rest so that it sends what the
+    /// last intervals decided.
+    deliverer: (watch::Sender<bool>, tokio::task::JoinHandle<()>),
 }
 
 impl Daemon {
@@ -176,7 +184,21 @@ impl Daemon {
         let until_stopped = |mut rx: watch::Receiver<bool>| async move {
             let _ = rx.wait_for(|s| *s).await;
         };
-        let sources = Arc::new(Sources::new(Arc::clone(&windows), prometheus));
+        let sources = Arc::new(
+            Sources::new(Arc::clone(&windows), prometheus).with_metrics(Arc::clone(&metrics)),
+        );
+        let mut notifiers = settings.notifiers.clone();
+        if notifiers.links.public_url.is_empty() {
+            notifiers.links.public_url = format!("http://{api_addr}");
+        }
+        let notifiers = Arc::new(notifiers);
+        let deliverer = Deliverer::new(store.clone(), Arc::clone(&notifiers), Arc::clone(&metrics))
+            .map_err(DaemonError::Task)?;
+        let (deliverer_stop, deliverer_stopped) = watch::channel(false);
+        let deliverer = (
+            deliverer_stop,
+            tokio::spawn(deliverer.run(deliverer_stopped)),
+        );
         let (runner_handle, commands) = RunnerHandle::new();
         let runner = Runner {
             store: store.clone(),
@@ -191,7 +213,8 @@ impl Daemon {
             Arc::clone(&metrics),
             Some(settings.api_tokens.clone()),
             settings.limits,
-        );
+        )
+        .with_notifiers(Arc::clone(&notifiers));
 
         let mut tasks = JoinSet::new();
         let runner_stop = stopped.clone();
@@ -230,6 +253,7 @@ impl Daemon {
             otlp_http = %otlp_http_addr,
             database = %settings.database,
             prometheus = settings.prometheus.as_ref().map(|p| p.url.as_str()).unwrap_or("none"),
+            notifiers = notifiers.notifiers.len(),
             "augury serving"
         );
         Ok(Daemon {
@@ -240,6 +264,7 @@ impl Daemon {
             metrics,
             stop,
             tasks,
+            deliverer,
         })
     }
 
@@ -302,6 +327,12 @@ impl Daemon {
                 tracing::error!(error = %e, "stopped with an error");
                 first_error.get_or_insert(e);
             }
+        }
+        // Intervals are written: send what they decided (bounded by the flush timeout).
+        let (stop, task) = self.deliverer;
+        let _ = stop.send(true);
+        if let Err(e) = task.await {
+            tracing::error!(error = %e, "notification deliverer panicked");
         }
         self.store.close().await;
         tracing::info!("stopped");
