@@ -679,29 +679,18 @@ fn effect_ci(m: &crate::judge::MetricResult) -> Option<(&'static str, f64, f64)>
 }
 
 fn merge_series(known: &mut Series, new: Series) {
-    for m in new.metrics {
-        if !known.metrics.contains(&m) {
-            known.metrics.push(m);
-        }
-    }
-    for e in new.effects {
-        if !known.effects.contains(&e) {
-            known.effects.push(e);
-        }
-    }
-    for l in new.cis {
-        if !known.cis.contains(&l) {
-            known.cis.push(l);
-        }
-    }
-    for l in new.quantiles {
-        if !known.quantiles.contains(&l) {
-            known.quantiles.push(l);
-        }
-    }
-    for l in new.error_ratios {
-        if !known.error_ratios.contains(&l) {
-            known.error_ratios.push(l);
+    add_new(&mut known.metrics, new.metrics);
+    add_new(&mut known.effects, new.effects);
+    add_new(&mut known.cis, new.cis);
+    add_new(&mut known.quantiles, new.quantiles);
+    add_new(&mut known.error_ratios, new.error_ratios);
+}
+
+/// Appends the items of `new` that `known` lacks.
+fn add_new<T: PartialEq>(known: &mut Vec<T>, new: Vec<T>) {
+    for item in new {
+        if !known.contains(&item) {
+            known.push(item);
         }
     }
 }

@@ -120,24 +120,10 @@ impl Augury {
         v["id"].as_str().unwrap().to_string()
     }
 
-    pub async fn get(&self, path: &str) -> serde_json::Value {
+    /// The body of `GET path`.
+    pub async fn text(&self, path: &str) -> String {
         reqwest::Client::new()
             .get(format!("{}{path}", self.api))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap()
-    }
-
-    pub async fn detail(&self, id: &str) -> serde_json::Value {
-        self.get(&format!("/api/v1/analyses/{id}")).await
-    }
-
-    pub async fn metrics(&self) -> String {
-        reqwest::Client::new()
-            .get(format!("{}/metrics", self.api))
             .send()
             .await
             .unwrap()
@@ -146,26 +132,17 @@ impl Augury {
             .unwrap()
     }
 
-    /// Sends one OTLP/HTTP protobuf batch of `spans` server spans of `service` `version`.
-    pub async fn spans(&self, service: &str, version: &str, error_rate: f64, seed: u64) {
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap()
-            .as_nanos() as u64;
-        let spec = BatchSpec {
-            error_rate,
-            start_unix_nano: now,
-            ..BatchSpec::standard(service, version, seed)
-        };
-        let body = batch(&spec).encode_to_vec();
-        let r = reqwest::Client::new()
-            .post(format!("{}/v1/traces", self.otlp_http))
-            .header("content-type", "application/x-protobuf")
-            .body(body)
-            .send()
-            .await
-            .unwrap();
-        assert!(r.status().is_success(), "OTLP export: {}", r.status());
+    pub async fn get(&self, path: &str) -> serde_json::Value {
+        let text = self.text(path).await;
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("GET {path}: {e}: {text}"))
+    }
+
+    pub async fn detail(&self, id: &str) -> serde_json::Value {
+        self.get(&format!("/api/v1/analyses/{id}")).await
+    }
+
+    pub async fn metrics(&self) -> String {
+        self.text("/metrics").await
     }
 }
 
