@@ -55,6 +55,9 @@ impl Deliverer {
             .user_agent(concat!("augury/", env!("CARGO_PKG_VERSION")))
             // A redirect could carry the signed body or a secret URL elsewhere.
             .redirect(reqwest::redirect::Policy::none())
+            // A fresh connection per notification: they are few, and a pooled connection
+            // the receiver closed meanwhile cannot make one request look like two.
+            .pool_max_idle_per_host(0)
             .build()
             .map_err(|e| format!("notification HTTP client: {e}"))?;
         let wake = Arc::new(Notify::new());

@@ -432,18 +432,31 @@ impl SqliteStore {
     /// Records an attempt at row `id` and moves the row on: delivered, given up, or due
     /// again at `attempt.next_attempt_ms`. Only a pending row moves.
     pub async fn record_attempt(&self, id: i64, attempt: &Attempt) -> Result<(), StoreError> {
+        let (state, done) = match attempt.outcome {
+            Outcome::Delivered => (DeliveryState::Delivered, Some(attempt.at_ms)),
+            Outcome::Failed => (DeliveryState::Failed, Some(attempt.at_ms)),
+            Outcome::Retry => (DeliveryState::Pending, None),
+        };
         let mut tx = self.pool.begin().await?;
-        let row = sqlx::query("SELECT attempts, state FROM notifications WHERE id = ?")
-            .bind(id)
-            .fetch_optional(&mut *tx)
-            .await?;
-        let Some(row) = row else {
+        // Write first: a transaction that read before writing could not take the write
+        // lock after another writer committed (SQLite answers busy at once, whatever the
+        // timeout), and an attempt left unrecorded would be sent again.
+        let attempts: Option<i64> = sqlx::query_scalar(
+            "UPDATE notifications SET state = ?, attempts = attempts + 1, next_attempt_ms = ?, \
+             done_ms = ?, last_status = ?, last_error = ? WHERE id = ? AND state = 'pending' \
+             RETURNING attempts",
+        )
+        .bind(state.as_str())
+        .bind(attempt.next_attempt_ms)
+        .bind(done)
+        .bind(attempt.status.map(i64::from))
+        .bind(&attempt.error)
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(n) = attempts else {
             return Ok(());
         };
-        if row.try_get::<String, _>("state")? != "pending" {
-            return Ok(());
-        }
-        let n = row.try_get::<i64, _>("attempts")? + 1;
         sqlx::query(
             "INSERT INTO notification_attempts (notification_id, attempt, at_ms, duration_ms, \
              status, outcome, error) VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -455,24 +468,6 @@ impl SqliteStore {
         .bind(attempt.status.map(i64::from))
         .bind(attempt.outcome.as_str())
         .bind(&attempt.error)
-        .execute(&mut *tx)
-        .await?;
-        let (state, done) = match attempt.outcome {
-            Outcome::Delivered => (DeliveryState::Delivered, Some(attempt.at_ms)),
-            Outcome::Failed => (DeliveryState::Failed, Some(attempt.at_ms)),
-            Outcome::Retry => (DeliveryState::Pending, None),
-        };
-        sqlx::query(
-            "UPDATE notifications SET state = ?, attempts = ?, next_attempt_ms = ?, done_ms = ?, \
-             last_status = ?, last_error = ? WHERE id = ?",
-        )
-        .bind(state.as_str())
-        .bind(n)
-        .bind(attempt.next_attempt_ms)
-        .bind(done)
-        .bind(attempt.status.map(i64::from))
-        .bind(&attempt.error)
-        .bind(id)
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
