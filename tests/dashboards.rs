@@ -275,25 +275,18 @@ async fn every_panel_returns_data_from_a_live_daemon() {
             .join("\n")
     );
 
-    // The analysis variable offers the live analysis.
-    let values: Value = reqwest::Client::new()
-        .get(format!(
-            "{}/api/v1/label/analysis/values?match%5B%5D=augury_analysis_score",
-            prometheus.url
-        ))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    // The analysis variable (`label_values(augury_analysis_score, analysis)`) offers the
+    // live analysis.
+    let offered = prometheus
+        .instant("group by (analysis) (augury_analysis_score)", None)
+        .await;
     assert!(
-        values["data"]
+        offered["data"]["result"]
             .as_array()
             .unwrap()
             .iter()
-            .any(|v| v == live.as_str()),
-        "{values}"
+            .any(|s| s["metric"]["analysis"] == live.as_str()),
+        "{offered}"
     );
 
     // Every metric a panel or rule names is one Augury exports.

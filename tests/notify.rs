@@ -572,7 +572,10 @@ async fn slack_pagerduty_and_webhook_get_valid_payloads_for_each_event() {
         "{metrics}"
     );
     secrets_absent(&augury.log_text(), "the log");
-    assert!(!augury.log_text().contains("not recorded"), "every attempt is recorded");
+    assert!(
+        !augury.log_text().contains("not recorded"),
+        "every attempt is recorded"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -669,7 +672,10 @@ async fn retries_until_accepted_once_and_never_retries_a_400() {
     ] {
         assert!(metrics.contains(line), "`{line}` missing:\n{metrics}");
     }
-    assert!(!augury.log_text().contains("not recorded"), "every attempt is recorded");
+    assert!(
+        !augury.log_text().contains("not recorded"),
+        "every attempt is recorded"
+    );
     drop(rx);
 }
 
