@@ -1,10 +1,13 @@
 //! The daemon: the store, the OTLP receiver and its windows, the Prometheus source, the
-//! runner and the HTTP API, started together and stopped together.
+//! runner, the notification deliverer and the HTTP API, started together and stopped
+//! together.
 //!
 //! `augury serve` and `augury demo` both run a [`Daemon`]; so do the end-to-end tests of
 //! the binary, through those commands. Shutdown order: stop accepting (API and OTLP),
-//! let the runner finish the intervals it is writing, then close the database, so
-//! nothing committed is lost and nothing half-written is left.
+//! let the runner finish the intervals it is writing, let the notification deliverer send
+//! what is due (bounded by its flush timeout; the rest waits in the outbox for the next
+//! start), then close the database, so nothing committed is lost and nothing
+//! half-written is left.
 
 pub mod sources;
 

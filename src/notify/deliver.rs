@@ -78,7 +78,7 @@ impl Deliverer {
     /// Delivers until `stop` turns true, then flushes what is due (bounded) and returns.
     pub async fn run(self, mut stop: watch::Receiver<bool>) {
         loop {
-            self.pass().await;
+            self.pass(Some(&stop)).await;
             let next = match self.store.pending_notifications().await {
                 Ok((next, pending)) => {
                     self.metrics.set_notifications_pending(pending);
@@ -100,15 +100,20 @@ impl Deliverer {
             }
         }
         let flush = self.notifiers.delivery.flush_timeout;
-        if tokio::time::timeout(flush, self.pass()).await.is_err() {
+        if tokio::time::timeout(flush, self.pass(None)).await.is_err() {
             tracing::warn!("notifications still due at shutdown go out after the next start");
         }
     }
 
-    /// Sends everything due now.
-    async fn pass(&self) {
+    /// Sends everything due now. With `stop`, a stop leaves what has not started for the
+    /// final flush, while requests in flight finish and are recorded.
+    async fn pass(&self, stop: Option<&watch::Receiver<bool>>) {
+        let stopping = |stop: Option<&watch::Receiver<bool>>| stop.is_some_and(|s| *s.borrow());
         let permits = Arc::new(Semaphore::new(self.notifiers.delivery.concurrency.max(1)));
         for _ in 0..ROUNDS {
+            if stopping(stop) {
+                return;
+            }
             let due = match self.store.due_notifications(now_ms(), BATCH).await {
                 Ok(d) => d,
                 Err(e) => {
@@ -123,9 +128,12 @@ impl Deliverer {
             for n in due {
                 let this = self.handle();
                 let permits = Arc::clone(&permits);
+                let stop = stop.cloned();
                 sends.spawn(async move {
                     let _permit = permits.acquire_owned().await;
-                    this.deliver(n).await;
+                    if !stopping(stop.as_ref()) {
+                        this.deliver(n).await;
+                    }
                 });
             }
             while let Some(done) = sends.join_next().await {
