@@ -11,7 +11,10 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 /// Everything the config file may hold (DESIGN.md, "The config file").
-#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+///
+/// Its `Debug` leaves out what may hold secrets (notifier settings, Prometheus headers,
+/// API tokens), since `${ENV}` references are expanded by then.
+#[derive(Clone, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FileConfig {
     pub listen: Option<String>,
@@ -27,6 +30,12 @@ pub struct FileConfig {
     pub notifiers: BTreeMap<String, serde_json::Value>,
     #[serde(default)]
     pub default_notify: Vec<String>,
+    /// Base URL of the API as people reach it, for links in notifications.
+    pub public_url: Option<String>,
+    /// Base URL of Grafana, for links to the per-analysis dashboard in notifications.
+    pub grafana_url: Option<String>,
+    /// Notification delivery: timeout, back-off, attempts (`notify::DeliverySettings`).
+    pub notify_delivery: Option<serde_json::Value>,
     /// `human` (default) or `json`.
     pub log_format: Option<String>,
     /// Bearer tokens accepted on mutating API routes; none configured means no auth.
@@ -34,6 +43,31 @@ pub struct FileConfig {
     pub api_tokens: Vec<String>,
     /// Analyses judged at once (default 64).
     pub runner_concurrency: Option<usize>,
+}
+
+impl std::fmt::Debug for FileConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FileConfig")
+            .field("listen", &self.listen)
+            .field("otlp_grpc_listen", &self.otlp_grpc_listen)
+            .field("otlp_http_listen", &self.otlp_http_listen)
+            .field("database", &self.database)
+            .field("models", &self.models)
+            .field("queries", &self.queries)
+            .field(
+                "prometheus",
+                &self.prometheus.as_ref().map(|_| "<redacted>"),
+            )
+            .field("notifiers", &self.notifiers.keys().collect::<Vec<_>>())
+            .field("default_notify", &self.default_notify)
+            .field("public_url", &self.public_url)
+            .field("grafana_url", &self.grafana_url)
+            .field("notify_delivery", &self.notify_delivery)
+            .field("log_format", &self.log_format)
+            .field("api_tokens", &self.api_tokens.len())
+            .field("runner_concurrency", &self.runner_concurrency)
+            .finish()
+    }
 }
 
 /// A config file that could not be used.
@@ -141,6 +175,11 @@ default_notify: [oncall-slack]
     #[test]
     fn the_design_example_loads_with_its_secrets_from_the_environment() {
         let c = FileConfig::parse(DESIGN_EXAMPLE, "augury.yaml", env).unwrap();
+        let shown = format!("{c:?}");
+        assert!(
+            !shown.contains("s3cret") && !shown.contains("t0k"),
+            "{shown}"
+        );
         assert_eq!(c.listen.as_deref(), Some("127.0.0.1:8080"));
         assert_eq!(c.default_notify, vec!["oncall-slack"]);
         assert_eq!(

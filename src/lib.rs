@@ -9,6 +9,7 @@ pub mod daemon;
 pub mod ingest;
 pub mod judge;
 pub mod model;
+pub mod notify;
 pub mod simulate;
 pub mod stats;
 pub mod store;

@@ -106,6 +106,55 @@ struct RouteLabels {
     route: &'static str,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CiLabels {
+    analysis: String,
+    metric: String,
+    measure: &'static str,
+    bound: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct QuantileLabels {
+    analysis: String,
+    metric: String,
+    side: &'static str,
+    quantile: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct SideLabels {
+    analysis: String,
+    metric: String,
+    side: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct PackLabels {
+    pack: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct NotifyLabels {
+    notifier: String,
+    result: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct NotifierLabels {
+    notifier: String,
+}
+
+/// Time-to-verdict buckets: 1 s to about 9 h.
+#[derive(Clone, Copy, Debug)]
+struct VerdictBuckets;
+
+impl MetricConstructor<Histogram> for VerdictBuckets {
+    fn new_metric(&self) -> Histogram {
+        Histogram::new(exponential_buckets(1.0, 2.0, 16))
+    }
+}
+
 /// Latency buckets for API requests: 100 µs to about 2.4 s.
 #[derive(Clone, Copy, Debug)]
 struct HttpBuckets;
@@ -124,6 +173,9 @@ struct Series {
     key: String,
     metrics: Vec<String>,
     effects: Vec<(String, &'static str)>,
+    cis: Vec<CiLabels>,
+    quantiles: Vec<QuantileLabels>,
+    error_ratios: Vec<SideLabels>,
 }
 
 /// Every metric the daemon exposes about itself.
@@ -140,6 +192,14 @@ pub struct Metrics {
     query_errors: Family<QueryLabels, Counter>,
     http_requests: Family<HttpLabels, Counter>,
     http_duration: Family<RouteLabels, Histogram, HttpBuckets>,
+    effect_ci: Family<CiLabels, FloatGauge>,
+    quantile: Family<QuantileLabels, FloatGauge>,
+    error_ratio: Family<SideLabels, FloatGauge>,
+    time_to_verdict: Family<OutcomeLabels, Histogram, VerdictBuckets>,
+    query_duration: Family<PackLabels, Histogram, HttpBuckets>,
+    notifications: Family<NotifyLabels, Counter>,
+    notification_duration: Family<NotifierLabels, Histogram, HttpBuckets>,
+    notifications_pending: Gauge,
     /// Per-analysis series of running analyses, by analysis id.
     live: Mutex<HashMap<String, Series>>,
     /// Finished analyses whose series are still shown, oldest first.
@@ -166,6 +226,14 @@ impl Metrics {
             query_errors: Family::default(),
             http_requests: Family::default(),
             http_duration: Family::new_with_constructor(HttpBuckets),
+            effect_ci: Family::default(),
+            quantile: Family::default(),
+            error_ratio: Family::default(),
+            time_to_verdict: Family::new_with_constructor(VerdictBuckets),
+            query_duration: Family::new_with_constructor(HttpBuckets),
+            notifications: Family::default(),
+            notification_duration: Family::new_with_constructor(HttpBuckets),
+            notifications_pending: Gauge::default(),
             live: Mutex::new(HashMap::new()),
             finished: Mutex::new(VecDeque::new()),
         };
@@ -216,9 +284,56 @@ impl Metrics {
             "API request latency, by route template",
             m.http_duration.clone(),
         );
+        r.register(
+            "augury_metric_effect_ci",
+            "Confidence interval of a metric's effect (rate ratio of errors, relative \
+             Hodges-Lehmann shift of samples), by bound",
+            m.effect_ci.clone(),
+        );
+        r.register(
+            "augury_metric_quantile",
+            "Latest quantile of a distribution metric per side (baseline, canary), in the \
+             metric's unit",
+            m.quantile.clone(),
+        );
+        r.register(
+            "augury_metric_error_ratio",
+            "Latest error ratio (errors / requests) of a metric per side (baseline, canary)",
+            m.error_ratio.clone(),
+        );
+        r.register(
+            "augury_time_to_verdict_seconds",
+            "From creation to the final verdict, by outcome",
+            m.time_to_verdict.clone(),
+        );
+        r.register(
+            "augury_prometheus_query_duration_seconds",
+            "Time to fetch one metric's data from Prometheus, by query pack",
+            m.query_duration.clone(),
+        );
+        r.register(
+            "augury_notifications",
+            "Notification delivery attempts, by notifier and result (delivered, retry, failed)",
+            m.notifications.clone(),
+        );
+        r.register(
+            "augury_notification_duration_seconds",
+            "Time of one notification delivery attempt, by notifier",
+            m.notification_duration.clone(),
+        );
+        r.register(
+            "augury_notifications_pending",
+            "Notifications in the outbox not delivered yet",
+            m.notifications_pending.clone(),
+        );
         // Every status shows up from the first scrape, so dashboards need no `or vector(0)`.
         for s in ALL_STATUSES {
             let _ = m.analyses.get_or_create(&status_labels(s));
+            if s != Status::Running {
+                let _ = m.verdicts.get_or_create(&OutcomeLabels {
+                    outcome: s.as_str(),
+                });
+            }
         }
         for result in [
             SpanResult::Accepted,
@@ -286,6 +401,19 @@ impl Metrics {
                     .set(value);
                 series.effects.push((m.name.clone(), measure));
             }
+            self.sides(id, m, &mut series);
+            if let Some(ci) = effect_ci(m) {
+                for (bound, value) in [("lower", ci.1), ("upper", ci.2)] {
+                    let labels = CiLabels {
+                        analysis: id.to_string(),
+                        metric: m.name.clone(),
+                        measure: ci.0,
+                        bound,
+                    };
+                    self.effect_ci.get_or_create(&labels).set(value);
+                    series.cis.push(labels);
+                }
+            }
         }
         let mut live = lock(&self.live);
         match live.get_mut(id) {
@@ -324,7 +452,99 @@ impl Metrics {
         }
     }
 
+    /// Each side's quantiles and error ratio of metric `m`.
+    fn sides(&self, id: &str, m: &crate::judge::MetricResult, series: &mut Series) {
+        for (side, summary) in [("baseline", &m.baseline), ("canary", &m.canary)] {
+            let Some(summary) = summary else { continue };
+            for (quantile, value) in [
+                ("0.5", summary.median),
+                ("0.9", summary.p90),
+                ("0.99", summary.p99),
+            ] {
+                if let Some(v) = value.filter(|v| v.is_finite()) {
+                    let labels = QuantileLabels {
+                        analysis: id.to_string(),
+                        metric: m.name.clone(),
+                        side,
+                        quantile,
+                    };
+                    self.quantile.get_or_create(&labels).set(v);
+                    series.quantiles.push(labels);
+                }
+            }
+            if let Some(v) = summary.error_ratio.filter(|v| v.is_finite()) {
+                let labels = SideLabels {
+                    analysis: id.to_string(),
+                    metric: m.name.clone(),
+                    side,
+                };
+                self.error_ratio.get_or_create(&labels).set(v);
+                series.error_ratios.push(labels);
+            }
+        }
+    }
+
+    /// Analysis `id` was decided as `status`, `seconds` after it was created.
+    pub fn time_to_verdict(&self, status: Status, seconds: f64) {
+        self.time_to_verdict
+            .get_or_create(&OutcomeLabels {
+                outcome: status.as_str(),
+            })
+            .observe(seconds.max(0.0));
+    }
+
+    /// One metric's data was fetched from Prometheus with query pack `pack`.
+    pub fn prometheus_query(&self, pack: &str, took: Duration) {
+        self.query_duration
+            .get_or_create(&PackLabels {
+                pack: pack.to_string(),
+            })
+            .observe(took.as_secs_f64());
+    }
+
+    /// Makes `notifier`'s series exist from the first scrape (at zero).
+    pub fn notifier_configured(&self, notifier: &str) {
+        for result in ["delivered", "retry", "failed"] {
+            let _ = self.notifications.get_or_create(&NotifyLabels {
+                notifier: notifier.to_string(),
+                result,
+            });
+        }
+        let _ = self.notification_duration.get_or_create(&NotifierLabels {
+            notifier: notifier.to_string(),
+        });
+    }
+
+    /// A delivery attempt to `notifier` ended as `result` (delivered, retry, failed).
+    pub fn notification(&self, notifier: &str, result: &'static str, took: Duration) {
+        self.notifications
+            .get_or_create(&NotifyLabels {
+                notifier: notifier.to_string(),
+                result,
+            })
+            .inc();
+        self.notification_duration
+            .get_or_create(&NotifierLabels {
+                notifier: notifier.to_string(),
+            })
+            .observe(took.as_secs_f64());
+    }
+
+    /// How many notifications wait in the outbox.
+    pub fn set_notifications_pending(&self, n: u64) {
+        self.notifications_pending.set(n as i64);
+    }
+
     fn remove_series(&self, id: &str, series: &Series) {
+        for labels in &series.cis {
+            self.effect_ci.remove(labels);
+        }
+        for labels in &series.quantiles {
+            self.quantile.remove(labels);
+        }
+        for labels in &series.error_ratios {
+            self.error_ratio.remove(labels);
+        }
         self.score.remove(&AnalysisLabels {
             analysis: id.to_string(),
             key: series.key.clone(),
@@ -405,6 +625,9 @@ impl Observer for Metrics {
 
     fn decided(&self, analysis: &Analysis, status: Status) {
         self.verdict(&analysis.id, status);
+        if let Some(decided) = analysis.decided_ms {
+            self.time_to_verdict(status, (decided - analysis.created_ms) as f64 / 1000.0);
+        }
     }
 
     fn source_errors(&self, analysis: &Analysis, errors: &[SourceError]) {
@@ -434,15 +657,40 @@ fn status_labels(status: Status) -> StatusLabels {
     }
 }
 
-fn merge_series(known: &mut Series, new: Series) {
-    for m in new.metrics {
-        if !known.metrics.contains(&m) {
-            known.metrics.push(m);
-        }
+/// The confidence interval of a metric's effect, for the dashboards: the relative
+/// Hodges-Lehmann shift's interval when the judge computed one (samples), else for error
+/// ratios the rate ratio's interval by the log method (Katz et al.) at the metric's
+/// confidence level. None when undefined (no errors on a side).
+fn effect_ci(m: &crate::judge::MetricResult) -> Option<(&'static str, f64, f64)> {
+    if let Some(r) = m.effect.as_ref().and_then(|e| e.relative_shift.as_ref()) {
+        return Some(("relative-shift", r.lower, r.upper));
     }
-    for e in new.effects {
-        if !known.effects.contains(&e) {
-            known.effects.push(e);
+    let (b, c) = (m.baseline.as_ref()?, m.canary.as_ref()?);
+    let (eb, ec) = (b.errors? as f64, c.errors? as f64);
+    let (nb, nc) = (b.count as f64, c.count as f64);
+    if eb <= 0.0 || ec <= 0.0 || nb <= 0.0 || nc <= 0.0 {
+        return None;
+    }
+    let log_ratio = ((ec / nc) / (eb / nb)).ln();
+    let se = (1.0 / ec - 1.0 / nc + 1.0 / eb - 1.0 / nb).max(0.0).sqrt();
+    let z = crate::stats::normal::isf(m.alpha.clamp(1e-12, 0.5) / 2.0);
+    let (lower, upper) = ((log_ratio - z * se).exp(), (log_ratio + z * se).exp());
+    (lower.is_finite() && upper.is_finite()).then_some(("ratio", lower, upper))
+}
+
+fn merge_series(known: &mut Series, new: Series) {
+    add_new(&mut known.metrics, new.metrics);
+    add_new(&mut known.effects, new.effects);
+    add_new(&mut known.cis, new.cis);
+    add_new(&mut known.quantiles, new.quantiles);
+    add_new(&mut known.error_ratios, new.error_ratios);
+}
+
+/// Appends the items of `new` that `known` lacks.
+fn add_new<T: PartialEq>(known: &mut Vec<T>, new: Vec<T>) {
+    for item in new {
+        if !known.contains(&item) {
+            known.push(item);
         }
     }
 }

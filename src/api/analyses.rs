@@ -20,6 +20,7 @@ use super::{ApiError, AppState, JsonBody, now_ms, rfc3339};
 use crate::analysis::{Analysis, AnalysisRequest, Interval, Status};
 use crate::judge::{Classification, Judgment, MetricData, Verdict};
 use crate::model::{EffectMeasure, Model};
+use crate::notify::{DeliveryState, Event, Notification};
 use crate::store::Store;
 
 /// How far an analysis has come.
@@ -212,6 +213,50 @@ pub struct AnalysisDetail {
     pub progress: Progress,
     /// Every judged interval, in order.
     pub intervals: Vec<IntervalView>,
+    /// Notifications about this analysis and how their delivery went, oldest first.
+    pub notifications: Vec<NotificationView>,
+}
+
+/// One notification (an outbox row): to which notifier, about what, and how delivery
+/// went. Never holds a secret: URLs and keys stay in the config.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct NotificationView {
+    /// The notifier's name in the config file.
+    pub notifier: String,
+    pub event: Event,
+    /// `pending` (not delivered yet), `delivered`, or `failed` (given up).
+    pub state: DeliveryState,
+    /// Delivery attempts so far.
+    pub attempts: u32,
+    /// HTTP status of the last answer; null when none came.
+    pub last_status: Option<u16>,
+    /// Why the last attempt did not deliver.
+    pub last_error: Option<String>,
+    pub created_at: String,
+    /// When it was delivered or given up.
+    pub done_at: Option<String>,
+    /// While pending: when the next attempt is due.
+    pub next_attempt_at: Option<String>,
+    /// For `superseded`: the passing analysis that superseded this one.
+    pub superseded_by: Option<String>,
+}
+
+impl NotificationView {
+    fn of(n: Notification) -> NotificationView {
+        NotificationView {
+            next_attempt_at: (n.state == DeliveryState::Pending)
+                .then(|| rfc3339(n.next_attempt_ms)),
+            notifier: n.notifier,
+            event: n.event,
+            state: n.state,
+            attempts: n.attempts,
+            last_status: n.last_status,
+            last_error: n.last_error,
+            created_at: rfc3339(n.created_ms),
+            done_at: n.done_ms.map(rfc3339),
+            superseded_by: n.cause,
+        }
+    }
 }
 
 #[derive(Clone, Debug, Default, Deserialize, IntoParams)]
@@ -254,7 +299,13 @@ pub async fn create(
     JsonBody(request): JsonBody<AnalysisRequest>,
 ) -> Result<Response, ApiError> {
     let valid = request.validate(&state.catalog)?;
-    let (analysis, created) = state.store.create(&valid, now_ms()).await?;
+    let recipients = state
+        .notifiers
+        .recipients(valid.request.notify.as_deref())?;
+    let (analysis, created) = state
+        .store
+        .create_notifying(&valid, &recipients, now_ms())
+        .await?;
     if !created && !same_request(&analysis, &valid) {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
@@ -368,6 +419,7 @@ pub async fn detail(
         .await?
         .ok_or_else(|| ApiError::no_analysis(&id))?;
     let intervals = state.store.intervals(&id).await?;
+    let notifications = state.store.notifications(&id).await?;
     let progress = progress(&a, now_ms());
     Ok(Json(AnalysisDetail {
         interval_seconds: a.interval_ms as f64 / 1000.0,
@@ -379,6 +431,10 @@ pub async fn detail(
         intervals: intervals
             .into_iter()
             .map(|i| IntervalView::of(i, query.data))
+            .collect(),
+        notifications: notifications
+            .into_iter()
+            .map(NotificationView::of)
             .collect(),
         id: a.id,
         key: a.key,

@@ -150,7 +150,14 @@ pub async fn flagger(
     })?;
     // The first hook to reach Augury for a revision defines its analysis; later hooks
     // of the same revision find it by key whatever their metadata.
-    let (analysis, created) = state.store.create(&valid, now_ms()).await?;
+    let recipients = state
+        .notifiers
+        .recipients(valid.request.notify.as_deref())
+        .map_err(|e| ApiError::invalid("metadata.notify", e.message))?;
+    let (analysis, created) = state
+        .store
+        .create_notifying(&valid, &recipients, now_ms())
+        .await?;
     super::analyses::started(&state, &analysis, created);
     let view = VerdictView::of(&analysis, now_ms());
     let (status, allowed, reason) = decide(mode, &view);

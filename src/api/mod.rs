@@ -31,6 +31,7 @@ use axum::routing::{get, post};
 
 use crate::analysis::runner::RunnerHandle;
 use crate::model::Catalog;
+use crate::notify::Notifiers;
 use crate::store::Store;
 use crate::telemetry::Metrics;
 
@@ -57,7 +58,7 @@ impl Default for Limits {
 }
 
 /// What the handlers share.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct Shared {
     pub store: Store,
     pub catalog: Arc<Catalog>,
@@ -68,6 +69,8 @@ pub struct Shared {
     pub limits: Limits,
     /// Rendered verdicts, so the route controllers poll rarely touches the database.
     pub verdicts: Arc<VerdictCache>,
+    /// Configured notifiers: a new analysis's `notify` names are checked against them.
+    pub notifiers: Arc<Notifiers>,
 }
 
 /// The state behind the router: cheap to clone (one `Arc`).
@@ -113,7 +116,14 @@ impl AppState {
             auth,
             limits,
             verdicts,
+            notifiers: Arc::default(),
         }))
+    }
+
+    /// The same state with these notifiers configured.
+    pub fn with_notifiers(mut self, notifiers: Arc<Notifiers>) -> AppState {
+        Arc::make_mut(&mut self.0).notifiers = notifiers;
+        self
     }
 
     /// Whether `headers` carry one of the configured tokens (always true without auth).

@@ -10,6 +10,7 @@ use super::{EXIT_OPERATIONAL, EXIT_USAGE};
 use crate::config::FileConfig;
 use crate::daemon::{Daemon, Settings};
 use crate::ingest::prometheus::PrometheusConfig;
+use crate::notify::{Links, Notifiers};
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
 pub enum LogFormat {
@@ -123,6 +124,16 @@ pub fn settings(args: &ServeArgs) -> Result<(Settings, LogFormat), String> {
         args.api_tokens.clone()
     };
     s.api_tokens.retain(|t| !t.trim().is_empty());
+    s.notifiers = Notifiers::from_config(&file.notifiers, &file.default_notify)
+        .map_err(|e| format!("config {source}: {e}"))?;
+    s.notifiers.links = Links {
+        public_url: file.public_url.clone().unwrap_or_default(),
+        grafana_url: file.grafana_url.clone(),
+    };
+    if let Some(value) = &file.notify_delivery {
+        s.notifiers.delivery = serde_json::from_value(value.clone())
+            .map_err(|e| format!("config {source}: notify_delivery: {e}"))?;
+    }
     if let Some(n) = file.runner_concurrency {
         s.runner_concurrency = n.max(1);
     }

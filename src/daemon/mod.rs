@@ -1,10 +1,13 @@
 //! The daemon: the store, the OTLP receiver and its windows, the Prometheus source, the
-//! runner and the HTTP API, started together and stopped together.
+//! runner, the notification deliverer and the HTTP API, started together and stopped
+//! together.
 //!
 //! `augury serve` and `augury demo` both run a [`Daemon`]; so do the end-to-end tests of
 //! the binary, through those commands. Shutdown order: stop accepting (API and OTLP),
-//! let the runner finish the intervals it is writing, then close the database, so
-//! nothing committed is lost and nothing half-written is left.
+//! let the runner finish the intervals it is writing, let the notification deliverer send
+//! what is due (bounded by its flush timeout; the rest waits in the outbox for the next
+//! start), then close the database, so nothing committed is lost and nothing
+//! half-written is left.
 
 pub mod sources;
 
@@ -23,6 +26,7 @@ use crate::api::{AppState, Limits, router};
 use crate::ingest::otlp::{OtlpConfig, OtlpReceiver};
 use crate::ingest::prometheus::{Client, PackCatalog, PrometheusConfig, QuerySource};
 use crate::model::Catalog;
+use crate::notify::{Deliverer, Notifiers};
 use crate::store::Store;
 use crate::telemetry::{Metrics, SpanResult};
 use crate::windows::{Windows, WindowsConfig};
@@ -48,6 +52,9 @@ pub struct Settings {
     pub runner_concurrency: usize,
     pub limits: Limits,
     pub windows: WindowsConfig,
+    /// Named notifiers, the default choice, link bases and delivery settings. An empty
+    /// `links.public_url` means the API's own address.
+    pub notifiers: Notifiers,
 }
 
 impl Settings {
@@ -64,6 +71,7 @@ impl Settings {
             runner_concurrency: 64,
             limits: Limits::default(),
             windows: WindowsConfig::default(),
+            notifiers: Notifiers::default(),
         }
     }
 }
@@ -107,6 +115,9 @@ pub struct Daemon {
     stop: watch::Sender<bool>,
     /// Each part of the daemon, ending with its name and how it ended.
     tasks: JoinSet<(&'static str, Result<(), String>)>,
+    /// The notification deliverer, stopped after the rest so that it sends what the
+    /// last intervals decided.
+    deliverer: (watch::Sender<bool>, tokio::task::JoinHandle<()>),
 }
 
 impl Daemon {
@@ -176,7 +187,21 @@ impl Daemon {
         let until_stopped = |mut rx: watch::Receiver<bool>| async move {
             let _ = rx.wait_for(|s| *s).await;
         };
-        let sources = Arc::new(Sources::new(Arc::clone(&windows), prometheus));
+        let sources = Arc::new(
+            Sources::new(Arc::clone(&windows), prometheus).with_metrics(Arc::clone(&metrics)),
+        );
+        let mut notifiers = settings.notifiers.clone();
+        if notifiers.links.public_url.is_empty() {
+            notifiers.links.public_url = format!("http://{api_addr}");
+        }
+        let notifiers = Arc::new(notifiers);
+        let deliverer = Deliverer::new(store.clone(), Arc::clone(&notifiers), Arc::clone(&metrics))
+            .map_err(DaemonError::Task)?;
+        let (deliverer_stop, deliverer_stopped) = watch::channel(false);
+        let deliverer = (
+            deliverer_stop,
+            tokio::spawn(deliverer.run(deliverer_stopped)),
+        );
         let (runner_handle, commands) = RunnerHandle::new();
         let runner = Runner {
             store: store.clone(),
@@ -191,7 +216,8 @@ impl Daemon {
             Arc::clone(&metrics),
             Some(settings.api_tokens.clone()),
             settings.limits,
-        );
+        )
+        .with_notifiers(Arc::clone(&notifiers));
 
         let mut tasks = JoinSet::new();
         let runner_stop = stopped.clone();
@@ -230,6 +256,7 @@ impl Daemon {
             otlp_http = %otlp_http_addr,
             database = %settings.database,
             prometheus = settings.prometheus.as_ref().map(|p| p.url.as_str()).unwrap_or("none"),
+            notifiers = notifiers.notifiers.len(),
             "augury serving"
         );
         Ok(Daemon {
@@ -240,6 +267,7 @@ impl Daemon {
             metrics,
             stop,
             tasks,
+            deliverer,
         })
     }
 
@@ -302,6 +330,12 @@ impl Daemon {
                 tracing::error!(error = %e, "stopped with an error");
                 first_error.get_or_insert(e);
             }
+        }
+        // Intervals are written: send what they decided (bounded by the flush timeout).
+        let (stop, task) = self.deliverer;
+        let _ = stop.send(true);
+        if let Err(e) = task.await {
+            tracing::error!(error = %e, "notification deliverer panicked");
         }
         self.store.close().await;
         tracing::info!("stopped");

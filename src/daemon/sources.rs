@@ -23,6 +23,7 @@ use crate::judge::MetricData;
 use crate::judge::data::HistogramSide;
 use crate::model::{Metric, MetricKind, OtlpSource, Source};
 use crate::stats::proportions::Counts;
+use crate::telemetry::Metrics;
 use crate::windows::{Scope, SpanFilter, SpanKind, WatchId, WindowData, Windows};
 
 /// Resolution of Prometheus series queries (`{{ step }}`): at least twice the usual 15 s
@@ -36,6 +37,8 @@ pub struct Sources {
     step: Duration,
     /// Analysis id -> its OTLP watches.
     watches: Mutex<HashMap<String, Vec<OtlpWatch>>>,
+    /// Where query latencies are recorded.
+    metrics: Option<Arc<Metrics>>,
 }
 
 /// One span filter of one analysis, watched on both scopes.
@@ -56,7 +59,14 @@ impl Sources {
             prometheus,
             step: DEFAULT_STEP,
             watches: Mutex::new(HashMap::new()),
+            metrics: None,
         }
+    }
+
+    /// The same sources, recording each Prometheus query's latency in `metrics`.
+    pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> Sources {
+        self.metrics = Some(metrics);
+        self
     }
 
     /// The OTLP windows (shared with the receiver).
@@ -217,10 +227,15 @@ impl Sources {
                 analysis.request.baseline.clone(),
                 analysis.request.canary.clone(),
             );
+            let observe = self.metrics.clone();
             tasks.spawn(async move {
+                let started = std::time::Instant::now();
                 let fetched = prometheus
                     .fetch_metric(&metric, &baseline, &canary, &window)
                     .await;
+                if let (Some(m), Some(Source::Prometheus(p))) = (&observe, &metric.source) {
+                    m.prometheus_query(&p.pack, started.elapsed());
+                }
                 (metric.name, fetched)
             });
         }

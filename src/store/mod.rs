@@ -3,12 +3,13 @@
 //! SQLite (embedded, WAL) today. The daemon talks to [`Store`] only, so a PostgreSQL
 //! backend can be added behind it without touching callers.
 //!
-//! Invariant: one transaction per state change; an interval's result and the analysis
-//! state it leads to commit together or not at all.
+//! Invariant: one transaction per state change; an interval's result, the analysis
+//! state it leads to and the notifications announcing it commit together or not at all.
 
 mod sqlite;
 
 use crate::analysis::{Analysis, Interval, Status, ValidRequest};
+use crate::notify::{Attempt, Notification, Recipient};
 
 pub use sqlite::SqliteStore;
 
@@ -62,8 +63,19 @@ impl Store {
         request: &ValidRequest,
         now_ms: i64,
     ) -> Result<(Analysis, bool), StoreError> {
+        self.create_notifying(request, &[], now_ms).await
+    }
+
+    /// [`Store::create`] with the analysis's notification recipients, stored in the same
+    /// transaction together with the `started` notifications of those that want them.
+    pub async fn create_notifying(
+        &self,
+        request: &ValidRequest,
+        recipients: &[Recipient],
+        now_ms: i64,
+    ) -> Result<(Analysis, bool), StoreError> {
         match self {
-            Store::Sqlite(s) => s.create(request, now_ms).await,
+            Store::Sqlite(s) => s.create(request, recipients, now_ms).await,
         }
     }
 
@@ -106,6 +118,39 @@ impl Store {
     ) -> Result<Option<(Analysis, bool)>, StoreError> {
         match self {
             Store::Sqlite(s) => s.cancel(id, now_ms).await,
+        }
+    }
+
+    /// The notifications of analysis `id` (the outbox rows), oldest first.
+    pub async fn notifications(&self, id: &str) -> Result<Vec<Notification>, StoreError> {
+        match self {
+            Store::Sqlite(s) => s.notifications(id).await,
+        }
+    }
+
+    /// Pending notifications due by `now_ms`, oldest first, in order per analysis and
+    /// notifier.
+    pub async fn due_notifications(
+        &self,
+        now_ms: i64,
+        limit: u32,
+    ) -> Result<Vec<Notification>, StoreError> {
+        match self {
+            Store::Sqlite(s) => s.due_notifications(now_ms, limit).await,
+        }
+    }
+
+    /// When the next pending notification is due, and how many are pending.
+    pub async fn pending_notifications(&self) -> Result<(Option<i64>, u64), StoreError> {
+        match self {
+            Store::Sqlite(s) => s.pending_notifications().await,
+        }
+    }
+
+    /// Records one delivery attempt and its consequence for the notification.
+    pub async fn record_attempt(&self, id: i64, attempt: &Attempt) -> Result<(), StoreError> {
+        match self {
+            Store::Sqlite(s) => s.record_attempt(id, attempt).await,
         }
     }
 

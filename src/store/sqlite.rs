@@ -12,6 +12,7 @@ use sqlx::sqlite::{
 
 use super::{ChangeListener, IntervalUpdate, StoreError};
 use crate::analysis::{Analysis, Interval, Status, ValidRequest};
+use crate::notify::{Attempt, DeliveryState, Event, Notification, Outcome, Recipient};
 
 #[derive(Clone)]
 pub struct SqliteStore {
@@ -75,6 +76,86 @@ fn analysis(row: &SqliteRow) -> Result<Analysis, StoreError> {
     })
 }
 
+const NOTIFICATION_COLUMNS: &str = "id, analysis_id, notifier, event, cause, state, attempts, \
+     created_ms, next_attempt_ms, done_ms, last_status, last_error";
+
+fn notification(row: &SqliteRow) -> Result<Notification, StoreError> {
+    let id: i64 = row.try_get("id")?;
+    let corrupt = |field: &str, value: &str| StoreError::Corrupt {
+        what: format!("notification {id} {field}"),
+        reason: format!("unknown value `{value}`"),
+    };
+    let event: String = row.try_get("event")?;
+    let state: String = row.try_get("state")?;
+    Ok(Notification {
+        id,
+        analysis_id: row.try_get("analysis_id")?,
+        notifier: row.try_get("notifier")?,
+        event: Event::parse(&event).ok_or_else(|| corrupt("event", &event))?,
+        cause: row.try_get("cause")?,
+        state: DeliveryState::parse(&state).ok_or_else(|| corrupt("state", &state))?,
+        attempts: row.try_get::<i64, _>("attempts")? as u32,
+        created_ms: row.try_get("created_ms")?,
+        next_attempt_ms: row.try_get("next_attempt_ms")?,
+        done_ms: row.try_get("done_ms")?,
+        last_status: row
+            .try_get::<Option<i64>, _>("last_status")?
+            .map(|s| s as u16),
+        last_error: row.try_get("last_error")?,
+    })
+}
+
+/// Queues `event` of analysis `id` for every recipient of the analysis that wants it,
+/// inside the caller's transaction.
+async fn enqueue(
+    tx: &mut sqlx::SqliteConnection,
+    id: &str,
+    event: Event,
+    cause: Option<&str>,
+    now_ms: i64,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO notifications (analysis_id, notifier, event, cause, created_ms, \
+         next_attempt_ms) SELECT analysis_id, notifier, event, ?, ?, ? FROM recipients \
+         WHERE analysis_id = ? AND event = ? ON CONFLICT DO NOTHING",
+    )
+    .bind(cause)
+    .bind(now_ms)
+    .bind(now_ms)
+    .bind(id)
+    .bind(event.as_str())
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}
+
+/// Analysis `id` passed: every earlier failed analysis of the same canary (the same
+/// baseline scope, or the same canary scope) is superseded, and its recipients that want
+/// `superseded` (PagerDuty: resolve the incident) are told so, once.
+async fn supersede(
+    tx: &mut sqlx::SqliteConnection,
+    id: &str,
+    now_ms: i64,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO notifications (analysis_id, notifier, event, cause, created_ms, \
+         next_attempt_ms) \
+         SELECT r.analysis_id, r.notifier, 'superseded', p.id, ?, ? \
+         FROM analyses p JOIN analyses f ON f.status = 'fail' AND f.id <> p.id \
+           AND f.created_ms <= p.created_ms \
+           AND (json_extract(f.request, '$.baseline') = json_extract(p.request, '$.baseline') \
+             OR json_extract(f.request, '$.canary') = json_extract(p.request, '$.canary')) \
+         JOIN recipients r ON r.analysis_id = f.id AND r.event = 'superseded' \
+         WHERE p.id = ? ON CONFLICT DO NOTHING",
+    )
+    .bind(now_ms)
+    .bind(now_ms)
+    .bind(id)
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}
+
 impl SqliteStore {
     pub async fn open(url: &str) -> Result<SqliteStore, StoreError> {
         let options = SqliteConnectOptions::from_str(url)?
@@ -117,10 +198,12 @@ impl SqliteStore {
     pub async fn create(
         &self,
         request: &ValidRequest,
+        recipients: &[Recipient],
         now_ms: i64,
     ) -> Result<(Analysis, bool), StoreError> {
         let id = uuid::Uuid::now_v7().simple().to_string();
         let interval_ms = request.interval.as_millis() as i64;
+        let mut tx = self.pool.begin().await?;
         let inserted = sqlx::query(
             "INSERT INTO analyses (id, key, request, model, status, interval_ms, lifetime_ms, \
              created_ms, next_due_ms) VALUES (?, ?, ?, ?, 'running', ?, ?, ?, ?) \
@@ -134,14 +217,36 @@ impl SqliteStore {
         .bind(request.lifetime.as_millis() as i64)
         .bind(now_ms)
         .bind(now_ms + interval_ms)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?
         .rows_affected()
             == 1;
+        if inserted {
+            // Who hears about this analysis is fixed now; the `started` notifications
+            // commit with the analysis itself.
+            for r in recipients {
+                for event in &r.events {
+                    sqlx::query(
+                        "INSERT INTO recipients (analysis_id, notifier, event) VALUES (?, ?, ?) \
+                         ON CONFLICT DO NOTHING",
+                    )
+                    .bind(&id)
+                    .bind(&r.notifier)
+                    .bind(event.as_str())
+                    .execute(&mut *tx)
+                    .await?;
+                }
+            }
+            enqueue(&mut tx, &id, Event::Started, None, now_ms).await?;
+        }
         let row = sqlx::query(&format!("SELECT {COLUMNS} FROM analyses WHERE key = ?"))
             .bind(&request.request.key)
-            .fetch_one(&self.pool)
+            .fetch_one(&mut *tx)
             .await?;
+        tx.commit().await?;
+        if inserted {
+            self.changed(&id);
+        }
         Ok((analysis(&row)?, inserted))
     }
 
@@ -242,6 +347,13 @@ impl SqliteStore {
         .bind(to_json(&i.judgment, "judgment")?)
         .execute(&mut *tx)
         .await?;
+        if let Some(event) = Event::of_status(update.status) {
+            let now = update.decided_ms.unwrap_or(i.end_ms);
+            enqueue(&mut tx, id, event, None, now).await?;
+            if update.status == Status::Pass {
+                supersede(&mut tx, id, now).await?;
+            }
+        }
         tx.commit().await?;
         self.changed(id);
         Ok(true)
@@ -252,20 +364,114 @@ impl SqliteStore {
         id: &str,
         now_ms: i64,
     ) -> Result<Option<(Analysis, bool)>, StoreError> {
+        let mut tx = self.pool.begin().await?;
         let cancelled = sqlx::query(
             "UPDATE analyses SET status = 'cancelled', decided_ms = ? \
              WHERE id = ? AND status = 'running'",
         )
         .bind(now_ms)
         .bind(id)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?
         .rows_affected()
             == 1;
         if cancelled {
+            enqueue(&mut tx, id, Event::Cancelled, None, now_ms).await?;
+        }
+        tx.commit().await?;
+        if cancelled {
             self.changed(id);
         }
         Ok(self.get(id).await?.map(|a| (a, cancelled)))
+    }
+
+    /// The outbox rows of analysis `id`, oldest first.
+    pub async fn notifications(&self, id: &str) -> Result<Vec<Notification>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {NOTIFICATION_COLUMNS} FROM notifications WHERE analysis_id = ? ORDER BY id"
+        ))
+        .bind(id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(notification).collect()
+    }
+
+    /// Pending rows due by `now_ms`, oldest first, at most `limit`. A row waits while an
+    /// older row for the same analysis and notifier is pending, so a receiver hears about
+    /// an analysis in order (a PagerDuty resolve never overtakes its trigger).
+    pub async fn due_notifications(
+        &self,
+        now_ms: i64,
+        limit: u32,
+    ) -> Result<Vec<Notification>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {NOTIFICATION_COLUMNS} FROM notifications n \
+             WHERE state = 'pending' AND next_attempt_ms <= ? AND NOT EXISTS ( \
+               SELECT 1 FROM notifications o WHERE o.analysis_id = n.analysis_id \
+               AND o.notifier = n.notifier AND o.state = 'pending' AND o.id < n.id) \
+             ORDER BY id LIMIT ?"
+        ))
+        .bind(now_ms)
+        .bind(limit as i64)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(notification).collect()
+    }
+
+    /// When the next pending row is due, and how many are pending.
+    pub async fn pending_notifications(&self) -> Result<(Option<i64>, u64), StoreError> {
+        let row = sqlx::query(
+            "SELECT MIN(next_attempt_ms) AS next, COUNT(*) AS n FROM notifications \
+             WHERE state = 'pending'",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        Ok((row.try_get("next")?, row.try_get::<i64, _>("n")? as u64))
+    }
+
+    /// Records an attempt at row `id` and moves the row on: delivered, given up, or due
+    /// again at `attempt.next_attempt_ms`. Only a pending row moves.
+    pub async fn record_attempt(&self, id: i64, attempt: &Attempt) -> Result<(), StoreError> {
+        let (state, done) = match attempt.outcome {
+            Outcome::Delivered => (DeliveryState::Delivered, Some(attempt.at_ms)),
+            Outcome::Failed => (DeliveryState::Failed, Some(attempt.at_ms)),
+            Outcome::Retry => (DeliveryState::Pending, None),
+        };
+        let mut tx = self.pool.begin().await?;
+        // Write first: a transaction that read before writing could not take the write
+        // lock after another writer committed (SQLite answers busy at once, whatever the
+        // timeout), and an attempt left unrecorded would be sent again.
+        let attempts: Option<i64> = sqlx::query_scalar(
+            "UPDATE notifications SET state = ?, attempts = attempts + 1, next_attempt_ms = ?, \
+             done_ms = ?, last_status = ?, last_error = ? WHERE id = ? AND state = 'pending' \
+             RETURNING attempts",
+        )
+        .bind(state.as_str())
+        .bind(attempt.next_attempt_ms)
+        .bind(done)
+        .bind(attempt.status.map(i64::from))
+        .bind(&attempt.error)
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(n) = attempts else {
+            return Ok(());
+        };
+        sqlx::query(
+            "INSERT INTO notification_attempts (notification_id, attempt, at_ms, duration_ms, \
+             status, outcome, error) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(id)
+        .bind(n)
+        .bind(attempt.at_ms)
+        .bind(attempt.duration_ms)
+        .bind(attempt.status.map(i64::from))
+        .bind(attempt.outcome.as_str())
+        .bind(&attempt.error)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
     }
 
     pub async fn close(&self) {

@@ -1,0 +1,744 @@
+//! Notifications end to end: the real `augury serve` binary decides analyses from OTLP
+//! spans and notifies local receivers that stand in for Slack, PagerDuty and a signed
+//! webhook. Each receiver checks every payload against what the real service requires
+//! and answers as it does (or, on demand, 429, 500, 400).
+
+#[path = "support/augury.rs"]
+mod support;
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use tokio::sync::mpsc;
+
+use support::{Augury, feed, workdir};
+
+const SLACK_PATH: &str = "/services/T000/B000/slacksecrettoken";
+const ROUTING_KEY: &str = "R0UT1NGKEYR0UT1NGKEYR0UT1NGKEY12";
+const HOOK_SECRET: &str = "hook-signing-secret-42";
+
+/// One request a receiver got, and whether it met the service's contract.
+#[derive(Clone, Debug)]
+struct Received {
+    service: String,
+    body: Value,
+    headers: HeaderMap,
+    /// Contract violations found in the request (empty when it is valid).
+    problems: Vec<String>,
+    /// What the receiver answered.
+    answered: u16,
+}
+
+/// A forced answer: status, body, `Retry-After`.
+type Reply = (u16, &'static str, Option<&'static str>);
+
+#[derive(Default)]
+struct ReceiverState {
+    script: Mutex<std::collections::HashMap<String, VecDeque<Reply>>>,
+    log: Mutex<Vec<Received>>,
+    tx: Mutex<Option<mpsc::UnboundedSender<Received>>>,
+}
+
+/// Slack, PagerDuty and a webhook receiver on one local port: `/slack/...`, `/pd`, `/hook`.
+struct Receivers {
+    base: String,
+    state: Arc<ReceiverState>,
+    rx: mpsc::UnboundedReceiver<Received>,
+}
+
+impl Receivers {
+    async fn start() -> Receivers {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let state = Arc::new(ReceiverState::default());
+        *state.tx.lock().unwrap() = Some(tx);
+        let app = Router::new()
+            .route("/{service}", post(receive))
+            .route("/{service}/{*rest}", post(receive_nested))
+            .with_state(Arc::clone(&state));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        Receivers {
+            base: format!("http://{addr}"),
+            state,
+            rx,
+        }
+    }
+
+    /// The next answers of `service`, in order, before it goes back to accepting.
+    fn script(&self, service: &str, replies: &[Reply]) {
+        self.state
+            .script
+            .lock()
+            .unwrap()
+            .entry(service.to_string())
+            .or_default()
+            .extend(replies.iter().copied());
+    }
+
+    /// The next request to arrive (any service); fails the test after 60 s.
+    async fn next(&mut self) -> Received {
+        tokio::time::timeout(Duration::from_secs(60), self.rx.recv())
+            .await
+            .expect("no notification within 60 s")
+            .expect("receiver closed")
+    }
+
+    /// The first request, received so far or to come, for which `pick` holds.
+    async fn next_where(&mut self, pick: impl Fn(&Received) -> bool) -> Received {
+        loop {
+            if let Some(r) = self.all().into_iter().find(&pick) {
+                return r;
+            }
+            self.next().await;
+        }
+    }
+
+    /// Back to answering as the real service does.
+    fn unscript(&self, service: &str) {
+        self.state.script.lock().unwrap().remove(service);
+    }
+
+    fn all(&self) -> Vec<Received> {
+        self.state.log.lock().unwrap().clone()
+    }
+
+    fn config(&self) -> String {
+        format!(
+            "notifiers:\n  \
+               slack: {{type: slack, url: \"{base}/slack{SLACK_PATH}\", events: [started, failed, passed, inconclusive, cancelled]}}\n  \
+               pd: {{type: pagerduty, routing_key: \"${{PD_KEY}}\", events_url: \"{base}/pd\"}}\n  \
+               hook: {{type: webhook, url: \"{base}/hook\", secret: \"${{HOOK_SECRET}}\", events: [started, failed, passed, inconclusive, cancelled, superseded]}}\n\
+             public_url: https://augury.example.test\n\
+             grafana_url: https://grafana.example.test\n\
+             notify_delivery: {{initial_backoff: 100ms, max_backoff: 2s, timeout: 5s, max_attempts: 5}}\n",
+            base = self.base
+        )
+    }
+}
+
+const ENV: [(&str, &str); 2] = [("PD_KEY", ROUTING_KEY), ("HOOK_SECRET", HOOK_SECRET)];
+
+async fn receive_nested(
+    State(state): State<Arc<ReceiverState>>,
+    Path((service, _rest)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    handle(state, service, headers, body)
+}
+
+async fn receive(
+    State(state): State<Arc<ReceiverState>>,
+    Path(service): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    handle(state, service, headers, body)
+}
+
+fn handle(state: Arc<ReceiverState>, service: String, headers: HeaderMap, body: Bytes) -> Response {
+    let (json, mut problems) = match serde_json::from_slice::<Value>(&body) {
+        Ok(v) => (v, Vec::new()),
+        Err(e) => (Value::Null, vec![format!("body is not JSON: {e}")]),
+    };
+    if json.is_object() {
+        problems.extend(match service.as_str() {
+            "slack" => slack_problems(&json),
+            "pd" => pagerduty_problems(&json),
+            "hook" => webhook_problems(&headers, &body),
+            other => vec![format!("unknown service {other}")],
+        });
+    }
+    let forced = state
+        .script
+        .lock()
+        .unwrap()
+        .get_mut(&service)
+        .and_then(|q| q.pop_front());
+    let (status, response) = match (forced, service.as_str()) {
+        (Some((code, text, retry_after)), _) => {
+            let mut r = (StatusCode::from_u16(code).unwrap(), text.to_string()).into_response();
+            if let Some(ra) = retry_after {
+                r.headers_mut().insert("retry-after", ra.parse().unwrap());
+            }
+            (code, r)
+        }
+        // The real services' answers to an invalid payload.
+        (None, "slack") if !problems.is_empty() => {
+            (400, (StatusCode::BAD_REQUEST, "invalid_payload").into_response())
+        }
+        (None, "pd") if !problems.is_empty() => (
+            400,
+            (
+                StatusCode::BAD_REQUEST,
+                axum::Json(json!({"status": "invalid event", "message": "Event object is invalid", "errors": problems.clone()})),
+            )
+                .into_response(),
+        ),
+        (None, "slack") => (200, (StatusCode::OK, "ok").into_response()),
+        (None, "pd") => (
+            202,
+            (
+                StatusCode::ACCEPTED,
+                axum::Json(json!({"status": "success", "message": "Event processed",
+                                  "dedup_key": json["dedup_key"]})),
+            )
+                .into_response(),
+        ),
+        (None, _) => (200, (StatusCode::OK, "").into_response()),
+    };
+    let received = Received {
+        service,
+        body: json,
+        headers,
+        problems,
+        answered: status,
+    };
+    state.log.lock().unwrap().push(received.clone());
+    if let Some(tx) = state.tx.lock().unwrap().as_ref() {
+        let _ = tx.send(received);
+    }
+    response
+}
+
+fn is_str(v: &Value) -> bool {
+    v.as_str().is_some_and(|s| !s.is_empty())
+}
+
+/// Slack incoming webhooks: `text` (string) and optional `blocks`, each a typed block
+/// within Slack's size limits.
+fn slack_problems(v: &Value) -> Vec<String> {
+    let mut p = Vec::new();
+    if !is_str(&v["text"]) {
+        p.push("text: missing or not a string".into());
+    }
+    match v.get("blocks") {
+        None => {}
+        Some(Value::Array(blocks)) => {
+            if blocks.len() > 50 {
+                p.push("blocks: more than 50".into());
+            }
+            for (i, b) in blocks.iter().enumerate() {
+                let kind = b["type"].as_str().unwrap_or("");
+                if !["header", "section", "context", "divider", "actions"].contains(&kind) {
+                    p.push(format!("blocks[{i}].type: `{kind}`"));
+                }
+                if kind == "header"
+                    && (b["text"]["type"] != "plain_text"
+                        || b["text"]["text"]
+                            .as_str()
+                            .is_none_or(|t| t.chars().count() > 150))
+                {
+                    p.push(format!(
+                        "blocks[{i}]: header needs plain_text up to 150 chars"
+                    ));
+                }
+                if kind == "section" && b.get("text").is_none() && b.get("fields").is_none() {
+                    p.push(format!("blocks[{i}]: section without text or fields"));
+                }
+                if let Some(fields) = b["fields"].as_array()
+                    && (fields.len() > 10
+                        || fields
+                            .iter()
+                            .any(|f| f["text"].as_str().is_none_or(|t| t.chars().count() > 2000)))
+                {
+                    p.push(format!("blocks[{i}].fields: at most 10 of 2000 chars"));
+                }
+            }
+        }
+        Some(_) => p.push("blocks: not an array".into()),
+    }
+    p
+}
+
+/// PagerDuty Events API v2.
+fn pagerduty_problems(v: &Value) -> Vec<String> {
+    let mut p = Vec::new();
+    if v["routing_key"].as_str().map(str::len) != Some(32) {
+        p.push("routing_key: not a 32-character string".into());
+    }
+    let action = v["event_action"].as_str().unwrap_or("");
+    if !["trigger", "acknowledge", "resolve"].contains(&action) {
+        p.push(format!("event_action: `{action}`"));
+    }
+    if action != "trigger" && !is_str(&v["dedup_key"]) {
+        p.push("dedup_key: required for acknowledge and resolve".into());
+    }
+    if let Some(k) = v.get("dedup_key")
+        && k.as_str().is_none_or(|k| k.len() > 255)
+    {
+        p.push("dedup_key: not a string of at most 255 chars".into());
+    }
+    if action == "trigger" {
+        let payload = &v["payload"];
+        if payload["summary"]
+            .as_str()
+            .is_none_or(|s| s.is_empty() || s.chars().count() > 1024)
+        {
+            p.push("payload.summary: missing or over 1024 chars".into());
+        }
+        if !["critical", "error", "warning", "info"]
+            .contains(&payload["severity"].as_str().unwrap_or(""))
+        {
+            p.push(format!("payload.severity: {}", payload["severity"]));
+        }
+        if !is_str(&payload["source"]) {
+            p.push("payload.source: missing".into());
+        }
+        for optional in ["component", "group", "class", "timestamp"] {
+            if let Some(x) = payload.get(optional)
+                && !x.is_string()
+            {
+                p.push(format!("payload.{optional}: not a string"));
+            }
+        }
+        if let Some(d) = payload.get("custom_details")
+            && !d.is_object()
+        {
+            p.push("payload.custom_details: not an object".into());
+        }
+        if let Some(links) = v.get("links")
+            && links
+                .as_array()
+                .is_none_or(|l| l.iter().any(|l| !is_str(&l["href"])))
+        {
+            p.push("links: each needs an href".into());
+        }
+    }
+    p
+}
+
+/// HMAC-SHA256 written out here from its definition (RFC 2104), so the check does not
+/// lean on the crate the daemon signs with.
+fn hmac_sha256(key: &[u8], message: &[u8]) -> [u8; 32] {
+    let mut k = [0u8; 64];
+    if key.len() > 64 {
+        k[..32].copy_from_slice(&Sha256::digest(key));
+    } else {
+        k[..key.len()].copy_from_slice(key);
+    }
+    let mut inner = Sha256::new();
+    inner.update(k.map(|b| b ^ 0x36));
+    inner.update(message);
+    let mut outer = Sha256::new();
+    outer.update(k.map(|b| b ^ 0x5c));
+    outer.update(inner.finalize());
+    outer.finalize().into()
+}
+
+/// The receiver side of docs/notifications.md: recompute the signature over
+/// `<timestamp>.<body>`, compare, and refuse timestamps more than 5 minutes away.
+fn webhook_problems(headers: &HeaderMap, body: &[u8]) -> Vec<String> {
+    let mut p = Vec::new();
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let Some(timestamp) = header("x-augury-timestamp") else {
+        return vec!["X-Augury-Timestamp missing".into()];
+    };
+    let Some(signature) = header("x-augury-signature") else {
+        return vec!["X-Augury-Signature missing".into()];
+    };
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    match timestamp.parse::<i64>() {
+        Ok(t) if (now - t).abs() <= 300 => {}
+        _ => p.push(format!(
+            "X-Augury-Timestamp `{timestamp}` is not within 5 minutes"
+        )),
+    }
+    let mut signed = timestamp.as_bytes().to_vec();
+    signed.push(b'.');
+    signed.extend_from_slice(body);
+    let expected: String = hmac_sha256(HOOK_SECRET.as_bytes(), &signed)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    if signature != format!("sha256={expected}") {
+        p.push(format!("signature `{signature}` does not verify"));
+    }
+    if header("x-augury-delivery").is_none() {
+        p.push("X-Augury-Delivery missing".into());
+    }
+    p
+}
+
+fn request(key: &str, canary: &str, lifetime: &str, notify: &[&str]) -> Value {
+    json!({"key": key, "model": "http-red",
+           "baseline": {"service.name": "checkout", "service.version": "1.4.1"},
+           "canary": {"service.name": "checkout", "service.version": canary},
+           "interval": "1s", "lifetime": lifetime, "notify": notify})
+}
+
+fn notifications(detail: &Value) -> Vec<Value> {
+    detail["notifications"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+}
+
+/// Polls the analysis detail until `done` holds for its notifications (bounded).
+async fn wait_notifications(a: &Augury, id: &str, done: impl Fn(&[Value]) -> bool) -> Vec<Value> {
+    for _ in 0..600 {
+        let n = notifications(&a.detail(id).await);
+        if done(&n) {
+            return n;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!(
+        "notifications of {id} never reached the expected state: {}",
+        a.detail(id).await
+    );
+}
+
+fn secrets_absent(text: &str, what: &str) {
+    for secret in [ROUTING_KEY, HOOK_SECRET, "slacksecrettoken"] {
+        assert!(!text.contains(secret), "{what} shows a secret: {text}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slack_pagerduty_and_webhook_get_valid_payloads_for_each_event() {
+    let mut rx = Receivers::start().await;
+    let (_dir, path) = workdir(&rx.config());
+    let augury = Augury::start(&path, &ENV);
+
+    // A canary with 20x the baseline's errors fails on its first interval.
+    let failing = augury
+        .create(request(
+            "checkout@1.4.2",
+            "1.4.2",
+            "1h",
+            &["slack", "pd", "hook"],
+        ))
+        .await;
+    let feeding = feed(&augury, "checkout", &[("1.4.1", 0.01), ("1.4.2", 0.2)]);
+
+    let started = rx.next_where(|r| r.service == "slack").await;
+    assert!(
+        started.body["text"].as_str().unwrap().contains("started"),
+        "{:?}",
+        started.body
+    );
+    let trigger = rx.next_where(|r| r.service == "pd").await;
+    let slack = rx
+        .next_where(|r| r.service == "slack" && r.body["text"].as_str().unwrap().contains("failed"))
+        .await;
+    let hook = rx
+        .next_where(|r| r.service == "hook" && r.body["event"] == "failed")
+        .await;
+    feeding.abort();
+
+    // PagerDuty: a trigger keyed by the analysis, critical because a critical metric failed.
+    assert!(trigger.problems.is_empty(), "{:?}", trigger.problems);
+    assert_eq!(trigger.answered, 202);
+    assert_eq!(trigger.body["event_action"], "trigger");
+    assert_eq!(trigger.body["dedup_key"], failing.as_str());
+    let payload = &trigger.body["payload"];
+    assert_eq!(payload["severity"], "critical");
+    assert_eq!(payload["source"], "augury");
+    assert_eq!(payload["component"], "checkout");
+    assert!(
+        payload["summary"]
+            .as_str()
+            .unwrap()
+            .contains("1.4.1 → 1.4.2")
+    );
+    let reasons = payload["custom_details"]["reasons"].as_array().unwrap();
+    assert!(
+        reasons
+            .iter()
+            .any(|r| r.as_str().unwrap().contains("error-rate")
+                && r.as_str().unwrap().chars().any(|c| c.is_ascii_digit())),
+        "reasons with their numbers: {reasons:?}"
+    );
+
+    // Slack: text and blocks with verdict, versions, score, reasons and both links.
+    assert!(slack.problems.is_empty(), "{:?}", slack.problems);
+    assert_eq!(slack.answered, 200);
+    let blocks = serde_json::to_string(&slack.body["blocks"]).unwrap();
+    for needle in [
+        "fail",
+        "service.version=1.4.2",
+        "Score",
+        "error-rate",
+        &format!("https://augury.example.test/api/v1/analyses/{failing}"),
+        &format!(
+            "https://grafana.example.test/d/augury-analysis/augury-analysis?var-analysis={failing}"
+        ),
+    ] {
+        assert!(blocks.contains(needle), "`{needle}` not in {blocks}");
+    }
+
+    // Webhook: signed (checked by the receiver), the full verdict in the body.
+    assert!(hook.problems.is_empty(), "{:?}", hook.problems);
+    assert_eq!(hook.body["analysis"]["id"], failing.as_str());
+    assert_eq!(hook.body["analysis"]["status"], "fail");
+    assert!(hook.body["analysis"]["metrics"].as_array().unwrap().len() >= 2);
+    assert_eq!(
+        hook.headers["x-augury-delivery"].to_str().unwrap(),
+        format!("{failing}:hook:failed")
+    );
+
+    // The detail shows each notification delivered once, without secrets.
+    let n = wait_notifications(&augury, &failing, |n| {
+        n.len() == 5 && n.iter().all(|x| x["state"] == "delivered")
+    })
+    .await;
+    let events: Vec<(String, String)> = n
+        .iter()
+        .map(|x| {
+            (
+                x["notifier"].as_str().unwrap().into(),
+                x["event"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    for expected in [
+        ("slack", "started"),
+        ("hook", "started"),
+        ("slack", "failed"),
+        ("pd", "failed"),
+        ("hook", "failed"),
+    ] {
+        assert!(
+            events.contains(&(expected.0.into(), expected.1.into())),
+            "{events:?}"
+        );
+    }
+    assert!(n.iter().all(|x| x["attempts"] == 1));
+    secrets_absent(
+        &augury.detail(&failing).await.to_string(),
+        "the analysis detail",
+    );
+    let openapi = augury.get("/api/v1/openapi.json").await;
+    assert!(openapi["components"]["schemas"]["NotificationView"].is_object());
+
+    // A later passing analysis of the same canary supersedes the failed one: PagerDuty
+    // resolves the incident with the same dedup_key.
+    let passing = augury
+        .create(request("checkout@1.4.3", "1.4.3", "2s", &["pd", "hook"]))
+        .await;
+    let feeding = feed(&augury, "checkout", &[("1.4.1", 0.01), ("1.4.3", 0.01)]);
+    let resolve = rx
+        .next_where(|r| r.service == "pd" && r.body["event_action"] == "resolve")
+        .await;
+    feeding.abort();
+    assert!(resolve.problems.is_empty(), "{:?}", resolve.problems);
+    assert_eq!(resolve.body["dedup_key"], failing.as_str());
+    let superseded = rx
+        .next_where(|r| r.service == "hook" && r.body["event"] == "superseded")
+        .await;
+    assert_eq!(superseded.body["superseded_by"], passing.as_str());
+    assert_eq!(augury.detail(&passing).await["status"], "pass");
+
+    // Cancelling resolves too.
+    let cancelled = augury
+        .create(request("checkout@1.4.4", "1.4.4", "1h", &["pd"]))
+        .await;
+    let r = reqwest::Client::new()
+        .delete(format!("{}/api/v1/analyses/{cancelled}", augury.api))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let resolve = rx
+        .next_where(|r| r.service == "pd" && r.body["dedup_key"] == cancelled.as_str())
+        .await;
+    assert_eq!(resolve.body["event_action"], "resolve");
+
+    // Nothing was refused, no trigger was sent twice, and no secret reached the logs.
+    let all = rx.all();
+    assert!(all.iter().all(|r| r.problems.is_empty()));
+    let triggers = all
+        .iter()
+        .filter(|r| r.service == "pd" && r.body["event_action"] == "trigger")
+        .count();
+    assert_eq!(triggers, 1);
+    let metrics = augury.metrics().await;
+    assert!(
+        metrics.contains("augury_notifications_total{notifier=\"pd\",result=\"delivered\"} 3"),
+        "{metrics}"
+    );
+    secrets_absent(&augury.log_text(), "the log");
+    assert!(
+        !augury.log_text().contains("not recorded"),
+        "every attempt is recorded"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_notifiers_are_refused_naming_the_field() {
+    let rx = Receivers::start().await;
+    let (_dir, path) = workdir(&rx.config());
+    let augury = Augury::start(&path, &ENV);
+    let r = reqwest::Client::new()
+        .post(format!("{}/api/v1/analyses", augury.api))
+        .json(&request("k", "2", "1h", &["slack", "nope"]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["error"]["field"], "notify", "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("`nope`")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retries_until_accepted_once_and_never_retries_a_400() {
+    let rx = Receivers::start().await;
+    // The webhook fails twice (500, then 429 with Retry-After), then accepts; Slack
+    // refuses the payload for good.
+    rx.script(
+        "hook",
+        &[(500, "busy", None), (429, "slow down", Some("1"))],
+    );
+    rx.script("slack", &[(400, "invalid_payload", None)]);
+    let (_dir, path) = workdir(&rx.config().replace("started, ", ""));
+    let augury = Augury::start(&path, &ENV);
+    let id = augury
+        .create(request("checkout@2", "2.0.0", "1h", &["hook", "slack"]))
+        .await;
+    let feeding = feed(&augury, "checkout", &[("1.4.1", 0.01), ("2.0.0", 0.2)]);
+    let n = wait_notifications(&augury, &id, |n| {
+        n.len() == 2 && n.iter().all(|x| x["state"] != "pending")
+    })
+    .await;
+    feeding.abort();
+    let hook = n.iter().find(|x| x["notifier"] == "hook").unwrap();
+    assert_eq!(hook["state"], "delivered", "{hook}");
+    assert_eq!(hook["attempts"], 3);
+    let slack = n.iter().find(|x| x["notifier"] == "slack").unwrap();
+    assert_eq!(
+        slack["state"],
+        "failed",
+        "{slack} {:?}",
+        rx.all()
+            .iter()
+            .map(|r| (&r.service, r.answered))
+            .collect::<Vec<_>>()
+    );
+    assert_eq!(slack["attempts"], 1);
+    assert_eq!(slack["last_status"], 400);
+    assert!(
+        slack["last_error"]
+            .as_str()
+            .unwrap()
+            .contains("invalid_payload")
+    );
+
+    let all = rx.all();
+    let answers = |service: &str| -> Vec<u16> {
+        all.iter()
+            .filter(|r| r.service == service)
+            .map(|r| r.answered)
+            .collect()
+    };
+    assert_eq!(
+        answers("hook"),
+        vec![500, 429, 200],
+        "accepted exactly once"
+    );
+    assert_eq!(answers("slack"), vec![400], "a 400 is not retried");
+    // The same delivery id on every attempt, so a receiver can deduplicate.
+    let ids: Vec<_> = all
+        .iter()
+        .filter(|r| r.service == "hook")
+        .map(|r| r.headers["x-augury-delivery"].clone())
+        .collect();
+    assert!(ids.windows(2).all(|w| w[0] == w[1]));
+    let metrics = augury.metrics().await;
+    for line in [
+        "augury_notifications_total{notifier=\"hook\",result=\"retry\"} 2",
+        "augury_notifications_total{notifier=\"hook\",result=\"delivered\"} 1",
+        "augury_notifications_total{notifier=\"slack\",result=\"failed\"} 1",
+        "augury_notifications_pending 0",
+    ] {
+        assert!(metrics.contains(line), "`{line}` missing:\n{metrics}");
+    }
+    assert!(
+        !augury.log_text().contains("not recorded"),
+        "every attempt is recorded"
+    );
+    drop(rx);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn undelivered_notifications_survive_kill_9_and_go_out_exactly_once() {
+    let mut rx = Receivers::start().await;
+    // The webhook is down (503) when the verdict is reached...
+    rx.script("hook", &[(503, "down", None); 1000]);
+    let config = rx
+        .config()
+        .replace(
+            "[started, failed, passed, inconclusive, cancelled, superseded]",
+            "[failed, passed, inconclusive, cancelled, superseded]",
+        )
+        .replace("initial_backoff: 100ms", "initial_backoff: 1s");
+    let (_dir, path) = workdir(&config);
+    let augury = Augury::start(&path, &ENV);
+    let id = augury
+        .create(request("checkout@3", "3.0.0", "1h", &["hook"]))
+        .await;
+    let feeding = feed(&augury, "checkout", &[("1.4.1", 0.01), ("3.0.0", 0.2)]);
+    let refused = rx.next_where(|r| r.body["event"] == "failed").await;
+    feeding.abort();
+    assert_eq!(refused.answered, 503);
+    // ... and the daemon dies before it delivers.
+    augury.kill();
+    rx.unscript("hook");
+
+    // After the restart the verdict's notification goes out, once.
+    let augury = Augury::start(&path, &ENV);
+    let delivered = rx
+        .next_where(|r| r.body["event"] == "failed" && r.answered == 200)
+        .await;
+    assert_eq!(delivered.answered, 200);
+    assert!(delivered.problems.is_empty(), "{:?}", delivered.problems);
+    let n = wait_notifications(&augury, &id, |n| {
+        n.iter()
+            .any(|x| x["event"] == "failed" && x["state"] == "delivered")
+    })
+    .await;
+    let failed = n.iter().find(|x| x["event"] == "failed").unwrap();
+    // The refusal answered just before the kill may not have been recorded: attempts
+    // count what the store committed.
+    let refusals = rx.all().iter().filter(|r| r.answered == 503).count() as u64;
+    let attempts = failed["attempts"].as_u64().unwrap();
+    assert!((1..=refusals + 1).contains(&attempts), "{failed}");
+    augury.kill();
+
+    // Another crash and restart: what was delivered is not sent again. The deliverer
+    // sends rows oldest first, so once a newer notification has arrived, an old one
+    // that was going to be re-sent would have arrived before it.
+    let augury = Augury::start(&path, &ENV);
+    let marker = augury
+        .create(request("checkout@4", "4.0.0", "1h", &["slack"]))
+        .await;
+    let next = rx.next_where(|r| r.service == "slack").await;
+    assert!(next.body["text"].as_str().unwrap().contains("started"));
+    assert!(serde_json::to_string(&next.body).unwrap().contains(&marker));
+    let failed_deliveries = rx
+        .all()
+        .iter()
+        .filter(|r| r.body["event"] == "failed" && r.answered == 200)
+        .count();
+    assert_eq!(failed_deliveries, 1, "delivered exactly once");
+    assert_eq!(augury.terminate().code(), Some(0));
+}
