@@ -14,8 +14,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::sync::{Semaphore, mpsc, watch};
 
 use super::{Analysis, Interval, Status};
-use crate::judge::{JudgeOptions, Judgment, MetricData, Verdict, judge};
-use crate::model::Model;
+use crate::judge::{Classification, JudgeOptions, Judgment, MetricData, Verdict, judge_looks};
+use crate::model::{Model, TestKind};
+use crate::stats::sequential::Decision;
 use crate::store::{IntervalUpdate, Store, StoreError};
 
 /// What the rest of the daemon tells the runner.
@@ -104,20 +105,94 @@ pub struct Runner<S, O> {
     pub concurrency: usize,
 }
 
-/// The state an interval's judgment leads to, and why.
-pub fn next_status(analysis: &Analysis, seq: u32, verdict: Verdict, critical: bool) -> Status {
-    if critical {
-        // A critical metric that regressed ends the analysis at once.
-        return Status::Fail;
+/// The state an interval's judgment leads to, and why (`None`: the analysis runs on, or
+/// ends at its lifetime for the reason the verdict gives).
+///
+/// Before the lifetime ends:
+/// - a critical metric that regressed fails the analysis at once, and so does a critical
+///   sequential metric whose test rejected in the regression direction;
+/// - a non-critical sequential metric that rejected fails it once the score falls below
+///   `marginal` (a sequential rejection is final, so that score cannot recover);
+/// - with `early_pass` configured, it passes once `min_duration` has elapsed, every
+///   sequential metric has shown equivalence, and the verdict is a pass.
+pub fn next_status(analysis: &Analysis, seq: u32, judgment: &Judgment) -> (Status, Option<String>) {
+    let sequential = || {
+        judgment
+            .metrics
+            .iter()
+            .filter(|m| m.test == TestKind::Sequential)
+    };
+    let rejected = |m: &&crate::judge::MetricResult| {
+        matches!(m.classification, Classification::High | Classification::Low)
+            && m.sequential
+                .as_ref()
+                .is_some_and(|s| s.decision == Decision::Reject)
+    };
+    if judgment.metrics.iter().any(|m| m.critical_failure) {
+        return (Status::Fail, None);
     }
-    if seq < analysis.planned_intervals() {
-        return Status::Running;
+    if let Some(m) = sequential().filter(rejected).find(|m| m.critical) {
+        return (
+            Status::Fail,
+            Some(format!(
+                "stopped early: the sequential test of critical metric `{}` rejected",
+                m.name
+            )),
+        );
     }
-    match verdict {
+    let planned = analysis.planned_intervals();
+    if seq < planned {
+        let fails: Vec<&str> = sequential()
+            .filter(rejected)
+            .map(|m| m.name.as_str())
+            .collect();
+        if !fails.is_empty() && judgment.score < judgment.thresholds.marginal {
+            return (
+                Status::Fail,
+                Some(format!(
+                    "stopped early: the sequential test of {} rejected and the score {} is below marginal {}",
+                    fails
+                        .iter()
+                        .map(|n| format!("`{n}`"))
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    crate::judge::fmt_num(judgment.score),
+                    judgment.thresholds.marginal
+                )),
+            );
+        }
+        let min = analysis
+            .model
+            .early_pass
+            .as_ref()
+            .and_then(|e| e.min_duration().ok());
+        let elapsed = u128::from(seq) * u128::from(analysis.interval_ms);
+        if let Some(min) = min
+            && elapsed >= min.as_millis()
+            && judgment.verdict == Verdict::Pass
+            && sequential().next().is_some()
+            && sequential().all(|m| {
+                m.sequential
+                    .as_ref()
+                    .is_some_and(|s| s.decision == Decision::AcceptEquivalent)
+            })
+        {
+            return (
+                Status::Pass,
+                Some(format!(
+                    "stopped early: every sequential metric is equivalent to the baseline after {}",
+                    humantime::format_duration(std::time::Duration::from_millis(elapsed as u64))
+                )),
+            );
+        }
+        return (Status::Running, None);
+    }
+    let status = match judgment.verdict {
         Verdict::Pass => Status::Pass,
         Verdict::Fail => Status::Fail,
         Verdict::Marginal | Verdict::Inconclusive => Status::Inconclusive,
-    }
+    };
+    (status, None)
 }
 
 /// Judges the next interval of `id`. Returns the analysis's new state, or None when there
@@ -151,12 +226,32 @@ pub async fn judge_interval<S: DataSource, O: Observer>(
             }
         }
     }
-    let mut judgment = judge_tolerant(&analysis.model, &mut cumulative);
+    // Sequential metrics replay every look: the committed intervals' data, then this one.
+    let mut looks: Vec<BTreeMap<String, MetricData>> = if analysis
+        .model
+        .metrics
+        .iter()
+        .any(|m| m.test() == TestKind::Sequential)
+    {
+        store
+            .intervals(id)
+            .await?
+            .into_iter()
+            .map(|i| i.data)
+            .collect()
+    } else {
+        Vec::new()
+    };
+    looks.push(data);
+    let mut judgment = judge_tolerant(&analysis.model, &mut cumulative, &mut looks);
+    let data = looks.pop().unwrap_or_default();
     for e in &errors {
         judgment.reasons.push(format!("source error: {e}"));
     }
-    let critical = judgment.metrics.iter().any(|m| m.critical_failure);
-    let status = next_status(&analysis, seq, judgment.verdict, critical);
+    let (status, why) = next_status(&analysis, seq, &judgment);
+    if let Some(why) = why {
+        judgment.reasons.insert(0, why);
+    }
     let now = now_ms();
     let interval = Interval {
         seq,
@@ -187,21 +282,33 @@ pub async fn judge_interval<S: DataSource, O: Observer>(
 
 /// Judges what there is. Data the model refuses (a metric it lacks, the wrong shape) is
 /// dropped with a reason instead of stalling the analysis: one bad source must not keep
-/// the other metrics from a verdict.
-fn judge_tolerant(model: &Model, cumulative: &mut BTreeMap<String, MetricData>) -> Judgment {
+/// the other metrics from a verdict. The refused metric leaves the cumulative data and
+/// every look, the current one included, so the stored interval holds only what was
+/// judged and replaying it later cannot fail.
+fn judge_tolerant(
+    model: &Model,
+    cumulative: &mut BTreeMap<String, MetricData>,
+    looks: &mut [BTreeMap<String, MetricData>],
+) -> Judgment {
     let mut refused = Vec::new();
     loop {
-        match judge(model, cumulative, &JudgeOptions::default()) {
+        let refs: Vec<&BTreeMap<String, MetricData>> = looks.iter().collect();
+        match judge_looks(model, cumulative, &refs, &JudgeOptions::default()) {
             Ok(mut j) => {
                 j.reasons.extend(refused);
                 return j;
             }
             Err(e) => {
                 refused.push(format!("data refused: {e}"));
-                if cumulative.remove(e.metric()).is_none() {
+                let mut found = cumulative.remove(e.metric()).is_some();
+                for look in looks.iter_mut() {
+                    found |= look.remove(e.metric()).is_some();
+                }
+                if !found {
                     // Cannot happen (every judge error names a metric present in the
                     // data), but never loop: judge with no data at all.
                     cumulative.clear();
+                    looks.iter_mut().for_each(BTreeMap::clear);
                 }
             }
         }
