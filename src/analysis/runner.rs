@@ -589,6 +589,113 @@ mod tests {
         task.await.unwrap().unwrap();
     }
 
+    /// An analysis record for `next_status`, 30 s intervals over 10 minutes.
+    fn analysis_of(model: Model) -> Analysis {
+        Analysis {
+            id: "a".into(),
+            key: "k".into(),
+            request: serde_json::from_value(serde_json::json!({
+                "key": "k", "model": "m", "baseline": {}, "canary": {}}))
+            .unwrap(),
+            model,
+            status: Status::Running,
+            interval_ms: 30_000,
+            lifetime_ms: 600_000,
+            created_ms: 0,
+            next_due_ms: 0,
+            decided_ms: None,
+            intervals: 0,
+            score: None,
+            judgment: None,
+            cumulative: BTreeMap::new(),
+        }
+    }
+
+    fn counts(canary_errors: u64) -> BTreeMap<String, MetricData> {
+        BTreeMap::from([(
+            "errors".to_string(),
+            MetricData::Counts {
+                baseline: Counts {
+                    requests: 20_000,
+                    errors: 200,
+                },
+                canary: Counts {
+                    requests: 20_000,
+                    errors: canary_errors,
+                },
+            },
+        )])
+    }
+
+    /// Judges `looks` one interval at a time as the runner does; returns the interval at
+    /// which the analysis was decided, its status and the early reason.
+    fn decide_over(
+        a: &Analysis,
+        looks: &[BTreeMap<String, MetricData>],
+    ) -> (u32, Status, Option<String>) {
+        let mut cumulative = BTreeMap::new();
+        for (i, look) in looks.iter().enumerate() {
+            for (name, d) in look {
+                match cumulative.get_mut(name) {
+                    Some(existing) => MetricData::merge(existing, d),
+                    None => {
+                        cumulative.insert(name.clone(), d.clone());
+                    }
+                }
+            }
+            let refs: Vec<_> = looks[..=i].iter().collect();
+            let j = judge_looks(&a.model, &cumulative, &refs, &JudgeOptions::default()).unwrap();
+            let seq = i as u32 + 1;
+            let (status, why) = next_status(a, seq, &j);
+            if status.is_final() {
+                return (seq, status, why);
+            }
+        }
+        (looks.len() as u32, Status::Running, None)
+    }
+
+    #[test]
+    fn sequential_metrics_stop_an_analysis_early() {
+        let yaml = "name: m\nearly_pass: {min_duration: 3m}\nmetrics:\n  - name: errors\n    kind: error-ratio\n    test: sequential\n    equivalence_margin: 0.25\n";
+        let a = analysis_of(Model::from_yaml(yaml, "m").unwrap());
+        // Equal error rates: equivalent within 25% soon, but no pass before 3 minutes.
+        let same: Vec<_> = (0..20).map(|_| counts(200)).collect();
+        let (seq, status, why) = decide_over(&a, &same);
+        assert_eq!(status, Status::Pass);
+        assert_eq!(seq, 6, "3 minutes of 30 s intervals");
+        assert!(why.unwrap().contains("equivalent"));
+        // Doubled errors on a non-critical metric: the score falls to 0, below marginal.
+        let worse: Vec<_> = (0..20).map(|_| counts(400)).collect();
+        let (seq, status, why) = decide_over(&a, &worse);
+        assert_eq!(status, Status::Fail);
+        assert_eq!(
+            seq, 1,
+            "400 vs 200 errors in 20,000 requests is decisive at once"
+        );
+        assert!(
+            why.unwrap()
+                .contains("sequential test of `errors` rejected")
+        );
+        // Without early_pass the equal canary runs its whole lifetime and passes then.
+        let yaml = "name: m\nmetrics:\n  - name: errors\n    kind: error-ratio\n    test: sequential\n    equivalence_margin: 0.25\n";
+        let a = analysis_of(Model::from_yaml(yaml, "m").unwrap());
+        let (seq, status, why) = decide_over(&a, &same);
+        assert_eq!((seq, status, why), (20, Status::Pass, None));
+    }
+
+    #[test]
+    fn a_critical_sequential_rejection_fails_at_once() {
+        let yaml = "name: m\nthresholds: {pass: 95, marginal: 0}\nmetrics:\n  - name: errors\n    kind: error-ratio\n    test: sequential\n    critical: true\n    effect: {allowed_increase: 1.2, critical_increase: 5}\n";
+        let a = analysis_of(Model::from_yaml(yaml, "m").unwrap());
+        // The effect (2x) is past allowed but short of critical, so no critical failure,
+        // and a score of 0 is not below marginal 0; the critical metric's sequential
+        // rejection alone ends the analysis.
+        let worse: Vec<_> = (0..20).map(|_| counts(400)).collect();
+        let (seq, status, why) = decide_over(&a, &worse);
+        assert_eq!((seq, status), (1, Status::Fail));
+        assert!(why.unwrap().contains("critical metric `errors`"));
+    }
+
     #[tokio::test]
     async fn a_cancelled_analysis_is_not_overwritten() {
         let (store, _dir, source) = setup(10).await;

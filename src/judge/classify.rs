@@ -42,7 +42,10 @@ fn apply_sequential(
     seq: SequentialResult,
     options: &JudgeOptions,
 ) -> MetricResult {
-    if result.classification == Classification::Nodata {
+    // No data, or one and the same constant on both sides (decided by rule): nothing
+    // for a test to add.
+    let by_rule = result.classification == Classification::Pass && result.effect_gate.is_none();
+    if result.classification == Classification::Nodata || by_rule {
         result.sequential = Some(seq);
         return result;
     }

@@ -157,3 +157,85 @@ fn histogram(
     }
     Ok(h)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use crate::judge::{Classification, JudgeOptions, MetricData, judge, judge_looks};
+    use crate::model::Model;
+    use crate::stats::sequential::Decision;
+
+    fn model() -> Model {
+        Model::from_yaml(
+            "name: m\nmetrics:\n  - name: latency\n    test: sequential\n    equivalence_margin: 0.2\n",
+            "m",
+        )
+        .unwrap()
+    }
+
+    /// Lognormal-like values at evenly spaced levels, scaled.
+    fn values(n: usize, scale: f64, phase: f64) -> Vec<f64> {
+        (0..n)
+            .map(|i| {
+                let p = (i as f64 + phase) / n as f64;
+                scale * (0.5 * crate::stats::normal::ppf(p)).exp()
+            })
+            .collect()
+    }
+
+    fn look(scale: f64, phase: f64) -> BTreeMap<String, MetricData> {
+        BTreeMap::from([(
+            "latency".to_string(),
+            MetricData::Samples {
+                baseline: values(1_000, 100.0, phase),
+                canary: values(1_000, scale, phase),
+            },
+        )])
+    }
+
+    #[test]
+    fn one_shot_judges_the_whole_sample_as_one_look() {
+        let j = judge(&model(), &look(150.0, 0.5), &JudgeOptions::default()).unwrap();
+        let m = &j.metrics[0];
+        let s = m.sequential.as_ref().unwrap();
+        assert_eq!(s.looks, 1);
+        assert_eq!(s.decision, Decision::Reject, "{m:?}");
+        assert_eq!(m.classification, Classification::High);
+        assert!(m.reason.contains("anytime-valid p"), "{}", m.reason);
+        // The fixed-horizon numbers are still there, for reference.
+        assert!(m.mann_whitney.is_some() && s.latency.as_ref().unwrap().bands.len() == 3);
+    }
+
+    #[test]
+    fn looks_are_replayed_in_order() {
+        let looks: Vec<_> = (0..12)
+            .map(|k| look(100.0, 0.1 + 0.07 * k as f64))
+            .collect();
+        let mut cumulative = looks[0].clone();
+        for l in &looks[1..] {
+            for (k, d) in l {
+                cumulative.get_mut(k).unwrap().merge(d);
+            }
+        }
+        let refs: Vec<_> = looks.iter().collect();
+        let j = judge_looks(&model(), &cumulative, &refs, &JudgeOptions::default()).unwrap();
+        let m = &j.metrics[0];
+        let s = m.sequential.as_ref().unwrap();
+        assert_eq!(s.looks, 12);
+        // Identical versions: no evidence at all. (Equivalence needs every watched
+        // quantile's band bounded; p99's stays open above until ~80,000 observations.)
+        assert_eq!(s.p_value, 1.0);
+        assert_eq!(s.decision, Decision::Continue, "{m:?}");
+        assert_eq!(m.classification, Classification::Pass);
+        let latency = s.latency.as_ref().unwrap();
+        assert_eq!(latency.canary_count, 12_000);
+        assert!(latency.bands[0].ratio.lower.unwrap() > 1.0 / 1.2);
+        // A look without this metric is no look.
+        let mut gaps = refs.clone();
+        let empty = BTreeMap::new();
+        gaps.insert(3, &empty);
+        let j = judge_looks(&model(), &cumulative, &gaps, &JudgeOptions::default()).unwrap();
+        assert_eq!(j.metrics[0].sequential.as_ref().unwrap().looks, 12);
+    }
+}

@@ -25,11 +25,16 @@
 //! exceedance test ([`super::exceedance`]) asks whether the canary is more likely than the
 //! baseline to be slower than the baseline's `q`-quantile as estimated from the EARLIER
 //! looks (the upper edge of its bucket, a predictable threshold). The watched quantiles'
-//! e-values are averaged (an average of e-processes is an e-process), and the test rejects
+//! e-values are averaged (an average of e-processes is an e-process; the quantile nearest
+//! the median weighs 1/2, the others share the other half), and the test rejects
 //! when that average reaches `1 / alpha`; the p-value is `1 / ` its running maximum.
 //! Under the null "the canary is stochastically no slower than the baseline" (at every
 //! look, every threshold is exceeded by the canary with at most the baseline's
-//! probability), the test ever rejects with probability at most `alpha`.
+//! probability), the test ever rejects with probability at most `alpha`. The first look
+//! (no earlier baseline data, as in a one-shot judgment) is tested at the quantile of both
+//! versions pooled; that threshold is a function of the pooled sample, so under identical
+//! distributions the canary's share above it is hypergeometric given the pooled sample and
+//! the look's factor still has mean 1 (the argument of Mood's median test).
 //!
 //! Bands. Each version's band holds at `alpha / 2`, so both hold together with
 //! probability `1 - alpha` at every look and every quantile: the band on
@@ -240,6 +245,39 @@ impl Bins {
         t.is_finite().then_some(t)
     }
 
+    /// Both versions' buckets together (the same bucket grid on both sides).
+    pub fn pooled(a: &Bins, b: &Bins) -> Bins {
+        let bucket = |bins: &Bins, i: usize| {
+            let before = if i == 0 { 0 } else { bins.cumulative[i - 1] };
+            (bins.lower[i], bins.upper[i], bins.cumulative[i] - before)
+        };
+        let (mut i, mut j) = (0, 0);
+        let mut merged = Vec::with_capacity(a.lower.len() + b.lower.len());
+        while i < a.lower.len() || j < b.lower.len() {
+            let take_a = j >= b.lower.len() || (i < a.lower.len() && a.lower[i] <= b.lower[j]);
+            let next = if take_a {
+                i += 1;
+                bucket(a, i - 1)
+            } else {
+                j += 1;
+                bucket(b, j - 1)
+            };
+            match merged.last_mut() {
+                Some((lo, hi, n)) if *lo == next.0 && *hi == next.1 => *n += next.2,
+                _ => merged.push(next),
+            }
+        }
+        let mut bins = Bins::default();
+        let mut total = 0;
+        for (lo, hi, n) in merged {
+            total += n;
+            bins.lower.push(lo);
+            bins.upper.push(hi);
+            bins.cumulative.push(total);
+        }
+        bins
+    }
+
     /// Observations in buckets that lie at or above `threshold` (lower edge >= it). On a
     /// fixed grid of buckets this is a nondecreasing function of each value.
     pub fn count_above(&self, threshold: f64) -> u64 {
@@ -364,7 +402,7 @@ pub struct ExceedanceLook {
 pub struct LatencyLook {
     /// Anytime-valid p-value of the exceedance test (`1 / max` of the averaged e-value).
     pub p_value: f64,
-    /// The average of the watched quantiles' e-values at this look.
+    /// The weighted average of the watched quantiles' e-values at this look.
     pub e_value: f64,
     pub canary_count: u64,
     pub baseline_count: u64,
@@ -391,7 +429,24 @@ pub struct LatencyTest {
     baseline_bands: Vec<(f64, f64)>,
     tests: Vec<ExceedanceTest>,
     thresholds: Vec<Option<f64>>,
+    /// Weight of each watched quantile's e-value in the average (they sum to 1).
+    weights: Vec<f64>,
     max_e: f64,
+}
+
+/// The watched quantile nearest the median gets half the weight (a shift moves every
+/// quantile, and the median is measured best); the others share the other half.
+fn quantile_weights(quantiles: &[f64]) -> Vec<f64> {
+    if quantiles.len() == 1 {
+        return vec![1.0];
+    }
+    let centre = (0..quantiles.len())
+        .min_by(|&i, &j| (quantiles[i] - 0.5).abs().total_cmp(&(quantiles[j] - 0.5).abs()))
+        .unwrap_or(0);
+    let rest = 0.5 / (quantiles.len() - 1) as f64;
+    (0..quantiles.len())
+        .map(|i| if i == centre { 0.5 } else { rest })
+        .collect()
 }
 
 impl LatencyTest {
@@ -407,6 +462,7 @@ impl LatencyTest {
             baseline_bands: vec![(f64::NEG_INFINITY, f64::INFINITY); qs],
             tests: vec![ExceedanceTest::new(plan.config.alternative, EXCEEDANCE_PRIOR_SD); qs],
             thresholds: vec![None; qs],
+            weights: quantile_weights(&plan.config.quantiles),
             max_e: 1.0,
         }
     }
@@ -426,8 +482,16 @@ impl LatencyTest {
         let quantiles = self.plan.config.quantiles.clone();
         // The exceedance tests: each look's new observations against thresholds fixed
         // by the earlier looks.
+        // Before any baseline data, the first look is tested at the quantile of both
+        // versions pooled: a function of the pooled sample only, which is exchangeable
+        // between the versions when they do not differ.
+        let first = self.previous_baseline.count() == 0;
+        let pooled = first.then(|| Bins::pooled(canary, baseline));
         for (k, &q) in quantiles.iter().enumerate() {
-            let threshold = self.previous_baseline.threshold(q);
+            let threshold = match &pooled {
+                Some(p) => p.threshold(q),
+                None => self.previous_baseline.threshold(q),
+            };
             self.thresholds[k] = threshold;
             let Some(t) = threshold else { continue };
             let delta = |now: &Bins, before: &Bins| {
@@ -435,13 +499,22 @@ impl LatencyTest {
                 let a = now.count_above(t).saturating_sub(before.count_above(t));
                 (n, a.min(n))
             };
-            let (n_c, a_c) = delta(canary, &self.previous_canary);
+            let (n_c, a_c) = if first {
+                (canary.count(), canary.count_above(t).min(canary.count()))
+            } else {
+                delta(canary, &self.previous_canary)
+            };
             let (n_b, a_b) = delta(baseline, &self.previous_baseline);
             self.tests[k].update(n_c, a_c, n_b, a_b);
         }
         let e_values: Vec<f64> = self.tests.iter().map(ExceedanceTest::e_value).collect();
-        // An average of e-processes is an e-process: no quantile needs its own alpha.
-        let e = e_values.iter().sum::<f64>() / e_values.len() as f64;
+        // A weighted average of e-processes is an e-process: no quantile needs its own
+        // alpha.
+        let e = e_values
+            .iter()
+            .zip(&self.weights)
+            .map(|(e, w)| e * w)
+            .sum::<f64>();
         self.max_e = self.max_e.max(e);
 
         // The bands (confidence sequence), intersected over looks.
