@@ -763,6 +763,36 @@ mod tests {
     }
 
     #[test]
+    fn early_pass_and_margins_are_checked() {
+        let text = "name: m\nearly_pass: {min_duration: soon}\nmetrics:\n  - name: a\n    test: sequential\n  - name: b\n    equivalence_margin: 0.1\n  - name: c\n    kind: error-ratio\n    test: sequential\n    equivalence_margin: -1\n";
+        let e = Model::from_yaml(text, "m.yaml").unwrap_err();
+        let fields: Vec<&str> = e.problems.iter().map(|p| p.field.as_str()).collect();
+        assert_eq!(
+            fields,
+            vec![
+                "early_pass.min_duration",
+                "metrics[0].equivalence_margin",
+                "metrics[1].equivalence_margin",
+                "metrics[2].equivalence_margin",
+            ],
+            "{e}"
+        );
+        let ok = "name: m\nearly_pass: {min_duration: 5m}\nmetrics:\n  - name: a\n    test: sequential\n    equivalence_margin: 0.1\n";
+        let m = Model::from_yaml(ok, "m.yaml").unwrap();
+        assert_eq!(
+            m.early_pass.unwrap().min_duration().unwrap(),
+            std::time::Duration::from_secs(300)
+        );
+        let none = "name: m\nearly_pass: {min_duration: 5m}\nmetrics:\n  - name: a\n";
+        let e = Model::from_yaml(none, "m.yaml").unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("early_pass: needs at least one metric"),
+            "{e}"
+        );
+    }
+
+    #[test]
     fn unknown_fields_and_bad_yaml_name_the_line() {
         let e = Model::from_yaml("name: m\nmetrics:\n  - name: x\n    alhpa: 0.1\n", "t.yaml")
             .unwrap_err();

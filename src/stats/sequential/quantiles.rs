@@ -441,7 +441,11 @@ fn quantile_weights(quantiles: &[f64]) -> Vec<f64> {
         return vec![1.0];
     }
     let centre = (0..quantiles.len())
-        .min_by(|&i, &j| (quantiles[i] - 0.5).abs().total_cmp(&(quantiles[j] - 0.5).abs()))
+        .min_by(|&i, &j| {
+            (quantiles[i] - 0.5)
+                .abs()
+                .total_cmp(&(quantiles[j] - 0.5).abs())
+        })
         .unwrap_or(0);
     let rest = 0.5 / (quantiles.len() - 1) as f64;
     (0..quantiles.len())
