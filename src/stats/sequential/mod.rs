@@ -304,11 +304,9 @@ impl SequentialJudge {
         if rejected && self.decision != Decision::Reject {
             self.decision = Decision::Reject;
             self.first_rejection = Some(index);
-        } else if self.decision == Decision::Continue {
-            if equivalent {
-                self.decision = Decision::AcceptEquivalent;
-                self.first_equivalence = Some(index);
-            }
+        } else if self.decision == Decision::Continue && equivalent {
+            self.decision = Decision::AcceptEquivalent;
+            self.first_equivalence = Some(index);
         }
         LookResult {
             look: index,
