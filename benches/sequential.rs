@@ -22,7 +22,7 @@ fn histogram(n: usize, scale: f64) -> LogHistogram {
 fn looks(c: &mut Criterion) {
     let config = SequentialConfig::default();
     let plan = config.latency_plan().unwrap();
-    c.bench_function("sequential/latency plan (ladder of levels)", |b| {
+    c.bench_function("sequential/latency plan (band constant)", |b| {
         b.iter(|| black_box(config.latency_plan().unwrap()))
     });
     let (canary, baseline) = (histogram(1_500, 1.05), histogram(1_500, 1.0));

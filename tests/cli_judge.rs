@@ -50,6 +50,16 @@ fn brute_u(x: &[f64], y: &[f64]) -> f64 {
     u
 }
 
+/// The default model with the fixed-horizon Mann-Whitney test deciding (the built-in one
+/// uses the sequential test), for the tests about Mann-Whitney's numbers and verdicts.
+fn mann_whitney_model(dir: &Path) -> PathBuf {
+    write(
+        dir,
+        "mann-whitney.yaml",
+        "name: default-mw\nmetrics:\n  - name: value\n    kind: distribution\n    test: mann-whitney\n    direction: increase\n    alpha: 0.01\n    min_samples: 3\n    effect: {measure: median-ratio, allowed_increase: 1.0}\n",
+    )
+}
+
 fn ramp(n: usize, start: f64, step: f64) -> Vec<f64> {
     (0..n).map(|i| start + step * i as f64).collect()
 }
@@ -71,12 +81,15 @@ fn json_report_carries_the_numbers_behind_the_verdict() {
     let c = ramp(60, 130.0, 1.0);
     let bp = write(dir.path(), "b.txt", &lines(&b));
     let cp = write(dir.path(), "c.txt", &lines(&c));
+    let model = mann_whitney_model(dir.path());
     let o = augury(&[
         "judge",
         "--baseline",
         bp.to_str().unwrap(),
         "--canary",
         cp.to_str().unwrap(),
+        "--model",
+        model.to_str().unwrap(),
         "--format",
         "json",
     ]);

@@ -278,7 +278,9 @@ fn latency_config(alternative: Alternative) -> LatencyConfig {
 }
 
 /// Runs one monitored analysis; the canary's log-latency is scaled by `spread` and
-/// shifted by `shift`. Returns the first rejecting look.
+/// shifted by `shift`, and its traffic drifts between looks around `per_look`. Checks at
+/// every look that the p-value does not rise and that the bands (the confidence
+/// sequence) are nested. Returns the first rejecting look.
 fn latency_run(
     plan: &LatencyPlan,
     seed: u64,
@@ -290,35 +292,74 @@ fn latency_run(
     let mut test = LatencyTest::new(plan);
     let mut c = std::collections::BTreeMap::<i32, u64>::new();
     let mut b = c.clone();
-    let mut prev_p = 1.0;
+    let mut prev: Option<augury::stats::sequential::quantiles::LatencyLook> = None;
     let mut first = None;
     for look in 0..LOOKS {
         for _ in 0..per_look {
             let z: f64 = rng.sample(StandardNormal);
             *b.entry(bucket_of((4.6 + 0.5 * z).exp())).or_insert(0) += 1;
+        }
+        // The canary's share of traffic drifts: the null allows any split at any look.
+        let canary_n = per_look / 2 + rng.random_range(0..per_look);
+        for _ in 0..canary_n {
             let z: f64 = rng.sample(StandardNormal);
             *c.entry(bucket_of((4.6 + shift + 0.5 * spread * z).exp()))
                 .or_insert(0) += 1;
         }
         let out = test.update_bins(&bins_of(&c), &bins_of(&b));
-        assert!(out.p_value <= prev_p);
-        prev_p = out.p_value;
+        if let Some(prev) = &prev {
+            assert!(out.p_value <= prev.p_value);
+            for (was, now) in prev.bands.iter().zip(&out.bands) {
+                for (w, n) in [
+                    (was.canary, now.canary),
+                    (was.baseline, now.baseline),
+                    (was.difference, now.difference),
+                ] {
+                    assert!(
+                        n.lower.unwrap_or(f64::NEG_INFINITY)
+                            >= w.lower.unwrap_or(f64::NEG_INFINITY)
+                    );
+                    assert!(n.upper.unwrap_or(f64::INFINITY) <= w.upper.unwrap_or(f64::INFINITY));
+                }
+            }
+        }
+        assert_eq!(test.rejected(), out.p_value <= 0.01);
         if first.is_none() && test.rejected() {
-            assert!(out.p_value <= 0.01);
             first = Some(look);
         }
+        prev = Some(out);
     }
     first
 }
 
 #[test]
 fn latency_aa_false_positive_rate_under_continuous_monitoring() {
-    let plan = LatencyPlan::new(&latency_config(Alternative::TwoSided)).unwrap();
-    let rejections = (0..RUNS)
-        .filter(|&run| latency_run(&plan, 0x1A7E_0000 + run as u64, 60, 0.0, 1.0).is_some())
+    for (alternative, salt) in [(Alternative::TwoSided, 0u64), (Alternative::Greater, 1)] {
+        let plan = LatencyPlan::new(&latency_config(alternative)).unwrap();
+        let rejections = (0..RUNS)
+            .filter(|&run| {
+                latency_run(&plan, (salt << 32) + 0x1A7E_0000 + run as u64, 60, 0.0, 1.0).is_some()
+            })
+            .count();
+        let rate = rejections as f64 / RUNS as f64;
+        assert!(
+            rate <= allowance(0.01, RUNS),
+            "{alternative:?}: false positive rate {rate}"
+        );
+    }
+}
+
+/// A canary faster than its baseline is inside the one-sided null ("no slower"): the
+/// test for "slower" must not reject it more often than alpha either.
+#[test]
+fn latency_faster_canary_is_not_called_slower() {
+    let plan = LatencyPlan::new(&latency_config(Alternative::Greater)).unwrap();
+    let runs = 500;
+    let rejections = (0..runs)
+        .filter(|&run| latency_run(&plan, 0xFA57_0000 + run as u64, 60, -0.05, 1.0).is_some())
         .count();
-    let rate = rejections as f64 / RUNS as f64;
-    assert!(rate <= allowance(0.01, RUNS), "false positive rate {rate}");
+    let rate = rejections as f64 / runs as f64;
+    assert!(rate <= allowance(0.01, runs), "false positive rate {rate}");
 }
 
 #[test]
@@ -340,6 +381,24 @@ fn latency_test_catches_a_shift_and_a_variance_jump() {
     assert!(
         spread >= runs as usize * 9 / 10,
         "variance jump caught in {spread} of {runs}"
+    );
+}
+
+/// The power target: +10% median latency at 50 requests/s per version (1,500 per 30 s
+/// look) is caught by the third look (90 s) in more than half of the analyses.
+#[test]
+fn latency_ten_percent_shift_is_caught_within_ninety_seconds() {
+    let plan = LatencyPlan::new(&latency_config(Alternative::Greater)).unwrap();
+    let runs = 100;
+    let caught = (0..runs)
+        .filter(|&r| {
+            latency_run(&plan, 0x1010_0000 + r, 1_500, 0.1f64.ln_1p(), 1.0)
+                .is_some_and(|look| look <= 2)
+        })
+        .count();
+    assert!(
+        caught > runs as usize / 2,
+        "caught by 90 s in {caught} of {runs}"
     );
 }
 

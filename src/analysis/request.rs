@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::{Catalog, Model};
+use crate::model::{Catalog, EarlyPass, Model};
 
 /// A scope: one version of one workload, as attribute (or template variable) name -> value.
 pub type Scope = BTreeMap<String, String>;
@@ -30,6 +30,10 @@ pub struct AnalysisRequest {
     /// Notifier names; default: the config's `default_notify`.
     #[serde(default)]
     pub notify: Option<Vec<String>>,
+    /// Replaces the model's `early_pass` (e.g. `{"min_duration": "5m"}`); every sequential
+    /// metric of the model needs an `equivalence_margin`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub early_pass: Option<EarlyPass>,
 }
 
 fn default_interval() -> String {
@@ -82,7 +86,7 @@ impl AnalysisRequest {
         if self.key.len() > MAX_KEY_LEN {
             return Err(refuse("key", format!("longer than {MAX_KEY_LEN} bytes")));
         }
-        let model = match &self.model {
+        let mut model = match &self.model {
             ModelRef::Name(name) => catalog.get(name).cloned().ok_or_else(|| {
                 refuse(
                     "model",
@@ -95,6 +99,28 @@ impl AnalysisRequest {
             ModelRef::Inline(value) => Model::from_json(value.clone(), "(inline model)")
                 .map_err(|e| refuse("model", e.to_string()))?,
         };
+        if let Some(early) = &self.early_pass {
+            model.early_pass = Some(early.clone());
+            if let Err(e) = model.validate("(request)") {
+                let reasons: Vec<String> = e
+                    .problems
+                    .iter()
+                    .map(|p| format!("{}: {}", p.field, p.reason))
+                    .collect();
+                return Err(refuse("early_pass", reasons.join("; ")));
+            }
+            let min = early.min_duration().map_err(|e| refuse("early_pass", e))?;
+            let lifetime = parse_duration("lifetime", &self.lifetime)?;
+            if min >= lifetime {
+                return Err(refuse(
+                    "early_pass",
+                    format!(
+                        "min_duration `{}` is not shorter than the lifetime `{}`",
+                        early.min_duration, self.lifetime
+                    ),
+                ));
+            }
+        }
         let interval = parse_duration("interval", &self.interval)?;
         let lifetime = parse_duration("lifetime", &self.lifetime)?;
         if interval < Duration::from_secs(1) {
@@ -194,6 +220,25 @@ mod tests {
             assert_eq!(e.field, field);
             assert!(e.message.contains(message), "{e}");
         }
+    }
+
+    #[test]
+    fn early_pass_needs_margins_and_a_duration_within_the_lifetime() {
+        let mut body = base();
+        body["early_pass"] = serde_json::json!({"min_duration": "5m"});
+        let e = request(body.clone()).unwrap_err();
+        assert_eq!(e.field, "early_pass");
+        assert!(e.message.contains("equivalence_margin"), "{e}");
+        body["model"] = serde_json::json!({"name": "inline", "metrics": [
+            {"name": "latency", "test": "sequential", "equivalence_margin": 0.1}]});
+        let v = request(body.clone()).unwrap();
+        assert_eq!(
+            v.model.early_pass.as_ref().unwrap().min_duration().unwrap(),
+            Duration::from_secs(300)
+        );
+        body["early_pass"] = serde_json::json!({"min_duration": "20m"});
+        let e = request(body).unwrap_err();
+        assert!(e.message.contains("not shorter than the lifetime"), "{e}");
     }
 
     #[test]

@@ -15,8 +15,9 @@ use tokio::sync::{Semaphore, mpsc, watch};
 use tracing::Instrument as _;
 
 use super::{Analysis, Interval, Status};
-use crate::judge::{JudgeOptions, Judgment, MetricData, Verdict, judge};
-use crate::model::Model;
+use crate::judge::{Classification, JudgeOptions, Judgment, MetricData, Verdict, judge_looks};
+use crate::model::{Model, TestKind};
+use crate::stats::sequential::Decision;
 use crate::store::{IntervalUpdate, Store, StoreError};
 
 /// What the rest of the daemon tells the runner.
@@ -105,20 +106,94 @@ pub struct Runner<S, O> {
     pub concurrency: usize,
 }
 
-/// The state an interval's judgment leads to, and why.
-pub fn next_status(analysis: &Analysis, seq: u32, verdict: Verdict, critical: bool) -> Status {
-    if critical {
-        // A critical metric that regressed ends the analysis at once.
-        return Status::Fail;
+/// The state an interval's judgment leads to, and why (`None`: the analysis runs on, or
+/// ends at its lifetime for the reason the verdict gives).
+///
+/// Before the lifetime ends:
+/// - a critical metric that regressed fails the analysis at once, and so does a critical
+///   sequential metric whose test rejected in the regression direction;
+/// - a non-critical sequential metric that rejected fails it once the score falls below
+///   `marginal` (a sequential rejection is final, so that score cannot recover);
+/// - with `early_pass` configured, it passes once `min_duration` has elapsed, every
+///   sequential metric has shown equivalence, and the verdict is a pass.
+pub fn next_status(analysis: &Analysis, seq: u32, judgment: &Judgment) -> (Status, Option<String>) {
+    let sequential = || {
+        judgment
+            .metrics
+            .iter()
+            .filter(|m| m.test == TestKind::Sequential)
+    };
+    let rejected = |m: &&crate::judge::MetricResult| {
+        matches!(m.classification, Classification::High | Classification::Low)
+            && m.sequential
+                .as_ref()
+                .is_some_and(|s| s.decision == Decision::Reject)
+    };
+    if judgment.metrics.iter().any(|m| m.critical_failure) {
+        return (Status::Fail, None);
     }
-    if seq < analysis.planned_intervals() {
-        return Status::Running;
+    if let Some(m) = sequential().filter(rejected).find(|m| m.critical) {
+        return (
+            Status::Fail,
+            Some(format!(
+                "stopped early: the sequential test of critical metric `{}` rejected",
+                m.name
+            )),
+        );
     }
-    match verdict {
+    let planned = analysis.planned_intervals();
+    if seq < planned {
+        let fails: Vec<&str> = sequential()
+            .filter(rejected)
+            .map(|m| m.name.as_str())
+            .collect();
+        if !fails.is_empty() && judgment.score < judgment.thresholds.marginal {
+            return (
+                Status::Fail,
+                Some(format!(
+                    "stopped early: the sequential test of {} rejected and the score {} is below marginal {}",
+                    fails
+                        .iter()
+                        .map(|n| format!("`{n}`"))
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    crate::judge::fmt_num(judgment.score),
+                    judgment.thresholds.marginal
+                )),
+            );
+        }
+        let min = analysis
+            .model
+            .early_pass
+            .as_ref()
+            .and_then(|e| e.min_duration().ok());
+        let elapsed = u128::from(seq) * u128::from(analysis.interval_ms);
+        if let Some(min) = min
+            && elapsed >= min.as_millis()
+            && judgment.verdict == Verdict::Pass
+            && sequential().next().is_some()
+            && sequential().all(|m| {
+                m.sequential
+                    .as_ref()
+                    .is_some_and(|s| s.decision == Decision::AcceptEquivalent)
+            })
+        {
+            return (
+                Status::Pass,
+                Some(format!(
+                    "stopped early: every sequential metric is equivalent to the baseline after {}",
+                    humantime::format_duration(std::time::Duration::from_millis(elapsed as u64))
+                )),
+            );
+        }
+        return (Status::Running, None);
+    }
+    let status = match judgment.verdict {
         Verdict::Pass => Status::Pass,
         Verdict::Fail => Status::Fail,
         Verdict::Marginal | Verdict::Inconclusive => Status::Inconclusive,
-    }
+    };
+    (status, None)
 }
 
 /// Judges the next interval of `id`. Returns the analysis's new state, or None when there
@@ -152,12 +227,32 @@ pub async fn judge_interval<S: DataSource, O: Observer>(
             }
         }
     }
-    let mut judgment = judge_tolerant(&analysis.model, &mut cumulative);
+    // Sequential metrics replay every look: the committed intervals' data, then this one.
+    let mut looks: Vec<BTreeMap<String, MetricData>> = if analysis
+        .model
+        .metrics
+        .iter()
+        .any(|m| m.test() == TestKind::Sequential)
+    {
+        store
+            .intervals(id)
+            .await?
+            .into_iter()
+            .map(|i| i.data)
+            .collect()
+    } else {
+        Vec::new()
+    };
+    looks.push(data);
+    let mut judgment = judge_tolerant(&analysis.model, &mut cumulative, &mut looks);
+    let data = looks.pop().unwrap_or_default();
     for e in &errors {
         judgment.reasons.push(format!("source error: {e}"));
     }
-    let critical = judgment.metrics.iter().any(|m| m.critical_failure);
-    let status = next_status(&analysis, seq, judgment.verdict, critical);
+    let (status, why) = next_status(&analysis, seq, &judgment);
+    if let Some(why) = why {
+        judgment.reasons.insert(0, why);
+    }
     let now = now_ms();
     let interval = Interval {
         seq,
@@ -188,21 +283,33 @@ pub async fn judge_interval<S: DataSource, O: Observer>(
 
 /// Judges what there is. Data the model refuses (a metric it lacks, the wrong shape) is
 /// dropped with a reason instead of stalling the analysis: one bad source must not keep
-/// the other metrics from a verdict.
-fn judge_tolerant(model: &Model, cumulative: &mut BTreeMap<String, MetricData>) -> Judgment {
+/// the other metrics from a verdict. The refused metric leaves the cumulative data and
+/// every look, the current one included, so the stored interval holds only what was
+/// judged and replaying it later cannot fail.
+fn judge_tolerant(
+    model: &Model,
+    cumulative: &mut BTreeMap<String, MetricData>,
+    looks: &mut [BTreeMap<String, MetricData>],
+) -> Judgment {
     let mut refused = Vec::new();
     loop {
-        match judge(model, cumulative, &JudgeOptions::default()) {
+        let refs: Vec<&BTreeMap<String, MetricData>> = looks.iter().collect();
+        match judge_looks(model, cumulative, &refs, &JudgeOptions::default()) {
             Ok(mut j) => {
                 j.reasons.extend(refused);
                 return j;
             }
             Err(e) => {
                 refused.push(format!("data refused: {e}"));
-                if cumulative.remove(e.metric()).is_none() {
+                let mut found = cumulative.remove(e.metric()).is_some();
+                for look in looks.iter_mut() {
+                    found |= look.remove(e.metric()).is_some();
+                }
+                if !found {
                     // Cannot happen (every judge error names a metric present in the
                     // data), but never loop: judge with no data at all.
                     cumulative.clear();
+                    looks.iter_mut().for_each(BTreeMap::clear);
                 }
             }
         }
@@ -485,6 +592,113 @@ mod tests {
         assert_eq!(*source.watched.lock().unwrap(), vec![a.id.clone()]);
         stop.send(true).unwrap();
         task.await.unwrap().unwrap();
+    }
+
+    /// An analysis record for `next_status`, 30 s intervals over 10 minutes.
+    fn analysis_of(model: Model) -> Analysis {
+        Analysis {
+            id: "a".into(),
+            key: "k".into(),
+            request: serde_json::from_value(serde_json::json!({
+                "key": "k", "model": "m", "baseline": {}, "canary": {}}))
+            .unwrap(),
+            model,
+            status: Status::Running,
+            interval_ms: 30_000,
+            lifetime_ms: 600_000,
+            created_ms: 0,
+            next_due_ms: 0,
+            decided_ms: None,
+            intervals: 0,
+            score: None,
+            judgment: None,
+            cumulative: BTreeMap::new(),
+        }
+    }
+
+    fn counts(canary_errors: u64) -> BTreeMap<String, MetricData> {
+        BTreeMap::from([(
+            "errors".to_string(),
+            MetricData::Counts {
+                baseline: Counts {
+                    requests: 20_000,
+                    errors: 200,
+                },
+                canary: Counts {
+                    requests: 20_000,
+                    errors: canary_errors,
+                },
+            },
+        )])
+    }
+
+    /// Judges `looks` one interval at a time as the runner does; returns the interval at
+    /// which the analysis was decided, its status and the early reason.
+    fn decide_over(
+        a: &Analysis,
+        looks: &[BTreeMap<String, MetricData>],
+    ) -> (u32, Status, Option<String>) {
+        let mut cumulative = BTreeMap::new();
+        for (i, look) in looks.iter().enumerate() {
+            for (name, d) in look {
+                match cumulative.get_mut(name) {
+                    Some(existing) => MetricData::merge(existing, d),
+                    None => {
+                        cumulative.insert(name.clone(), d.clone());
+                    }
+                }
+            }
+            let refs: Vec<_> = looks[..=i].iter().collect();
+            let j = judge_looks(&a.model, &cumulative, &refs, &JudgeOptions::default()).unwrap();
+            let seq = i as u32 + 1;
+            let (status, why) = next_status(a, seq, &j);
+            if status.is_final() {
+                return (seq, status, why);
+            }
+        }
+        (looks.len() as u32, Status::Running, None)
+    }
+
+    #[test]
+    fn sequential_metrics_stop_an_analysis_early() {
+        let yaml = "name: m\nearly_pass: {min_duration: 3m}\nmetrics:\n  - name: errors\n    kind: error-ratio\n    test: sequential\n    equivalence_margin: 0.25\n";
+        let a = analysis_of(Model::from_yaml(yaml, "m").unwrap());
+        // Equal error rates: equivalent within 25% soon, but no pass before 3 minutes.
+        let same: Vec<_> = (0..20).map(|_| counts(200)).collect();
+        let (seq, status, why) = decide_over(&a, &same);
+        assert_eq!(status, Status::Pass);
+        assert_eq!(seq, 6, "3 minutes of 30 s intervals");
+        assert!(why.unwrap().contains("equivalent"));
+        // Doubled errors on a non-critical metric: the score falls to 0, below marginal.
+        let worse: Vec<_> = (0..20).map(|_| counts(400)).collect();
+        let (seq, status, why) = decide_over(&a, &worse);
+        assert_eq!(status, Status::Fail);
+        assert_eq!(
+            seq, 1,
+            "400 vs 200 errors in 20,000 requests is decisive at once"
+        );
+        assert!(
+            why.unwrap()
+                .contains("sequential test of `errors` rejected")
+        );
+        // Without early_pass the equal canary runs its whole lifetime and passes then.
+        let yaml = "name: m\nmetrics:\n  - name: errors\n    kind: error-ratio\n    test: sequential\n    equivalence_margin: 0.25\n";
+        let a = analysis_of(Model::from_yaml(yaml, "m").unwrap());
+        let (seq, status, why) = decide_over(&a, &same);
+        assert_eq!((seq, status, why), (20, Status::Pass, None));
+    }
+
+    #[test]
+    fn a_critical_sequential_rejection_fails_at_once() {
+        let yaml = "name: m\nthresholds: {pass: 95, marginal: 0}\nmetrics:\n  - name: errors\n    kind: error-ratio\n    test: sequential\n    critical: true\n    effect: {allowed_increase: 1.2, critical_increase: 5}\n";
+        let a = analysis_of(Model::from_yaml(yaml, "m").unwrap());
+        // The effect (2x) is past allowed but short of critical, so no critical failure,
+        // and a score of 0 is not below marginal 0; the critical metric's sequential
+        // rejection alone ends the analysis.
+        let worse: Vec<_> = (0..20).map(|_| counts(400)).collect();
+        let (seq, status, why) = decide_over(&a, &worse);
+        assert_eq!((seq, status), (1, Status::Fail));
+        assert!(why.unwrap().contains("critical metric `errors`"));
     }
 
     #[tokio::test]

@@ -21,6 +21,8 @@ use crate::analysis::{Analysis, AnalysisRequest, Interval, Status};
 use crate::judge::{Classification, Judgment, MetricData, Verdict};
 use crate::model::{EffectMeasure, Model};
 use crate::notify::{DeliveryState, Event, Notification};
+use crate::stats::sequential::Decision;
+use crate::stats::sequential::quantiles::QuantileBand;
 use crate::store::Store;
 
 /// How far an analysis has come.
@@ -40,14 +42,33 @@ pub struct MetricVerdict {
     pub name: String,
     pub classification: Classification,
     pub critical: bool,
-    /// p-value of the metric's test; null when it was not run (no data).
+    /// p-value of the metric's test (anytime-valid for a sequential metric); null when it
+    /// was not run (no data).
     pub p_value: Option<f64>,
+    /// Sequential metrics: the decision so far (`continue`, `reject`, `accept-equivalent`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decision: Option<Decision>,
+    /// Sequential metrics: the confidence sequence so far. Error ratios: on the
+    /// canary/baseline error-rate ratio; distributions: per watched quantile, the band on
+    /// the canary-minus-baseline difference (and ratio).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub confidence_sequence: Option<ConfidenceSequence>,
     /// The effect size the model gates on; null when not computed or undefined.
     pub effect: Option<f64>,
     /// Which effect size `effect` is (`median-ratio`, `ratio`, ...).
     pub measure: Option<EffectMeasure>,
     /// One sentence a person can act on.
     pub reason: String,
+}
+
+/// A sequential metric's confidence sequence, as the verdict shows it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ConfidenceSequence {
+    /// Canary/baseline error-rate ratio; `upper` null when unbounded.
+    RateRatio { lower: f64, upper: Option<f64> },
+    /// Per watched quantile, the difference and ratio canary vs baseline.
+    Quantiles(Vec<QuantileBand>),
 }
 
 /// The small answer controllers poll: `GET /api/v1/analyses/{id}/verdict`.
@@ -106,11 +127,28 @@ fn metric_verdicts(j: &Judgment) -> Vec<MetricVerdict> {
             name: m.name.clone(),
             classification: m.classification,
             critical: m.critical,
-            p_value: m
-                .mann_whitney
-                .as_ref()
-                .map(|t| t.p_value)
-                .or(m.proportions.as_ref().map(|t| t.p_value)),
+            p_value: match &m.sequential {
+                Some(s) => Some(s.p_value),
+                None => m
+                    .mann_whitney
+                    .as_ref()
+                    .map(|t| t.p_value)
+                    .or(m.proportions.as_ref().map(|t| t.p_value)),
+            },
+            decision: m.sequential.as_ref().map(|s| s.decision),
+            confidence_sequence: m.sequential.as_ref().and_then(|s| {
+                s.errors
+                    .as_ref()
+                    .map(|e| ConfidenceSequence::RateRatio {
+                        lower: e.ratio_lower,
+                        upper: e.ratio_upper,
+                    })
+                    .or_else(|| {
+                        s.latency
+                            .as_ref()
+                            .map(|l| ConfidenceSequence::Quantiles(l.bands.clone()))
+                    })
+            }),
             effect: m.effect_gate.as_ref().and_then(|g| g.value),
             measure: m.effect_gate.as_ref().map(|g| g.measure),
             reason: m.reason.clone(),

@@ -289,5 +289,6 @@ fn analysis_request(state: &AppState, p: &FlaggerPayload) -> Result<AnalysisRequ
             .cloned()
             .unwrap_or_else(|| "10m".into()),
         notify,
+        early_pass: None,
     })
 }

@@ -122,7 +122,48 @@ fn metric(out: &mut String, m: &MetricResult) {
             num(e.cles)
         );
     }
+    if let Some(s) = &m.sequential {
+        sequential(out, s);
+    }
     let _ = writeln!(out, "  -> {}", m.reason);
+}
+
+/// The sequential test's lines: p-value and decision, then the confidence sequence.
+fn sequential(out: &mut String, s: &crate::judge::SequentialResult) {
+    let decision = match s.decision {
+        Decision::Continue => "continue",
+        Decision::Reject => "REJECT",
+        Decision::AcceptEquivalent => "equivalent",
+    };
+    let _ = writeln!(
+        out,
+        "  sequential: anytime-valid p = {} after {} look{}, decision {decision}",
+        p(s.p_value),
+        s.looks,
+        if s.looks == 1 { "" } else { "s" }
+    );
+    let end = |v: Option<f64>, open: &str| v.map(num).unwrap_or_else(|| open.into());
+    if let Some(e) = &s.errors {
+        let _ = writeln!(
+            out,
+            "  error-rate ratio canary/baseline, confidence sequence [{}, {}]",
+            num(e.ratio_lower),
+            end(e.ratio_upper, "inf")
+        );
+    }
+    if let Some(l) = &s.latency {
+        for b in &l.bands {
+            let _ = writeln!(
+                out,
+                "  p{} canary - baseline in [{}, {}], ratio in [{}, {}]",
+                num(100.0 * b.quantile),
+                end(b.difference.lower, "-inf"),
+                end(b.difference.upper, "inf"),
+                end(b.ratio.lower, "0"),
+                end(b.ratio.upper, "inf")
+            );
+        }
+    }
 }
 
 fn num(v: f64) -> String {

@@ -1,6 +1,7 @@
 //! One metric: data in, classification and its numbers out.
 
-use crate::model::{Direction, EffectMeasure, Metric, MetricKind, NanStrategy};
+use crate::model::{Direction, EffectMeasure, Metric, MetricKind, NanStrategy, TestKind};
+use crate::stats::sequential::Decision;
 use crate::stats::{
     self, Alternative, Sorted,
     effect::{EffectSizes, effect_sizes},
@@ -10,12 +11,84 @@ use crate::stats::{
     proportions::{Counts, compare_proportions},
 };
 
+use super::sequential::{self, SequentialResult};
 use super::{
     BurnSummary, Classification, EffectGate, JudgeError, JudgeOptions, MetricData, MetricResult,
     Summary,
 };
 
+/// One metric: `data` is everything gathered (cumulative); `looks` what arrived at each
+/// look, in order, which only a sequential test reads.
 pub(super) fn classify(
+    metric: &Metric,
+    data: Option<&MetricData>,
+    looks: &[Option<&MetricData>],
+    options: &JudgeOptions,
+) -> Result<MetricResult, JudgeError> {
+    let result = fixed(metric, data, options)?;
+    if metric.test() != TestKind::Sequential {
+        return Ok(result);
+    }
+    let seq = sequential::run(metric, looks, alternative(metric, options))?;
+    Ok(apply_sequential(metric, result, seq, options))
+}
+
+/// The sequential test decides; the fixed-horizon numbers (summaries, rank test or
+/// proportions, effect sizes) stay in the result for reference, and the effect gate and
+/// the SLO burn rule apply as for any test.
+fn apply_sequential(
+    metric: &Metric,
+    mut result: MetricResult,
+    seq: SequentialResult,
+    options: &JudgeOptions,
+) -> MetricResult {
+    // No data, or one and the same constant on both sides (decided by rule): nothing
+    // for a test to add.
+    let by_rule = result.classification == Classification::Pass && result.effect_gate.is_none();
+    if result.classification == Classification::Nodata || by_rule {
+        result.sequential = Some(seq);
+        return result;
+    }
+    let moved_up = match alternative(metric, options) {
+        Alternative::Greater => true,
+        Alternative::Less => false,
+        Alternative::TwoSided => match (&result.proportions, &result.effect) {
+            (Some(p), _) => p.canary_ratio > p.baseline_ratio,
+            (None, Some(e)) => e.cles > 0.5,
+            (None, None) => true,
+        },
+    };
+    let value = result.effect_gate.as_ref().and_then(|g| g.value);
+    let looks = match seq.looks {
+        1 => "1 look".to_string(),
+        n => format!("{n} looks"),
+    };
+    let evidence = Evidence {
+        p: seq.p_value,
+        significant: seq.decision == Decision::Reject,
+        p_text: format!("anytime-valid p = {} after {looks}", fmt_p(seq.p_value)),
+        below: "<=",
+    };
+    result.critical_failure = false;
+    let mut result = decide(metric, result, &evidence, moved_up, value);
+    if result.classification == Classification::Pass
+        && seq.decision == Decision::AcceptEquivalent
+        && let (Some(m), Some(at)) = (seq.equivalence_margin, seq.first_equivalence)
+    {
+        result.reason = format!(
+            "{}: canary equivalent to baseline within {}% (confidence sequence inside the margin since look {}, anytime-valid p = {})",
+            metric.name,
+            fmt_num(100.0 * m),
+            at + 1,
+            fmt_p(seq.p_value)
+        );
+    }
+    apply_burn(metric, &mut result);
+    result.sequential = Some(seq);
+    result
+}
+
+fn fixed(
     metric: &Metric,
     data: Option<&MetricData>,
     options: &JudgeOptions,
@@ -41,6 +114,7 @@ pub(super) fn classify(
         proportions: None,
         burn: None,
         effect_gate: None,
+        sequential: None,
     };
     let Some(data) = data else {
         return Ok(nodata(metric, result, "no data for either version".into()));
@@ -85,9 +159,10 @@ pub(super) fn classify(
             };
             let moved_up = cles > 0.5;
             let value = distribution_effect(metric.measure(), &effect);
+            let evidence = Evidence::fixed(metric, mw.p_value);
             result.mann_whitney = Some(mw.clone());
             result.effect = Some(effect);
-            Ok(decide(metric, result, mw.p_value, moved_up, value))
+            Ok(decide(metric, result, &evidence, moved_up, value))
         }
         (MetricKind::ErrorRatio, MetricData::Counts { baseline, canary }) => {
             error_ratio(metric, *canary, *baseline, options, result).map_err(stats_err)
@@ -217,11 +292,11 @@ fn distribution(
     let effect = effect_sizes(canary, baseline, mw.u, Some(&shift));
     let moved_up = shift.estimate > 0.0 || (shift.estimate == 0.0 && effect.cles > 0.5);
     let value = distribution_effect(metric.measure(), &effect);
-    let p = mw.p_value;
+    let evidence = Evidence::fixed(metric, mw.p_value);
     result.mann_whitney = Some(mw);
     result.shift = Some(shift);
     result.effect = Some(effect);
-    Ok(decide(metric, result, p, moved_up, value))
+    Ok(decide(metric, result, &evidence, moved_up, value))
 }
 
 fn error_ratio(
@@ -257,35 +332,61 @@ fn error_ratio(
     } else {
         None
     });
-    let p = test.p_value;
-    let (canary_ratio, baseline_ratio) = (test.canary_ratio, test.baseline_ratio);
+    let evidence = Evidence::fixed(metric, test.p_value);
     result.proportions = Some(test);
-    let mut result = decide(metric, result, p, moved_up, value);
+    let mut result = decide(metric, result, &evidence, moved_up, value);
     if let Some(slo) = metric.slo {
-        let burn = BurnSummary {
+        result.burn = Some(BurnSummary {
             slo_target: slo.target,
             canary: stats::burn::burn_rate(canary.errors, canary.requests, slo.target)?,
             baseline: stats::burn::burn_rate(baseline.errors, baseline.requests, slo.target)?,
             max_burn_rate: slo.max_burn_rate,
-        };
-        // Burning the budget faster than the page threshold is a regression on its own,
-        // but only when the canary is the one burning: a baseline burning just as fast is
-        // an incident, not a bad release.
-        if result.classification == Classification::Pass
-            && metric.direction != Direction::Decrease
-            && burn.canary > burn.max_burn_rate
-            && canary_ratio > baseline_ratio
-        {
-            result.classification = Classification::High;
-            result.critical_failure = metric.critical;
-            result.reason = format!(
-                "{}: canary burns the error budget of SLO {} at {:.1}x (baseline {:.1}x), over the {}x limit",
-                metric.name, slo.target, burn.canary, burn.baseline, burn.max_burn_rate
-            );
-        }
-        result.burn = Some(burn);
+        });
     }
+    apply_burn(metric, &mut result);
     Ok(result)
+}
+
+/// Burning the budget faster than the page threshold is a regression on its own, but only
+/// when the canary is the one burning: a baseline burning just as fast is an incident, not
+/// a bad release.
+fn apply_burn(metric: &Metric, result: &mut MetricResult) {
+    let (Some(slo), Some(burn), Some(test)) = (metric.slo, &result.burn, &result.proportions)
+    else {
+        return;
+    };
+    if result.classification == Classification::Pass
+        && metric.direction != Direction::Decrease
+        && burn.canary > burn.max_burn_rate
+        && test.canary_ratio > test.baseline_ratio
+    {
+        result.classification = Classification::High;
+        result.critical_failure = metric.critical;
+        result.reason = format!(
+            "{}: canary burns the error budget of SLO {} at {:.1}x (baseline {:.1}x), over the {}x limit",
+            metric.name, slo.target, burn.canary, burn.baseline, burn.max_burn_rate
+        );
+    }
+}
+
+/// What a test says, for the decision and its sentence.
+struct Evidence {
+    p: f64,
+    significant: bool,
+    p_text: String,
+    /// How `p` compares with alpha when significant.
+    below: &'static str,
+}
+
+impl Evidence {
+    fn fixed(metric: &Metric, p: f64) -> Evidence {
+        Evidence {
+            p,
+            significant: p < metric.alpha,
+            p_text: format!("p = {}", fmt_p(p)),
+            below: "<",
+        }
+    }
 }
 
 /// The Kayenta-style decision: a significant change in a direction the model cares about,
@@ -294,12 +395,12 @@ fn error_ratio(
 fn decide(
     metric: &Metric,
     mut result: MetricResult,
-    p: f64,
+    evidence: &Evidence,
     moved_up: bool,
     value: Option<f64>,
 ) -> MetricResult {
     let e = &metric.effect;
-    let significant = p < metric.alpha;
+    let significant = evidence.significant;
     let cares = match metric.direction {
         Direction::Increase => moved_up,
         Direction::Decrease => !moved_up,
@@ -327,7 +428,13 @@ fn decide(
         Some(v) => format!("{} {}", measure_name(metric.measure()), fmt_num(v)),
         None => format!("{} undefined", measure_name(metric.measure())),
     };
-    let p_text = format!("p = {}", fmt_p(p));
+    let p_text = &evidence.p_text;
+    let (below, above) = if evidence.below == "<" {
+        ("<", ">=")
+    } else {
+        ("<=", ">")
+    };
+    debug_assert!(evidence.p.is_nan() || evidence.p >= 0.0);
     if significant && cares && reaches {
         result.classification = if moved_up {
             Classification::High
@@ -344,7 +451,7 @@ fn decide(
             String::new()
         };
         result.reason = format!(
-            "{}: canary {way} than baseline ({p_text} < alpha {}, {effect_text}, allowed {}{crit})",
+            "{}: canary {way} than baseline ({p_text} {below} alpha {}, {effect_text}, allowed {}{crit})",
             metric.name,
             metric.alpha,
             fmt_num(allowed)
@@ -353,7 +460,7 @@ fn decide(
         result.classification = Classification::Pass;
         result.reason = if !significant {
             format!(
-                "{}: no significant difference ({p_text} >= alpha {}, {effect_text})",
+                "{}: no significant difference ({p_text} {above} alpha {}, {effect_text})",
                 metric.name, metric.alpha
             )
         } else if !cares {

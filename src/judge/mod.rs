@@ -8,6 +8,7 @@
 mod classify;
 pub mod data;
 mod score;
+mod sequential;
 mod summary;
 
 use std::collections::BTreeMap;
@@ -22,6 +23,7 @@ use crate::stats::{
 
 pub use classify::{fmt_num, fmt_p};
 pub use data::MetricData;
+pub use sequential::SequentialResult;
 pub use summary::Summary;
 
 /// Caller's overrides of what the model says.
@@ -127,6 +129,11 @@ pub struct MetricResult {
     pub burn: Option<BurnSummary>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub effect_gate: Option<EffectGate>,
+    /// `test: sequential`: the anytime-valid p-value, the decision so far and the
+    /// confidence sequence. The classification comes from it; the fixed-horizon numbers
+    /// above are kept for reference.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sequential: Option<SequentialResult>,
 }
 
 /// One group's score (Kayenta's rule: 100 * pass / (pass + high + low + nodata that fails)).
@@ -201,13 +208,26 @@ impl JudgeError {
 }
 
 /// Judges canary against baseline on every metric of `model`. Metrics with no entry in
-/// `data` are `nodata`.
+/// `data` are `nodata`. A sequential metric takes all of `data` as one look.
 pub fn judge(
     model: &Model,
     data: &BTreeMap<String, MetricData>,
     options: &JudgeOptions,
 ) -> Result<Judgment, JudgeError> {
-    if let Some(unknown) = data.keys().find(|k| model.metric(k).is_none()) {
+    judge_looks(model, data, &[data], options)
+}
+
+/// Judges an analysis that has taken several looks: `cumulative` is everything gathered
+/// (what fixed-horizon tests read), `looks` what arrived at each look in time order (what
+/// sequential tests read; their merge should be `cumulative`).
+pub fn judge_looks(
+    model: &Model,
+    cumulative: &BTreeMap<String, MetricData>,
+    looks: &[&BTreeMap<String, MetricData>],
+    options: &JudgeOptions,
+) -> Result<Judgment, JudgeError> {
+    let keys = cumulative.keys().chain(looks.iter().flat_map(|l| l.keys()));
+    if let Some(unknown) = keys.into_iter().find(|k| model.metric(k).is_none()) {
         return Err(JudgeError::UnknownMetric {
             metric: unknown.clone(),
             model: model.name.clone(),
@@ -222,7 +242,11 @@ pub fn judge(
     let metrics = model
         .metrics
         .iter()
-        .map(|metric| classify::classify(metric, data.get(&metric.name), options))
+        .map(|metric| {
+            let per_look: Vec<Option<&MetricData>> =
+                looks.iter().map(|l| l.get(&metric.name)).collect();
+            classify::classify(metric, cumulative.get(&metric.name), &per_look, options)
+        })
         .collect::<Result<Vec<_>, _>>()?;
     Ok(score::score(model, metrics))
 }

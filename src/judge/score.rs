@@ -180,6 +180,7 @@ mod tests {
             proportions: None,
             burn: None,
             effect_gate: None,
+            sequential: None,
         }
     }
 

@@ -33,6 +33,9 @@ pub struct Model {
     /// left of 100 equally.
     #[serde(default)]
     pub groups: BTreeMap<String, Group>,
+    /// Pass before the lifetime ends once every sequential metric is shown equivalent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub early_pass: Option<EarlyPass>,
     pub metrics: Vec<Metric>,
 }
 
@@ -82,6 +85,31 @@ pub enum TestKind {
     MannWhitney,
     /// Fixed-horizon two-proportion test (error ratios).
     Proportion,
+    /// Anytime-valid sequential test over the analysis's intervals (both kinds): the
+    /// exceedance test with quantile bands for distributions, the rate-ratio e-process
+    /// for error ratios. Looking every interval does not inflate false alarms.
+    Sequential,
+}
+
+/// Early pass: an analysis may pass before its lifetime ends once `min_duration` has
+/// elapsed and every sequential metric has shown equivalence (its confidence sequence
+/// lies within the metric's `equivalence_margin`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EarlyPass {
+    /// Shortest run before an early pass, e.g. `5m`.
+    pub min_duration: String,
+}
+
+impl EarlyPass {
+    pub fn min_duration(&self) -> Result<std::time::Duration, String> {
+        let d = humantime::parse_duration(self.min_duration.trim())
+            .map_err(|e| format!("`{}` is not a duration: {e}", self.min_duration))?;
+        if d.is_zero() {
+            return Err(format!("`{}` must be longer than 0", self.min_duration));
+        }
+        Ok(d)
+    }
 }
 
 /// Which change is bad.
@@ -251,8 +279,14 @@ pub struct Metric {
     #[serde(default)]
     pub kind: MetricKind,
     pub source: Option<Source>,
-    /// Default: `mann-whitney` for distributions, `proportion` for error ratios.
+    /// Default: `mann-whitney` for distributions, `proportion` for error ratios;
+    /// `sequential` works for both.
     pub test: Option<TestKind>,
+    /// Sequential tests: the canary counts as equivalent once its confidence sequence lies
+    /// within `[1/(1+m), 1+m]` times the baseline (every watched quantile, or the error-rate
+    /// ratio). Needed for an early pass.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub equivalence_margin: Option<f64>,
     #[serde(default)]
     pub direction: Direction,
     /// Significance level of the test (default 0.01). Intervals are reported at
@@ -402,6 +436,28 @@ impl Model {
                 format!("{} is above pass ({})", t.marginal, t.pass),
             );
         }
+        if let Some(early) = &self.early_pass {
+            if let Err(why) = early.min_duration() {
+                add("early_pass.min_duration".into(), why);
+            }
+            let sequential: Vec<usize> = (0..self.metrics.len())
+                .filter(|&i| self.metrics[i].test() == TestKind::Sequential)
+                .collect();
+            if sequential.is_empty() {
+                add(
+                    "early_pass".into(),
+                    "needs at least one metric with `test: sequential`".into(),
+                );
+            }
+            for i in sequential {
+                if self.metrics[i].equivalence_margin.is_none() {
+                    add(
+                        format!("metrics[{i}].equivalence_margin"),
+                        "early_pass needs a margin on every sequential metric".into(),
+                    );
+                }
+            }
+        }
         let mut total_weight = 0.0;
         for (name, group) in &self.groups {
             if let Some(w) = group.weight {
@@ -445,9 +501,22 @@ impl Model {
                 ),
                 (MetricKind::ErrorRatio, TestKind::MannWhitney) => add(
                     at("test"),
-                    "`mann-whitney` tests distributions; an error ratio uses `proportion`".into(),
+                    "`mann-whitney` tests distributions; an error ratio uses `proportion` or `sequential`".into(),
                 ),
                 _ => {}
+            }
+            if let Some(margin) = m.equivalence_margin {
+                if !(margin.is_finite() && margin > 0.0) {
+                    add(
+                        at("equivalence_margin"),
+                        format!("{margin} is not a margin > 0 (0.1 means within 10%)"),
+                    );
+                } else if m.test() != TestKind::Sequential {
+                    add(
+                        at("equivalence_margin"),
+                        "applies to `test: sequential` only".into(),
+                    );
+                }
             }
             let e = &m.effect;
             match (m.kind, m.measure()) {
@@ -691,6 +760,36 @@ mod tests {
             ]
         );
         assert!(e.problems.iter().all(|p| p.file == "bad.yaml"));
+    }
+
+    #[test]
+    fn early_pass_and_margins_are_checked() {
+        let text = "name: m\nearly_pass: {min_duration: soon}\nmetrics:\n  - name: a\n    test: sequential\n  - name: b\n    equivalence_margin: 0.1\n  - name: c\n    kind: error-ratio\n    test: sequential\n    equivalence_margin: -1\n";
+        let e = Model::from_yaml(text, "m.yaml").unwrap_err();
+        let fields: Vec<&str> = e.problems.iter().map(|p| p.field.as_str()).collect();
+        assert_eq!(
+            fields,
+            vec![
+                "early_pass.min_duration",
+                "metrics[0].equivalence_margin",
+                "metrics[1].equivalence_margin",
+                "metrics[2].equivalence_margin",
+            ],
+            "{e}"
+        );
+        let ok = "name: m\nearly_pass: {min_duration: 5m}\nmetrics:\n  - name: a\n    test: sequential\n    equivalence_margin: 0.1\n";
+        let m = Model::from_yaml(ok, "m.yaml").unwrap();
+        assert_eq!(
+            m.early_pass.unwrap().min_duration().unwrap(),
+            std::time::Duration::from_secs(300)
+        );
+        let none = "name: m\nearly_pass: {min_duration: 5m}\nmetrics:\n  - name: a\n";
+        let e = Model::from_yaml(none, "m.yaml").unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("early_pass: needs at least one metric"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -51,7 +51,7 @@ pub struct RateRatioConfig {
 }
 
 /// Where the rate-ratio test stands after a look.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct RateRatioLook {
     /// `E_t(1)`: evidence against equal error rates at this look.
     pub e_value: f64,

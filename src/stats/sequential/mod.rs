@@ -18,6 +18,7 @@
 //! the derivations and the simulation that checks them.
 
 pub mod counts;
+pub mod exceedance;
 pub mod quantiles;
 
 use serde::{Deserialize, Serialize};
@@ -94,8 +95,9 @@ pub enum MetricKind {
     Errors,
 }
 
-/// The decision so far. Reject and accept-equivalent are final: once reached they stay.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// The decision so far. Reject is final. Accept-equivalent stays unless the test rejects
+/// later (a regression found after all wins over the equivalence shown before).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum Decision {
     Continue,
@@ -299,14 +301,12 @@ impl SequentialJudge {
     ) -> LookResult {
         let index = self.looks;
         self.looks += 1;
-        if self.decision == Decision::Continue {
-            if rejected {
-                self.decision = Decision::Reject;
-                self.first_rejection = Some(index);
-            } else if equivalent {
-                self.decision = Decision::AcceptEquivalent;
-                self.first_equivalence = Some(index);
-            }
+        if rejected && self.decision != Decision::Reject {
+            self.decision = Decision::Reject;
+            self.first_rejection = Some(index);
+        } else if self.decision == Decision::Continue && equivalent {
+            self.decision = Decision::AcceptEquivalent;
+            self.first_equivalence = Some(index);
         }
         LookResult {
             look: index,
@@ -323,6 +323,15 @@ impl SequentialJudge {
 
     pub fn decision(&self) -> Decision {
         self.decision
+    }
+
+    pub fn first_equivalence(&self) -> Option<usize> {
+        self.first_equivalence
+    }
+
+    /// Looks taken so far.
+    pub fn looks(&self) -> usize {
+        self.looks
     }
 }
 

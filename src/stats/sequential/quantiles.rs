@@ -1,6 +1,7 @@
-//! Time-uniform confidence bands on each version's quantile function, and the sequential
-//! latency test built on them: reject when the band on canary-minus-baseline excludes
-//! zero at any watched quantile.
+//! The sequential latency test, from histograms: per watched quantile, an exceedance test
+//! at the baseline's quantile (rejection, p-value), and time-uniform confidence bands on
+//! each version's quantile function (the confidence sequence on the differences, and
+//! early equivalence).
 //!
 //! Band. For `t >= t_min` observations of one version, with empirical CDF `F_t`,
 //! `P(exists t >= t_min: sup_x |F_t(x) - F(x)| > eps_t) <= alpha` for
@@ -20,32 +21,38 @@
 //! the empirical quantiles of the raw data and discretisation cannot break coverage; it
 //! only widens the band by at most one bucket (about 1%).
 //!
-//! Test. Each version's band holds at `alpha / 2`, so both hold together with probability
-//! `1 - alpha` at every look and every quantile. The band on `Q_c(q) - Q_b(q)` is
-//! `[L_c(q) - U_b(q), U_c(q) - L_b(q)]`; "canary slower" is declared when its lower end is
-//! above zero at any watched quantile (two-sided: either end). Under the null (the canary's
-//! watched quantiles are no larger than the baseline's) that happens with probability at
-//! most `alpha`, however often one looks. Bands are intersected over looks (still valid on
-//! the same event), so they are nested.
+//! Test. Rejection does not come from the bands: for each watched quantile `q`, an
+//! exceedance test ([`super::exceedance`]) asks whether the canary is more likely than the
+//! baseline to be slower than the baseline's `q`-quantile as estimated from the EARLIER
+//! looks (the upper edge of its bucket, a predictable threshold). The watched quantiles'
+//! e-values are averaged (an average of e-processes is an e-process; the quantile nearest
+//! the median weighs 1/2, the others share the other half), and the test rejects
+//! when that average reaches `1 / alpha`; the p-value is `1 / ` its running maximum.
+//! Under the null "the canary is stochastically no slower than the baseline" (at every
+//! look, every threshold is exceeded by the canary with at most the baseline's
+//! probability), the test ever rejects with probability at most `alpha`. The first look
+//! (no earlier baseline data, as in a one-shot judgment) is tested at the quantile of both
+//! versions pooled; that threshold is a function of the pooled sample, so under identical
+//! distributions the canary's share above it is hypergeometric given the pooled sample and
+//! the look's factor still has mean 1 (the argument of Mood's median test).
 //!
-//! p-value. The procedure is run in parallel at a ladder of levels (a grid of `C`, each
-//! with its own intersected bands); the p-value is the smallest level at which it has
-//! rejected so far, rounded up to the grid. The configured alpha is on the ladder, so
-//! "p <= alpha" and "rejected at alpha" agree, and p never increases.
+//! Bands. Each version's band holds at `alpha / 2`, so both hold together with
+//! probability `1 - alpha` at every look and every quantile: the band on
+//! `Q_c(q) - Q_b(q)`, `[L_c(q) - U_b(q), U_c(q) - L_b(q)]`, is a confidence sequence in its
+//! own right, intersected over looks (still valid on the same event), so nested. It is
+//! reported and drives early equivalence; it is wider than the test needs, so a rejection
+//! may come while the difference band still holds zero.
 //!
-//! Memory: the two histograms plus `levels x quantiles x 4` numbers.
+//! Memory: the two histograms, the previous look's bins, and per watched quantile four
+//! band ends and one grid of log-likelihood ratios.
 
 use serde::{Deserialize, Serialize};
 
+use super::exceedance::ExceedanceTest;
 use crate::stats::{Alternative, LogHistogram, StatsError};
 
 /// Default `A` of the boundary.
 pub const DEFAULT_A: f64 = 0.85;
-
-/// The ladder of `C` values the p-value is read from: 0.2 apart (each rung's level about
-/// 0.76 times the previous one), up to where the level is far below any useful alpha.
-const LADDER_STEP: f64 = 0.2;
-const LADDER_TOP: f64 = 30.0;
 
 /// Upper bound on `P(exists t >= t_min: sup |F_t - F| > A sqrt((ln(1 + ln(t/t_min)) + c)/t))`,
 /// minimised over the stitching ratio `eta`. Infinite where the argument does not apply.
@@ -226,6 +233,62 @@ impl Bins {
         self.first_reaching(p)
             .map_or(f64::INFINITY, |i| self.upper[i])
     }
+
+    /// The threshold the exceedance test uses for quantile `q`: the upper edge of the
+    /// bucket holding the empirical `q`-quantile; `None` when empty or unbounded.
+    pub fn threshold(&self, q: f64) -> Option<f64> {
+        if self.count() == 0 {
+            return None;
+        }
+        let i = self.first_reaching(q)?;
+        let t = self.upper[i];
+        t.is_finite().then_some(t)
+    }
+
+    /// Both versions' buckets together (the same bucket grid on both sides).
+    pub fn pooled(a: &Bins, b: &Bins) -> Bins {
+        let bucket = |bins: &Bins, i: usize| {
+            let before = if i == 0 { 0 } else { bins.cumulative[i - 1] };
+            (bins.lower[i], bins.upper[i], bins.cumulative[i] - before)
+        };
+        let (mut i, mut j) = (0, 0);
+        let mut merged = Vec::with_capacity(a.lower.len() + b.lower.len());
+        while i < a.lower.len() || j < b.lower.len() {
+            let take_a = j >= b.lower.len() || (i < a.lower.len() && a.lower[i] <= b.lower[j]);
+            let next = if take_a {
+                i += 1;
+                bucket(a, i - 1)
+            } else {
+                j += 1;
+                bucket(b, j - 1)
+            };
+            match merged.last_mut() {
+                Some((lo, hi, n)) if *lo == next.0 && *hi == next.1 => *n += next.2,
+                _ => merged.push(next),
+            }
+        }
+        let mut bins = Bins::default();
+        let mut total = 0;
+        for (lo, hi, n) in merged {
+            total += n;
+            bins.lower.push(lo);
+            bins.upper.push(hi);
+            bins.cumulative.push(total);
+        }
+        bins
+    }
+
+    /// Observations in buckets that lie at or above `threshold` (lower edge >= it). On a
+    /// fixed grid of buckets this is a nondecreasing function of each value.
+    pub fn count_above(&self, threshold: f64) -> u64 {
+        let below = self.lower.partition_point(|&l| l < threshold);
+        let under = if below == 0 {
+            0
+        } else {
+            self.cumulative[below - 1]
+        };
+        self.count() - under
+    }
 }
 
 /// What the latency test is set up with.
@@ -239,23 +302,18 @@ pub struct LatencyConfig {
     pub a: f64,
 }
 
-/// One rung of the level ladder: a boundary constant and the total error it controls
-/// (both versions).
-#[derive(Clone, Copy, Debug, PartialEq)]
-struct Level {
-    c: f64,
-    alpha: f64,
-}
+/// Standard deviation of the normal prior on the log odds ratio of the exceedance test.
+/// A +10% median shift of a lognormal with log-sd 0.5 moves the log odds at the median by
+/// 0.3; a p99 that grows by 30% moves them at p99 by about 1.
+pub const EXCEEDANCE_PRIOR_SD: f64 = 0.5;
 
-/// The precomputed part of a latency test (the level ladder): build it once, start any
+/// The precomputed part of a latency test (the band constant): build it once, start any
 /// number of tests from it.
 #[derive(Clone, Debug, PartialEq)]
 pub struct LatencyPlan {
     config: LatencyConfig,
-    /// Ascending in `c`, so descending in level.
-    levels: Vec<Level>,
-    /// The rung that holds the configured alpha.
-    decision: usize,
+    /// `C` of each version's band, at `alpha / 2`.
+    c: f64,
 }
 
 impl LatencyPlan {
@@ -272,30 +330,10 @@ impl LatencyPlan {
             return Err(StatsError::Invalid("min_samples must be at least 1".into()));
         }
         // Each version's band holds at alpha / 2.
-        let c_alpha = lil_constant(config.alpha / 2.0, config.a)?;
-        let mut levels: Vec<Level> = Vec::new();
-        let mut c = LADDER_STEP;
-        while c < LADDER_TOP {
-            let alpha = (2.0 * crossing_probability(config.a, c)).min(1.0);
-            // Rungs at level 1 tell nothing; keep only the last of them.
-            if alpha >= 1.0 {
-                levels.clear();
-            }
-            levels.push(Level { c, alpha });
-            c += LADDER_STEP;
-        }
-        let decision = levels.partition_point(|l| l.c < c_alpha);
-        levels.insert(
-            decision,
-            Level {
-                c: c_alpha,
-                alpha: config.alpha,
-            },
-        );
+        let c = lil_constant(config.alpha / 2.0, config.a)?;
         Ok(LatencyPlan {
             config: config.clone(),
-            levels,
-            decision,
+            c,
         })
     }
 
@@ -305,22 +343,18 @@ impl LatencyPlan {
 
     /// The band radius of a version holding `t` observations, at the configured alpha.
     pub fn radius(&self, t: u64) -> f64 {
-        self.radius_at(self.decision, t)
-    }
-
-    fn radius_at(&self, level: usize, t: u64) -> f64 {
         lil_radius(
             t as f64,
             self.config.min_samples as f64,
             self.config.a,
-            self.levels[level].c,
+            self.c,
         )
     }
 }
 
 /// Band on one watched quantile at the configured alpha, as it stands after a look
 /// (intersected over looks). Infinite ends are `None`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct QuantileBand {
     pub quantile: f64,
     pub canary: Interval,
@@ -332,7 +366,7 @@ pub struct QuantileBand {
 }
 
 /// A closed interval whose ends may be unbounded (`None`).
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Interval {
     pub lower: Option<f64>,
     pub upper: Option<f64>,
@@ -347,33 +381,38 @@ impl Interval {
     }
 }
 
+/// The exceedance test at one watched quantile after a look.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ExceedanceLook {
+    pub quantile: f64,
+    /// The threshold this look was tested at (the baseline's quantile from the earlier
+    /// looks); `None` before there is one.
+    pub threshold: Option<f64>,
+    /// Observations tested so far, and how many were above their look's threshold.
+    pub canary_total: u64,
+    pub canary_above: u64,
+    pub baseline_total: u64,
+    pub baseline_above: u64,
+    /// This quantile's mixture e-value.
+    pub e_value: f64,
+}
+
 /// Where the latency test stands after a look.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct LatencyLook {
+    /// Anytime-valid p-value of the exceedance test (`1 / max` of the averaged e-value).
     pub p_value: f64,
+    /// The weighted average of the watched quantiles' e-values at this look.
+    pub e_value: f64,
     pub canary_count: u64,
     pub baseline_count: u64,
     /// Band radius (in probability) of each version at the configured alpha.
     pub canary_radius: Option<f64>,
     pub baseline_radius: Option<f64>,
+    /// Confidence sequence: per watched quantile, the bands of each version and of the
+    /// difference and ratio.
     pub bands: Vec<QuantileBand>,
-}
-
-/// Running intersection of one version's bands, per level and watched quantile.
-#[derive(Clone, Debug)]
-struct ArmBands {
-    /// `[level][quantile]`.
-    lower: Vec<Vec<f64>>,
-    upper: Vec<Vec<f64>>,
-}
-
-impl ArmBands {
-    fn new(levels: usize, quantiles: usize) -> Self {
-        ArmBands {
-            lower: vec![vec![f64::NEG_INFINITY; quantiles]; levels],
-            upper: vec![vec![f64::INFINITY; quantiles]; levels],
-        }
-    }
+    pub exceedance: Vec<ExceedanceLook>,
 }
 
 /// State of the sequential latency test for one canary/baseline pair.
@@ -382,19 +421,53 @@ pub struct LatencyTest {
     plan: LatencyPlan,
     canary: LogHistogram,
     baseline: LogHistogram,
-    canary_bands: ArmBands,
-    baseline_bands: ArmBands,
+    /// Cumulative bins as of the previous look: the thresholds come from these.
+    previous_canary: Bins,
+    previous_baseline: Bins,
+    /// Running intersection of each version's band, per watched quantile: `(lower, upper)`.
+    canary_bands: Vec<(f64, f64)>,
+    baseline_bands: Vec<(f64, f64)>,
+    tests: Vec<ExceedanceTest>,
+    thresholds: Vec<Option<f64>>,
+    /// Weight of each watched quantile's e-value in the average (they sum to 1).
+    weights: Vec<f64>,
+    max_e: f64,
+}
+
+/// The watched quantile nearest the median gets half the weight (a shift moves every
+/// quantile, and the median is measured best); the others share the other half.
+fn quantile_weights(quantiles: &[f64]) -> Vec<f64> {
+    if quantiles.len() == 1 {
+        return vec![1.0];
+    }
+    let centre = (0..quantiles.len())
+        .min_by(|&i, &j| {
+            (quantiles[i] - 0.5)
+                .abs()
+                .total_cmp(&(quantiles[j] - 0.5).abs())
+        })
+        .unwrap_or(0);
+    let rest = 0.5 / (quantiles.len() - 1) as f64;
+    (0..quantiles.len())
+        .map(|i| if i == centre { 0.5 } else { rest })
+        .collect()
 }
 
 impl LatencyTest {
     pub fn new(plan: &LatencyPlan) -> Self {
-        let (levels, qs) = (plan.levels.len(), plan.config.quantiles.len());
+        let qs = plan.config.quantiles.len();
         LatencyTest {
             plan: plan.clone(),
             canary: LogHistogram::default(),
             baseline: LogHistogram::default(),
-            canary_bands: ArmBands::new(levels, qs),
-            baseline_bands: ArmBands::new(levels, qs),
+            previous_canary: Bins::default(),
+            previous_baseline: Bins::default(),
+            canary_bands: vec![(f64::NEG_INFINITY, f64::INFINITY); qs],
+            baseline_bands: vec![(f64::NEG_INFINITY, f64::INFINITY); qs],
+            tests: vec![ExceedanceTest::new(plan.config.alternative, EXCEEDANCE_PRIOR_SD); qs],
+            thresholds: vec![None; qs],
+            weights: quantile_weights(&plan.config.quantiles),
+            max_e: 1.0,
         }
     }
 
@@ -407,34 +480,60 @@ impl LatencyTest {
         self.update_bins(&c, &b)
     }
 
-    /// The look itself, on the cumulative bins of both versions.
+    /// The look itself, on the CUMULATIVE bins of both versions (every look on the same
+    /// bucket boundaries, as histograms are).
     pub fn update_bins(&mut self, canary: &Bins, baseline: &Bins) -> LatencyLook {
-        // Every rung is tightened: its bands are what its own rejection is read from.
-        // Bands only shrink, so a rung that has rejected stays rejected, and a rung with a
-        // smaller c (larger level) has narrower bands, so it rejects whenever a larger-c
-        // rung does: the p-value is the level of the largest rejecting c.
-        for level in 0..self.plan.levels.len() {
-            let ec = self.plan.radius_at(level, canary.count());
-            let eb = self.plan.radius_at(level, baseline.count());
-            for (k, &q) in self.plan.config.quantiles.iter().enumerate() {
-                tighten(&mut self.canary_bands, level, k, canary, q, ec);
-                tighten(&mut self.baseline_bands, level, k, baseline, q, eb);
-            }
+        let quantiles = self.plan.config.quantiles.clone();
+        // The exceedance tests: each look's new observations against thresholds fixed
+        // by the earlier looks.
+        // Before any baseline data, the first look is tested at the quantile of both
+        // versions pooled: a function of the pooled sample only, which is exchangeable
+        // between the versions when they do not differ.
+        let first = self.previous_baseline.count() == 0;
+        let pooled = first.then(|| Bins::pooled(canary, baseline));
+        for (k, &q) in quantiles.iter().enumerate() {
+            let threshold = match &pooled {
+                Some(p) => p.threshold(q),
+                None => self.previous_baseline.threshold(q),
+            };
+            self.thresholds[k] = threshold;
+            let Some(t) = threshold else { continue };
+            let delta = |now: &Bins, before: &Bins| {
+                let n = now.count().saturating_sub(before.count());
+                let a = now.count_above(t).saturating_sub(before.count_above(t));
+                (n, a.min(n))
+            };
+            let (n_c, a_c) = if first {
+                (canary.count(), canary.count_above(t).min(canary.count()))
+            } else {
+                delta(canary, &self.previous_canary)
+            };
+            let (n_b, a_b) = delta(baseline, &self.previous_baseline);
+            self.tests[k].update(n_c, a_c, n_b, a_b);
         }
-        let p_value = self.smallest_rejecting_level();
-        let d = self.plan.decision;
-        let bands = self
-            .plan
-            .config
-            .quantiles
+        let e_values: Vec<f64> = self.tests.iter().map(ExceedanceTest::e_value).collect();
+        // A weighted average of e-processes is an e-process: no quantile needs its own
+        // alpha.
+        let e = e_values
+            .iter()
+            .zip(&self.weights)
+            .map(|(e, w)| e * w)
+            .sum::<f64>();
+        self.max_e = self.max_e.max(e);
+
+        // The bands (confidence sequence), intersected over looks.
+        let ec = self.plan.radius(canary.count());
+        let eb = self.plan.radius(baseline.count());
+        for (k, &q) in quantiles.iter().enumerate() {
+            tighten(&mut self.canary_bands[k], canary, q, ec);
+            tighten(&mut self.baseline_bands[k], baseline, q, eb);
+        }
+        let bands = quantiles
             .iter()
             .enumerate()
             .map(|(k, &q)| {
-                let (cl, cu) = (self.canary_bands.lower[d][k], self.canary_bands.upper[d][k]);
-                let (bl, bu) = (
-                    self.baseline_bands.lower[d][k],
-                    self.baseline_bands.upper[d][k],
-                );
+                let (cl, cu) = self.canary_bands[k];
+                let (bl, bu) = self.baseline_bands[k];
                 let ratio_lower = if cl > 0.0 && bu.is_finite() {
                     cl / bu
                 } else {
@@ -450,62 +549,62 @@ impl LatencyTest {
                 }
             })
             .collect();
+        let exceedance = quantiles
+            .iter()
+            .enumerate()
+            .map(|(k, &q)| {
+                let t = &self.tests[k];
+                ExceedanceLook {
+                    quantile: q,
+                    threshold: self.thresholds[k],
+                    canary_total: t.canary_total,
+                    canary_above: t.canary_above,
+                    baseline_total: t.baseline_total,
+                    baseline_above: t.baseline_above,
+                    e_value: e_values[k],
+                }
+            })
+            .collect();
+        self.previous_canary = canary.clone();
+        self.previous_baseline = baseline.clone();
         let finite = |e: f64| e.is_finite().then_some(e);
         LatencyLook {
-            p_value,
+            p_value: self.p_value(),
+            e_value: e,
             canary_count: canary.count(),
             baseline_count: baseline.count(),
-            canary_radius: finite(self.plan.radius(canary.count())),
-            baseline_radius: finite(self.plan.radius(baseline.count())),
+            canary_radius: finite(ec),
+            baseline_radius: finite(eb),
             bands,
+            exceedance,
         }
     }
 
-    /// The smallest level that has rejected so far (1 if none).
-    fn smallest_rejecting_level(&self) -> f64 {
-        let nq = self.plan.config.quantiles.len();
-        (0..self.plan.levels.len())
-            .filter(|&l| (0..nq).any(|k| self.rejects(l, k)))
-            .map(|l| self.plan.levels[l].alpha)
-            .fold(1.0, f64::min)
+    /// `min(1, 1 / largest averaged e-value so far)`: never rises.
+    pub fn p_value(&self) -> f64 {
+        (1.0 / self.max_e).min(1.0)
     }
 
-    fn rejects(&self, level: usize, k: usize) -> bool {
-        let worse = self.canary_bands.lower[level][k] > self.baseline_bands.upper[level][k];
-        let better = self.canary_bands.upper[level][k] < self.baseline_bands.lower[level][k];
-        match self.plan.config.alternative {
-            Alternative::Greater => worse,
-            Alternative::Less => better,
-            Alternative::TwoSided => worse || better,
-        }
-    }
-
-    /// True once the band at the configured alpha excludes zero in the tested direction.
+    /// True once the test has rejected at the configured alpha.
     pub fn rejected(&self) -> bool {
-        let nq = self.plan.config.quantiles.len();
-        (0..nq).any(|k| self.rejects(self.plan.decision, k))
+        self.p_value() <= self.plan.config.alpha
     }
 
     /// True when every watched quantile's ratio band (configured alpha) lies within
     /// `[1 / (1 + margin), 1 + margin]`.
     pub fn equivalent(&self, margin: f64) -> bool {
-        let d = self.plan.decision;
-        (0..self.plan.config.quantiles.len()).all(|k| {
-            let (cl, cu) = (self.canary_bands.lower[d][k], self.canary_bands.upper[d][k]);
-            let (bl, bu) = (
-                self.baseline_bands.lower[d][k],
-                self.baseline_bands.upper[d][k],
-            );
-            cl > 0.0 && bl > 0.0 && cl / bu >= 1.0 / (1.0 + margin) && cu / bl <= 1.0 + margin
-        })
+        self.canary_bands
+            .iter()
+            .zip(&self.baseline_bands)
+            .all(|(&(cl, cu), &(bl, bu))| {
+                cl > 0.0 && bl > 0.0 && cl / bu >= 1.0 / (1.0 + margin) && cu / bl <= 1.0 + margin
+            })
     }
 }
 
-fn tighten(bands: &mut ArmBands, level: usize, k: usize, bins: &Bins, q: f64, eps: f64) {
-    let lo = &mut bands.lower[level][k];
-    *lo = lo.max(bins.quantile_lower(q, eps));
-    let hi = &mut bands.upper[level][k];
-    *hi = hi.min(bins.quantile_upper(q, eps));
+fn tighten(band: &mut (f64, f64), bins: &Bins, q: f64, eps: f64) {
+    band.0 = band.0.max(bins.quantile_lower(q, eps));
+    band.1 = band.1.min(bins.quantile_upper(q, eps));
 }
 
 #[cfg(test)]
@@ -568,15 +667,14 @@ mod tests {
     }
 
     #[test]
-    fn ladder_holds_the_configured_alpha_and_descends() {
-        let plan = LatencyPlan::new(&config(Alternative::Greater)).unwrap();
-        assert_eq!(plan.levels[plan.decision].alpha, 0.01);
-        assert!(
-            plan.levels
-                .windows(2)
-                .all(|w| w[0].c < w[1].c && w[0].alpha >= w[1].alpha)
-        );
-        assert!(plan.levels.last().unwrap().alpha < 1e-9);
+    fn thresholds_and_counts_above_use_bucket_edges() {
+        let bins = unit_bins(&[10, 20, 30, 40]);
+        // The median (50th of 100) is in bucket 2: the threshold is its upper edge.
+        assert_eq!(bins.threshold(0.5), Some(3.0));
+        assert_eq!(bins.count_above(3.0), 40);
+        assert_eq!(bins.count_above(0.0), 100);
+        assert_eq!(bins.count_above(4.5), 0);
+        assert_eq!(Bins::default().threshold(0.5), None);
     }
 
     /// A discretised normal-ish shape of `n` observations, shifted by `shift` buckets.
@@ -639,7 +737,8 @@ mod tests {
         // The less-is-worse direction sees nothing.
         let plan = LatencyPlan::new(&config(Alternative::Less)).unwrap();
         let mut less = LatencyTest::new(&plan);
-        let out = less.update_bins(&shape(9_000, 2), &shape(9_000, 0));
+        less.update_bins(&shape(9_000, 2), &shape(9_000, 0));
+        let out = less.update_bins(&shape(18_000, 2), &shape(18_000, 0));
         assert_eq!(out.p_value, 1.0);
     }
 
@@ -648,7 +747,9 @@ mod tests {
         let plan = LatencyPlan::new(&config(Alternative::Greater)).unwrap();
         for n in [500u64, 1_000, 2_000, 4_000, 8_000] {
             let mut test = LatencyTest::new(&plan);
-            let out = test.update_bins(&shape(n, 1), &shape(n, 0));
+            // The first look only sets the thresholds; the second is tested against them.
+            test.update_bins(&shape(n, 1), &shape(n, 0));
+            let out = test.update_bins(&shape(2 * n, 1), &shape(2 * n, 0));
             assert_eq!(
                 test.rejected(),
                 out.p_value <= 0.01,

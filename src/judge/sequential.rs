@@ -1,0 +1,241 @@
+//! Metrics with `test: sequential`: the anytime-valid tests of `stats::sequential` run
+//! over the analysis's looks (one per interval, what arrived in it), in order.
+//!
+//! The judge stays pure: it is handed every look and replays them from the start. The
+//! analysis runner keeps no test state of its own; it reads the stored per-interval data
+//! back from the store (which it persists anyway), so a restart resumes exactly where the
+//! committed intervals left the test. Replaying costs one look per interval judged (tens
+//! of microseconds each), far less than the interval itself.
+
+use serde::{Deserialize, Serialize};
+
+use crate::model::{Metric, MetricKind, NanStrategy};
+use crate::stats::sequential::counts::RateRatioLook;
+use crate::stats::sequential::quantiles::LatencyLook;
+use crate::stats::sequential::{Decision, Equivalence, SequentialConfig, SequentialJudge};
+use crate::stats::{Alternative, LogHistogram, StatsError};
+
+use super::{JudgeError, MetricData};
+
+/// The anytime-valid numbers behind a sequential metric's classification.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct SequentialResult {
+    /// Anytime-valid p-value after the last look: valid however many looks were taken.
+    pub p_value: f64,
+    /// `continue`, `reject` (a difference in the tested direction) or `accept-equivalent`.
+    pub decision: Decision,
+    /// Looks taken: intervals that brought data for this metric.
+    pub looks: usize,
+    /// 0-based look at which the test rejected.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_rejection: Option<usize>,
+    /// 0-based look at which the confidence sequence first lay within the margin.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_equivalence: Option<usize>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub equivalence_margin: Option<f64>,
+    /// Error ratios: the e-value and the confidence sequence on the canary/baseline
+    /// error-rate ratio (`ratio_lower`, `ratio_upper`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub errors: Option<RateRatioLook>,
+    /// Distributions: the exceedance test per watched quantile and the confidence
+    /// sequence (`bands`: per quantile, the difference and ratio canary vs baseline).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latency: Option<LatencyLook>,
+}
+
+/// Runs a metric's sequential test over its looks (`None`: no data in that interval).
+pub(super) fn run(
+    metric: &Metric,
+    looks: &[Option<&MetricData>],
+    alternative: Alternative,
+) -> Result<SequentialResult, JudgeError> {
+    let stats_err = |source| JudgeError::Stats {
+        metric: metric.name.clone(),
+        source,
+    };
+    let config = SequentialConfig {
+        alpha: metric.alpha,
+        alternative,
+        equivalence: metric.equivalence_margin.map(|m| Equivalence {
+            latency_margin: m,
+            error_margin: m,
+            min_looks: 1,
+        }),
+        ..SequentialConfig::default()
+    };
+    let mut judge = match metric.kind {
+        MetricKind::ErrorRatio => SequentialJudge::errors(&config).map_err(stats_err)?,
+        MetricKind::Distribution => {
+            SequentialJudge::latency(&config, &config.latency_plan().map_err(stats_err)?)
+        }
+    };
+    let mut last = None;
+    for (index, data) in looks.iter().enumerate() {
+        let Some(data) = data else { continue };
+        let look = match (metric.kind, data) {
+            (MetricKind::ErrorRatio, MetricData::Counts { baseline, canary }) => {
+                judge.look_counts(*canary, *baseline)
+            }
+            (MetricKind::Distribution, MetricData::Histograms { baseline, canary }) => {
+                judge.look_histograms(&canary.histogram, &baseline.histogram)
+            }
+            (MetricKind::Distribution, MetricData::Samples { baseline, canary }) => {
+                let c = histogram(metric, canary, "canary", index)?;
+                let b = histogram(metric, baseline, "baseline", index)?;
+                judge.look_histograms(&c, &b)
+            }
+            (kind, other) => {
+                return Err(JudgeError::WrongShape {
+                    metric: metric.name.clone(),
+                    kind: match kind {
+                        MetricKind::Distribution => "distribution",
+                        MetricKind::ErrorRatio => "error-ratio",
+                    },
+                    expected: match kind {
+                        MetricKind::Distribution => "samples or histograms",
+                        MetricKind::ErrorRatio => "counts ({\"requests\": n, \"errors\": k})",
+                    },
+                    got: other.shape(),
+                });
+            }
+        }
+        .map_err(|e| stats_err(StatsError::Invalid(format!("interval {}: {e}", index + 1))))?;
+        last = Some(look);
+    }
+    let (p_value, errors, latency) = match last {
+        Some(l) => (l.p_value, l.errors, l.latency),
+        None => (1.0, None, None),
+    };
+    Ok(SequentialResult {
+        p_value,
+        decision: judge.decision(),
+        looks: judge.looks(),
+        first_rejection: judge.first_rejection(),
+        first_equivalence: judge.first_equivalence(),
+        equivalence_margin: metric.equivalence_margin,
+        errors,
+        latency,
+    })
+}
+
+/// One look's samples as a histogram, with the model's NaN rule; latencies must be finite
+/// and non-negative.
+fn histogram(
+    metric: &Metric,
+    values: &[f64],
+    side: &'static str,
+    look: usize,
+) -> Result<LogHistogram, JudgeError> {
+    let mut h = LogHistogram::new();
+    for (i, &v) in values.iter().enumerate() {
+        let v = if v.is_nan() {
+            match metric.nan {
+                NanStrategy::Remove => continue,
+                NanStrategy::Replace => 0.0,
+                NanStrategy::Fail => {
+                    return Err(JudgeError::NaN {
+                        metric: metric.name.clone(),
+                        side,
+                        index: i,
+                    });
+                }
+            }
+        } else {
+            v
+        };
+        if !(v.is_finite() && v >= 0.0) {
+            return Err(JudgeError::Stats {
+                metric: metric.name.clone(),
+                source: StatsError::Invalid(format!(
+                    "interval {}: {side} value {i} is {v}; a sequential test takes finite, non-negative values",
+                    look + 1
+                )),
+            });
+        }
+        h.record(v);
+    }
+    Ok(h)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use crate::judge::{Classification, JudgeOptions, MetricData, judge, judge_looks};
+    use crate::model::Model;
+    use crate::stats::sequential::Decision;
+
+    fn model() -> Model {
+        Model::from_yaml(
+            "name: m\nmetrics:\n  - name: latency\n    test: sequential\n    equivalence_margin: 0.2\n",
+            "m",
+        )
+        .unwrap()
+    }
+
+    /// Lognormal-like values at evenly spaced levels, scaled.
+    fn values(n: usize, scale: f64, phase: f64) -> Vec<f64> {
+        (0..n)
+            .map(|i| {
+                let p = (i as f64 + phase) / n as f64;
+                scale * (0.5 * crate::stats::normal::ppf(p)).exp()
+            })
+            .collect()
+    }
+
+    fn look(scale: f64, phase: f64) -> BTreeMap<String, MetricData> {
+        BTreeMap::from([(
+            "latency".to_string(),
+            MetricData::Samples {
+                baseline: values(1_000, 100.0, phase),
+                canary: values(1_000, scale, phase),
+            },
+        )])
+    }
+
+    #[test]
+    fn one_shot_judges_the_whole_sample_as_one_look() {
+        let j = judge(&model(), &look(150.0, 0.5), &JudgeOptions::default()).unwrap();
+        let m = &j.metrics[0];
+        let s = m.sequential.as_ref().unwrap();
+        assert_eq!(s.looks, 1);
+        assert_eq!(s.decision, Decision::Reject, "{m:?}");
+        assert_eq!(m.classification, Classification::High);
+        assert!(m.reason.contains("anytime-valid p"), "{}", m.reason);
+        // The fixed-horizon numbers are still there, for reference.
+        assert!(m.mann_whitney.is_some() && s.latency.as_ref().unwrap().bands.len() == 3);
+    }
+
+    #[test]
+    fn looks_are_replayed_in_order() {
+        let looks: Vec<_> = (0..12)
+            .map(|k| look(100.0, 0.1 + 0.07 * k as f64))
+            .collect();
+        let mut cumulative = looks[0].clone();
+        for l in &looks[1..] {
+            for (k, d) in l {
+                cumulative.get_mut(k).unwrap().merge(d);
+            }
+        }
+        let refs: Vec<_> = looks.iter().collect();
+        let j = judge_looks(&model(), &cumulative, &refs, &JudgeOptions::default()).unwrap();
+        let m = &j.metrics[0];
+        let s = m.sequential.as_ref().unwrap();
+        assert_eq!(s.looks, 12);
+        // Identical versions: no evidence at all. (Equivalence needs every watched
+        // quantile's band bounded; p99's stays open above until ~80,000 observations.)
+        assert_eq!(s.p_value, 1.0);
+        assert_eq!(s.decision, Decision::Continue, "{m:?}");
+        assert_eq!(m.classification, Classification::Pass);
+        let latency = s.latency.as_ref().unwrap();
+        assert_eq!(latency.canary_count, 12_000);
+        assert!(latency.bands[0].ratio.lower.unwrap() > 1.0 / 1.2);
+        // A look without this metric is no look.
+        let mut gaps = refs.clone();
+        let empty = BTreeMap::new();
+        gaps.insert(3, &empty);
+        let j = judge_looks(&model(), &cumulative, &gaps, &JudgeOptions::default()).unwrap();
+        assert_eq!(j.metrics[0].sequential.as_ref().unwrap().looks, 12);
+    }
+}
