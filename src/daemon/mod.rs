@@ -70,7 +70,13 @@ impl Settings {
             api_tokens: Vec::new(),
             runner_concurrency: 64,
             limits: Limits::default(),
-            windows: WindowsConfig::default(),
+            // Two watches (baseline, canary) per span filter per analysis: room for
+            // 4,096 OTLP analyses at once. An idle watch holds a few empty histograms;
+            // a busy one about 8 KiB per histogram shard.
+            windows: WindowsConfig {
+                max_watches: 8192,
+                ..WindowsConfig::default()
+            },
             notifiers: Notifiers::default(),
         }
     }
