@@ -75,6 +75,10 @@ pub struct ValidRequest {
     pub lifetime: Duration,
 }
 
+/// Longest interval accepted. The daemon's OTLP windows expire after two idle hours,
+/// so an interval may not come near that.
+pub const MAX_INTERVAL: Duration = Duration::from_secs(3600);
+
 /// Longest key accepted, so keys stay usable as URL parts and index entries.
 const MAX_KEY_LEN: usize = 256;
 
@@ -127,6 +131,15 @@ impl AnalysisRequest {
             return Err(refuse(
                 "interval",
                 format!("`{}` is shorter than 1s", self.interval),
+            ));
+        }
+        if interval > MAX_INTERVAL {
+            return Err(refuse(
+                "interval",
+                format!(
+                    "`{}` is longer than 1h: telemetry windows are not held that long between looks",
+                    self.interval
+                ),
             ));
         }
         if lifetime < interval {
@@ -206,6 +219,7 @@ mod tests {
                 serde_json::json!("10s"),
                 "shorter than the interval",
             ),
+            ("interval", serde_json::json!("2h"), "longer than 1h"),
             ("key", serde_json::json!(" "), "must not be empty"),
             (
                 "canary",

@@ -73,8 +73,11 @@ impl Settings {
             // Two watches (baseline, canary) per span filter per analysis: room for
             // 4,096 OTLP analyses at once. An idle watch holds a few empty histograms;
             // a busy one about 8 KiB per histogram shard.
+            // Idle expiry well past the longest interval (1 h), so a watch is never
+            // expired between two looks of a live analysis.
             windows: WindowsConfig {
                 max_watches: 8192,
+                idle_timeout: Duration::from_secs(2 * 3600),
                 ..WindowsConfig::default()
             },
             notifiers: Notifiers::default(),
