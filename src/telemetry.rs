@@ -188,6 +188,7 @@ pub struct Metrics {
     p_value: Family<MetricLabels, FloatGauge>,
     effect: Family<EffectLabels, FloatGauge>,
     interval_duration: Histogram,
+    interval_failures: Counter,
     otlp_spans: Family<SpanLabels, Counter>,
     query_errors: Family<QueryLabels, Counter>,
     http_requests: Family<HttpLabels, Counter>,
@@ -222,6 +223,7 @@ impl Metrics {
             p_value: Family::default(),
             effect: Family::default(),
             interval_duration: Histogram::new(exponential_buckets(0.001, 2.0, 16)),
+            interval_failures: Counter::default(),
             otlp_spans: Family::default(),
             query_errors: Family::default(),
             http_requests: Family::default(),
@@ -251,7 +253,7 @@ impl Metrics {
         );
         r.register(
             "augury_metric_p_value",
-            "Latest p-value of one metric of an analysis",
+            "Latest p-value of one metric of an analysis: the one its classification rests on (anytime-valid for sequential metrics)",
             m.p_value.clone(),
         );
         r.register(
@@ -263,6 +265,11 @@ impl Metrics {
             "augury_interval_duration_seconds",
             "Time to gather, judge and persist one interval of an analysis",
             m.interval_duration.clone(),
+        );
+        r.register(
+            "augury_interval_failures",
+            "Attempts at an interval that could not be judged or recorded (each is tried again)",
+            m.interval_failures.clone(),
         );
         r.register(
             "augury_otlp_spans",
@@ -374,12 +381,7 @@ impl Metrics {
             })
             .set(judgment.score);
         for m in &judgment.metrics {
-            let p = m
-                .mann_whitney
-                .as_ref()
-                .map(|t| t.p_value)
-                .or(m.proportions.as_ref().map(|t| t.p_value));
-            if let Some(p) = p {
+            if let Some(p) = m.p_value() {
                 self.p_value
                     .get_or_create(&MetricLabels {
                         analysis: id.to_string(),
@@ -630,6 +632,10 @@ impl Observer for Metrics {
         }
     }
 
+    fn interval_failed(&self, _id: &str, _error: &str) {
+        self.interval_failures.inc();
+    }
+
     fn source_errors(&self, analysis: &Analysis, errors: &[SourceError]) {
         for e in errors {
             if let Some(Source::Prometheus(p)) = analysis
@@ -729,6 +735,43 @@ mod tests {
         )]
         .into();
         judge(&model, &data, &JudgeOptions::default()).unwrap()
+    }
+
+    #[test]
+    fn a_sequential_metric_reports_its_anytime_valid_p() {
+        let model = Model::from_yaml(
+            "name: e\nmetrics:\n  - name: errors\n    kind: error-ratio\n    test: sequential\n",
+            "e.yaml",
+        )
+        .unwrap();
+        let counts = |errors| Counts {
+            requests: 10_000,
+            errors,
+        };
+        let data = [(
+            "errors".to_string(),
+            MetricData::Counts {
+                baseline: counts(10),
+                canary: counts(30),
+            },
+        )]
+        .into();
+        let j = judge(&model, &data, &JudgeOptions::default()).unwrap();
+        let m = &j.metrics[0];
+        let anytime = m.sequential.as_ref().unwrap().p_value;
+        let fixed = m.proportions.as_ref().unwrap().p_value;
+        assert!(anytime > fixed, "anytime {anytime} vs fixed {fixed}");
+        let metrics = Metrics::new();
+        metrics.interval_judged("a1", "k1", &j, Duration::from_millis(20));
+        let shown: f64 = sample(
+            &metrics.encode(),
+            "augury_metric_p_value",
+            "{analysis=\"a1\",metric=\"errors\"}",
+        )
+        .unwrap()
+        .parse()
+        .unwrap();
+        assert_eq!(shown, anytime);
     }
 
     fn sample<'a>(text: &'a str, name: &str, labels: &str) -> Option<&'a str> {

@@ -199,6 +199,19 @@ async fn after_kill_9_a_restart_resumes_the_running_analysis_and_keeps_verdicts(
         (1..=8).collect::<Vec<_>>(),
         "every interval once, in order"
     );
+    // The spans lost with the process are named: the first interval judged after the
+    // restart (or one that ended while it was down) says what it is missing.
+    let lost = detail["intervals"].as_array().unwrap().iter().any(|i| {
+        i["judgment"]["reasons"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| {
+                let r = r.as_str().unwrap();
+                r.contains("(re)started watching") || r.contains("daemon was not running")
+            })
+    });
+    assert!(lost, "{detail:#}");
 
     // The verdict decided before the crash is unchanged, number for number.
     let (_, again) = get(&daemon.api, &format!("/api/v1/analyses/{done}/verdict")).await;

@@ -79,6 +79,14 @@ pub struct ValidRequest {
 /// so an interval may not come near that.
 pub const MAX_INTERVAL: Duration = Duration::from_secs(3600);
 
+/// Longest lifetime accepted: a week. Longer would store more than anyone reads, and
+/// an unbounded one overflowed the stored milliseconds.
+pub const MAX_LIFETIME: Duration = Duration::from_secs(7 * 24 * 3600);
+
+/// Most intervals one analysis may plan (lifetime / interval): each is a stored row. A
+/// week of 30 s intervals.
+pub const MAX_INTERVALS: u32 = 20_160;
+
 /// Longest key accepted, so keys stay usable as URL parts and index entries.
 const MAX_KEY_LEN: usize = 256;
 
@@ -142,6 +150,27 @@ impl AnalysisRequest {
                 ),
             ));
         }
+        if lifetime > MAX_LIFETIME {
+            return Err(refuse(
+                "lifetime",
+                format!(
+                    "`{}` is longer than the maximum 7d (168h): a canary judged for longer is \
+                     better split into several analyses",
+                    self.lifetime
+                ),
+            ));
+        }
+        let planned = lifetime.as_millis().div_ceil(interval.as_millis().max(1));
+        if planned > u128::from(MAX_INTERVALS) {
+            return Err(refuse(
+                "lifetime",
+                format!(
+                    "`{}` at an interval of `{}` is {planned} intervals, more than the maximum \
+                     {MAX_INTERVALS}: lengthen the interval or shorten the lifetime",
+                    self.lifetime, self.interval
+                ),
+            ));
+        }
         if lifetime < interval {
             return Err(refuse(
                 "lifetime",
@@ -195,6 +224,26 @@ mod tests {
             "baseline": {"service.name": "checkout", "service.version": "1.4.1"},
             "canary": {"service.name": "checkout", "service.version": "1.4.2"},
             "interval": "30s", "lifetime": "10m"})
+    }
+
+    #[test]
+    fn lifetime_is_bounded() {
+        let mut r = base();
+        r["lifetime"] = "584542046090y".into();
+        let e = request(r).unwrap_err().to_string();
+        assert!(e.contains("lifetime") && e.contains("maximum 7d"), "{e}");
+        let mut r = base();
+        r["lifetime"] = "169h".into();
+        assert!(request(r).is_err());
+        let mut r = base();
+        r["lifetime"] = "168h".into();
+        assert_eq!(request(r).unwrap().lifetime, MAX_LIFETIME);
+        // 1 s intervals for 6 hours: 21,600 intervals.
+        let mut r = base();
+        r["interval"] = "1s".into();
+        r["lifetime"] = "6h".into();
+        let e = request(r).unwrap_err().to_string();
+        assert!(e.contains("21600 intervals"), "{e}");
     }
 
     #[test]

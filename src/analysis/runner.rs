@@ -5,18 +5,34 @@
 //! delays only its own analysis. The store is the source of truth: a task re-reads the
 //! analysis before judging and writes the interval with a guard, so a cancel that races
 //! an interval wins, and a restart resumes from what was committed.
+//!
+//! An analysis never leaves the schedule because of an error: an interval that could not
+//! be judged or recorded (a database that is full, locked or gone, a corrupt row, a
+//! panic) is tried again after a back-off, keeping the analysis's windows and what the
+//! failed attempt had already taken from them. Only a verdict, a cancel or the row's
+//! disappearance ends its schedule.
+//!
+//! Between intervals the runner keeps each analysis's [`Progress`] in memory (the
+//! sequential tests' state and the count of intervals without data), so a look costs the
+//! same at the thousandth interval as at the first; after a restart it is rebuilt once
+//! from the stored intervals. Intervals that ended while the daemon was down are recorded
+//! as missed: sources that keep history (Prometheus) still answer for them, the others
+//! (OTLP) are reported missing, and an analysis whose intervals mostly brought no data
+//! ends `inconclusive`, never `pass`.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::future::Future;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tokio::sync::{Semaphore, mpsc, watch};
 use tracing::Instrument as _;
 
 use super::{Analysis, Interval, Status};
-use crate::judge::{Classification, JudgeOptions, Judgment, MetricData, Verdict, judge_looks};
-use crate::model::{Model, TestKind};
+use crate::judge::{
+    Classification, JudgeOptions, Judgment, MetricData, SequentialState, Verdict, judge_step,
+};
+use crate::model::{Model, Source, TestKind};
 use crate::stats::sequential::Decision;
 use crate::store::{IntervalUpdate, Store, StoreError};
 
@@ -72,6 +88,16 @@ pub trait DataSource: Send + Sync + 'static {
         start_ms: i64,
         end_ms: i64,
     ) -> impl Future<Output = (BTreeMap<String, MetricData>, Vec<SourceError>)> + Send;
+    /// What can still be had for `[start_ms, end_ms)`, an interval that ended while the
+    /// daemon was not running: sources that keep history answer as in `take`; the others
+    /// report each of their metrics as missing, and leave what they hold now (it belongs
+    /// to a later interval) where it is.
+    fn missed(
+        &self,
+        analysis: &Analysis,
+        start_ms: i64,
+        end_ms: i64,
+    ) -> impl Future<Output = (BTreeMap<String, MetricData>, Vec<SourceError>)> + Send;
 }
 
 /// Hooks for the daemon's own metrics and notifications.
@@ -79,6 +105,8 @@ pub trait Observer: Send + Sync + 'static {
     fn interval_judged(&self, analysis: &Analysis, interval: &Interval, seconds: f64);
     fn decided(&self, analysis: &Analysis, status: Status);
     fn source_errors(&self, analysis: &Analysis, errors: &[SourceError]);
+    /// An interval of analysis `id` could not be judged or recorded; it is tried again.
+    fn interval_failed(&self, _id: &str, _error: &str) {}
 }
 
 /// An observer that does nothing.
@@ -90,11 +118,44 @@ impl Observer for NoObserver {
     fn source_errors(&self, _: &Analysis, _: &[SourceError]) {}
 }
 
+/// Milliseconds since the Unix epoch, from the system clock.
 pub fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
         .unwrap_or(0)
+}
+
+/// The runner's clock: the system's, or one a test drives.
+#[derive(Clone)]
+pub struct Clock(Arc<dyn Fn() -> i64 + Send + Sync>);
+
+impl Clock {
+    /// The system clock ([`now_ms`]).
+    pub fn system() -> Clock {
+        Clock(Arc::new(now_ms))
+    }
+
+    /// A clock that reads `now` (milliseconds since the Unix epoch).
+    pub fn from_fn(now: impl Fn() -> i64 + Send + Sync + 'static) -> Clock {
+        Clock(Arc::new(now))
+    }
+
+    pub fn now_ms(&self) -> i64 {
+        (self.0)()
+    }
+}
+
+impl Default for Clock {
+    fn default() -> Self {
+        Clock::system()
+    }
+}
+
+impl std::fmt::Debug for Clock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Clock({})", self.now_ms())
+    }
 }
 
 /// The runner and its settings.
@@ -104,6 +165,67 @@ pub struct Runner<S, O> {
     pub observer: Arc<O>,
     /// Analyses judged at once.
     pub concurrency: usize,
+    pub clock: Clock,
+}
+
+/// Longest wait before an interval that failed is tried again.
+const MAX_RETRY_WAIT_MS: i64 = 60_000;
+
+/// The wait before the `attempt`th try (1-based) of an interval that failed: doubling
+/// from one second, never past the analysis's interval nor [`MAX_RETRY_WAIT_MS`].
+fn retry_wait_ms(attempt: u32, interval_ms: Option<u64>) -> i64 {
+    let doubling = 1_000i64.saturating_mul(1 << attempt.saturating_sub(1).min(16));
+    let cap = interval_ms.map_or(MAX_RETRY_WAIT_MS, |i| {
+        (i as i64).clamp(1_000, MAX_RETRY_WAIT_MS)
+    });
+    doubling.min(cap)
+}
+
+/// What the runner keeps of one running analysis between its intervals; rebuilt from the
+/// stored intervals when missing (after a restart) or out of step.
+#[derive(Clone, Debug, Default)]
+pub struct Progress {
+    /// Intervals taken in; equals the analysis's `intervals` when in step.
+    pub intervals: u32,
+    /// The sequential tests, one look per interval so far.
+    pub sequential: SequentialState,
+    /// Intervals that brought no data for any metric (on both sides).
+    pub empty: u32,
+}
+
+impl Progress {
+    /// Rebuilds an analysis's progress from its stored intervals, in order.
+    pub fn replay(analysis: &Analysis, intervals: &[Interval]) -> Progress {
+        let mut p = Progress::default();
+        for i in intervals {
+            // Stored data was judged once already (refused metrics were dropped before
+            // it was stored), so a replay does not fail; if it does (a model that changed
+            // under a stored analysis), that look is skipped rather than the analysis.
+            if let Err(e) = p
+                .sequential
+                .advance(&analysis.model, &i.data, &JudgeOptions::default())
+            {
+                tracing::warn!(analysis = %analysis.id, interval = i.seq, error = %e,
+                    "stored interval not replayed into the sequential tests");
+            }
+            if no_evidence(&i.data) {
+                p.empty += 1;
+            }
+        }
+        p.intervals = analysis.intervals;
+        p
+    }
+}
+
+/// True when no metric in `data` has observations on both sides.
+pub fn no_evidence(data: &BTreeMap<String, MetricData>) -> bool {
+    !data.values().any(|d| match d {
+        MetricData::Samples { baseline, canary } => !baseline.is_empty() && !canary.is_empty(),
+        MetricData::Histograms { baseline, canary } => {
+            baseline.histogram.count() > 0 && canary.histogram.count() > 0
+        }
+        MetricData::Counts { baseline, canary } => baseline.requests > 0 && canary.requests > 0,
+    })
 }
 
 /// The state an interval's judgment leads to, and why (`None`: the analysis runs on, or
@@ -116,7 +238,16 @@ pub struct Runner<S, O> {
 ///   `marginal` (a sequential rejection is final, so that score cannot recover);
 /// - with `early_pass` configured, it passes once `min_duration` has elapsed, every
 ///   sequential metric has shown equivalence, and the verdict is a pass.
-pub fn next_status(analysis: &Analysis, seq: u32, judgment: &Judgment) -> (Status, Option<String>) {
+///
+/// `empty` intervals (of `seq`) brought no data for any metric: when they are more than
+/// half, the evidence is mostly missing and the analysis cannot pass, early or at its end
+/// (it ends `inconclusive` unless a regression failed it).
+pub fn next_status(
+    analysis: &Analysis,
+    seq: u32,
+    judgment: &Judgment,
+    empty: u32,
+) -> (Status, Option<String>) {
     let sequential = || {
         judgment
             .metrics
@@ -141,6 +272,7 @@ pub fn next_status(analysis: &Analysis, seq: u32, judgment: &Judgment) -> (Statu
             )),
         );
     }
+    let mostly_missing = 2 * u64::from(empty) > u64::from(seq);
     let planned = analysis.planned_intervals();
     if seq < planned {
         let fails: Vec<&str> = sequential()
@@ -170,6 +302,7 @@ pub fn next_status(analysis: &Analysis, seq: u32, judgment: &Judgment) -> (Statu
         let elapsed = u128::from(seq) * u128::from(analysis.interval_ms);
         if let Some(min) = min
             && elapsed >= min.as_millis()
+            && !mostly_missing
             && judgment.verdict == Verdict::Pass
             && sequential().next().is_some()
             && sequential().all(|m| {
@@ -188,113 +321,273 @@ pub fn next_status(analysis: &Analysis, seq: u32, judgment: &Judgment) -> (Statu
         }
         return (Status::Running, None);
     }
-    let status = match judgment.verdict {
-        Verdict::Pass => Status::Pass,
-        Verdict::Fail => Status::Fail,
-        Verdict::Marginal | Verdict::Inconclusive => Status::Inconclusive,
-    };
-    (status, None)
+    match judgment.verdict {
+        Verdict::Fail => (Status::Fail, None),
+        _ if mostly_missing => (
+            Status::Inconclusive,
+            Some(format!(
+                "{empty} of {seq} intervals brought no data: too little evidence to pass"
+            )),
+        ),
+        Verdict::Pass => (Status::Pass, None),
+        Verdict::Marginal | Verdict::Inconclusive => (Status::Inconclusive, None),
+    }
 }
 
-/// Judges the next interval of `id`. Returns the analysis's new state, or None when there
-/// was nothing to do (unknown, no longer running, or another writer got there first).
-pub async fn judge_interval<S: DataSource, O: Observer>(
-    store: &Store,
-    source: &S,
-    observer: &O,
-    id: &str,
-) -> Result<Option<Analysis>, StoreError> {
-    let Some(analysis) = store.get(id).await? else {
-        return Ok(None);
-    };
-    if analysis.status != Status::Running {
-        return Ok(None);
-    }
-    let started = std::time::Instant::now();
-    let seq = analysis.intervals + 1;
-    let end_ms = analysis.next_due_ms;
-    let start_ms = end_ms - analysis.interval_ms as i64;
-    let (data, errors) = source.take(&analysis, start_ms, end_ms).await;
-    if !errors.is_empty() {
-        observer.source_errors(&analysis, &errors);
-    }
-    let mut cumulative = analysis.cumulative.clone();
-    for (name, d) in &data {
-        match cumulative.get_mut(name) {
-            Some(existing) => existing.merge(d),
-            None => {
-                cumulative.insert(name.clone(), d.clone());
-            }
+/// What one attempt at an analysis's next interval came to.
+#[derive(Debug)]
+pub enum Judged {
+    /// Recorded; the analysis runs on and is next due at this time.
+    Running(i64),
+    /// Not due yet (it was put on the schedule early, after a failed read): due at
+    /// `due_ms`, with the carry of an earlier failed attempt handed back.
+    Early {
+        due_ms: i64,
+        carry: BTreeMap<String, MetricData>,
+    },
+    /// Decided, cancelled, or no longer in the store: nothing more to do.
+    Finished,
+}
+
+/// An interval that could not be judged or recorded.
+#[derive(Debug)]
+pub struct Failure {
+    pub error: String,
+    /// What the failed attempt took from sources that hand data out only once (OTLP
+    /// windows): the next attempt adds it back, so no span is lost to the failure.
+    pub carry: BTreeMap<String, MetricData>,
+    /// The analysis's interval, when it could be read (it bounds the wait before a retry).
+    pub interval_ms: Option<u64>,
+}
+
+/// Everything judging an interval needs, shared by the runner's tasks.
+pub struct Context<S, O> {
+    pub store: Store,
+    pub source: Arc<S>,
+    pub observer: Arc<O>,
+    pub clock: Clock,
+    /// When this runner started: an interval that ended before it was missed.
+    pub started_ms: i64,
+    progress: Mutex<HashMap<String, Progress>>,
+    /// Progress rebuilt from stored intervals (after a restart): a measure of how often
+    /// a look costs more than one look.
+    replays: std::sync::atomic::AtomicU64,
+}
+
+impl<S: DataSource, O: Observer> Context<S, O> {
+    pub fn new(store: Store, source: Arc<S>, observer: Arc<O>, clock: Clock) -> Self {
+        let started_ms = clock.now_ms();
+        Context {
+            store,
+            source,
+            observer,
+            clock,
+            started_ms,
+            progress: Mutex::default(),
+            replays: Default::default(),
         }
     }
-    // Sequential metrics replay every look: the committed intervals' data, then this one.
-    let mut looks: Vec<BTreeMap<String, MetricData>> = if analysis
-        .model
-        .metrics
-        .iter()
-        .any(|m| m.test() == TestKind::Sequential)
-    {
-        store
-            .intervals(id)
-            .await?
-            .into_iter()
-            .map(|i| i.data)
-            .collect()
-    } else {
-        Vec::new()
-    };
-    looks.push(data);
-    let mut judgment = judge_tolerant(&analysis.model, &mut cumulative, &mut looks);
-    let data = looks.pop().unwrap_or_default();
-    for e in &errors {
-        judgment.reasons.push(format!("source error: {e}"));
+
+    /// How many times an analysis's progress was rebuilt from its stored intervals.
+    pub fn replays(&self) -> u64 {
+        self.replays.load(std::sync::atomic::Ordering::Relaxed)
     }
-    let (status, why) = next_status(&analysis, seq, &judgment);
-    if let Some(why) = why {
-        judgment.reasons.insert(0, why);
+
+    fn cache(&self) -> std::sync::MutexGuard<'_, HashMap<String, Progress>> {
+        // Entries are whole values: a panic elsewhere cannot leave one half-written.
+        self.progress.lock().unwrap_or_else(PoisonError::into_inner)
     }
-    let now = now_ms();
-    let interval = Interval {
-        seq,
-        start_ms,
-        end_ms,
-        data,
-        judgment,
-    };
-    let update = IntervalUpdate {
-        interval,
-        status,
-        next_due_ms: end_ms + analysis.interval_ms as i64,
-        decided_ms: status.is_final().then_some(now),
-        cumulative,
-    };
-    if !store.record_interval(id, &update).await? {
-        return Ok(None);
+
+    /// Forgets what is kept of analysis `id` (decided or cancelled).
+    pub fn forget(&self, id: &str) {
+        self.cache().remove(id);
     }
-    observer.interval_judged(&analysis, &update.interval, started.elapsed().as_secs_f64());
-    let updated = store.get(id).await?;
-    if let Some(a) = &updated
-        && a.status.is_final()
-    {
-        observer.decided(a, a.status);
+
+    /// The progress of `analysis`: kept in memory, else replayed from the store.
+    async fn progress(&self, analysis: &Analysis) -> Result<Progress, StoreError> {
+        if let Some(p) = self.cache().get(&analysis.id)
+            && p.intervals == analysis.intervals
+        {
+            return Ok(p.clone());
+        }
+        let stored = if analysis.intervals > 0 {
+            self.replays
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            self.store.intervals(&analysis.id).await?
+        } else {
+            Vec::new()
+        };
+        Ok(Progress::replay(analysis, &stored))
     }
-    Ok(updated)
+
+    /// Judges the next interval of `id`, adding `carry` (what an earlier failed attempt
+    /// took) to what the sources give now.
+    pub async fn judge_interval(
+        &self,
+        id: &str,
+        carry: BTreeMap<String, MetricData>,
+    ) -> Result<Judged, Failure> {
+        let analysis = match self.store.get(id).await {
+            Ok(Some(a)) if a.status == Status::Running => a,
+            Ok(_) => return Ok(Judged::Finished),
+            Err(e) => {
+                return Err(Failure {
+                    error: e.to_string(),
+                    carry,
+                    interval_ms: None,
+                });
+            }
+        };
+        let failed = |e: StoreError, carry| Failure {
+            error: e.to_string(),
+            carry,
+            interval_ms: Some(analysis.interval_ms),
+        };
+        if analysis.next_due_ms > self.clock.now_ms() {
+            return Ok(Judged::Early {
+                due_ms: analysis.next_due_ms,
+                carry,
+            });
+        }
+        let mut progress = match self.progress(&analysis).await {
+            Ok(p) => p,
+            Err(e) => return Err(failed(e, carry)),
+        };
+        let started = std::time::Instant::now();
+        let seq = analysis.intervals + 1;
+        let end_ms = analysis.next_due_ms;
+        let start_ms = end_ms - analysis.interval_ms as i64;
+        let (mut data, errors) = if end_ms <= self.started_ms {
+            self.source.missed(&analysis, start_ms, end_ms).await
+        } else {
+            self.source.take(&analysis, start_ms, end_ms).await
+        };
+        for (name, d) in carry {
+            match data.get_mut(&name) {
+                // What the failed attempt took came first.
+                Some(now) => {
+                    let mut earlier = d;
+                    earlier.merge(now);
+                    *now = earlier;
+                }
+                None => {
+                    data.insert(name, d);
+                }
+            }
+        }
+        if !errors.is_empty() {
+            self.observer.source_errors(&analysis, &errors);
+        }
+        let mut cumulative = analysis.cumulative.clone();
+        for (name, d) in &data {
+            match cumulative.get_mut(name) {
+                Some(existing) => existing.merge(d),
+                None => {
+                    cumulative.insert(name.clone(), d.clone());
+                }
+            }
+        }
+        let mut judgment = judge_tolerant(
+            &analysis.model,
+            &mut cumulative,
+            &mut progress.sequential,
+            &mut data,
+        );
+        for e in &errors {
+            judgment.reasons.push(format!("source error: {e}"));
+        }
+        progress.intervals = seq;
+        if no_evidence(&data) {
+            progress.empty += 1;
+        }
+        if progress.empty > 0 {
+            judgment.reasons.push(format!(
+                "{} of {seq} intervals brought no data",
+                progress.empty
+            ));
+        }
+        let (status, why) = next_status(&analysis, seq, &judgment, progress.empty);
+        if let Some(why) = why {
+            judgment.reasons.insert(0, why);
+        }
+        let now = self.clock.now_ms();
+        let update = IntervalUpdate {
+            interval: Interval {
+                seq,
+                start_ms,
+                end_ms,
+                data,
+                judgment,
+            },
+            status,
+            next_due_ms: end_ms + analysis.interval_ms as i64,
+            decided_ms: status.is_final().then_some(now),
+            cumulative,
+        };
+        match self.store.record_interval(id, &update).await {
+            Ok(true) => {}
+            // Cancelled meanwhile: the cancel wins.
+            Ok(false) => return Ok(Judged::Finished),
+            Err(e) => {
+                let carry = once_only(&analysis.model, update.interval.data);
+                return Err(failed(e, carry));
+            }
+        }
+        self.observer
+            .interval_judged(&analysis, &update.interval, started.elapsed().as_secs_f64());
+        if status.is_final() {
+            self.forget(id);
+            let decided = Analysis {
+                status,
+                intervals: seq,
+                next_due_ms: update.next_due_ms,
+                decided_ms: update.decided_ms,
+                score: Some(update.interval.judgment.score),
+                judgment: Some(update.interval.judgment),
+                cumulative: update.cumulative,
+                ..analysis
+            };
+            self.observer.decided(&decided, status);
+            Ok(Judged::Finished)
+        } else {
+            self.cache().insert(id.to_string(), progress);
+            Ok(Judged::Running(update.next_due_ms))
+        }
+    }
+}
+
+/// The part of an interval's data that its sources hand out only once (everything but
+/// Prometheus queries, which a retry runs again over the same window).
+fn once_only(model: &Model, data: BTreeMap<String, MetricData>) -> BTreeMap<String, MetricData> {
+    data.into_iter()
+        .filter(|(name, _)| {
+            model
+                .metric(name)
+                .is_some_and(|m| !matches!(m.source, Some(Source::Prometheus(_))))
+        })
+        .collect()
 }
 
 /// Judges what there is. Data the model refuses (a metric it lacks, the wrong shape) is
 /// dropped with a reason instead of stalling the analysis: one bad source must not keep
 /// the other metrics from a verdict. The refused metric leaves the cumulative data and
-/// every look, the current one included, so the stored interval holds only what was
-/// judged and replaying it later cannot fail.
+/// this interval's look, so the stored interval holds only what was judged and replaying
+/// it later cannot fail. `sequential` takes the look only when the judgment succeeds.
 fn judge_tolerant(
     model: &Model,
     cumulative: &mut BTreeMap<String, MetricData>,
-    looks: &mut [BTreeMap<String, MetricData>],
+    sequential: &mut SequentialState,
+    look: &mut BTreeMap<String, MetricData>,
 ) -> Judgment {
     let mut refused = Vec::new();
     loop {
-        let refs: Vec<&BTreeMap<String, MetricData>> = looks.iter().collect();
-        match judge_looks(model, cumulative, &refs, &JudgeOptions::default()) {
+        match judge_step(
+            model,
+            cumulative,
+            sequential,
+            look,
+            &JudgeOptions::default(),
+        ) {
             Ok(mut j) => {
                 j.reasons.extend(refused);
                 return j;
@@ -302,14 +595,25 @@ fn judge_tolerant(
             Err(e) => {
                 refused.push(format!("data refused: {e}"));
                 let mut found = cumulative.remove(e.metric()).is_some();
-                for look in looks.iter_mut() {
-                    found |= look.remove(e.metric()).is_some();
-                }
+                found |= look.remove(e.metric()).is_some();
                 if !found {
                     // Cannot happen (every judge error names a metric present in the
                     // data), but never loop: judge with no data at all.
+                    if cumulative.is_empty() && look.is_empty() {
+                        // Nothing left to remove: the model itself cannot be judged
+                        // (model validation makes this unreachable).
+                        return Judgment {
+                            model: model.name.clone(),
+                            verdict: Verdict::Inconclusive,
+                            score: 0.0,
+                            thresholds: model.thresholds,
+                            reasons: refused,
+                            groups: Vec::new(),
+                            metrics: Vec::new(),
+                        };
+                    }
                     cumulative.clear();
-                    looks.iter_mut().for_each(BTreeMap::clear);
+                    look.clear();
                 }
             }
         }
@@ -323,15 +627,30 @@ impl<S: DataSource, O: Observer> Runner<S, O> {
         mut commands: mpsc::UnboundedReceiver<Command>,
         mut shutdown: watch::Receiver<bool>,
     ) -> Result<(), StoreError> {
+        let concurrency = self.concurrency.max(1);
+        let cx = Arc::new(Context::new(
+            self.store,
+            self.source,
+            self.observer,
+            self.clock,
+        ));
+        let clock = cx.clock.clone();
         let mut due: BTreeSet<(i64, String)> = BTreeSet::new();
         let mut by_id: HashMap<String, i64> = HashMap::new();
         let mut in_flight: BTreeSet<String> = BTreeSet::new();
-        let permits = Arc::new(Semaphore::new(self.concurrency.max(1)));
-        let (done_tx, mut done_rx) = mpsc::unbounded_channel::<(String, Option<Analysis>)>();
+        // Analyses whose windows the source holds.
+        let mut watched: HashSet<String> = HashSet::new();
+        // Per analysis: failed attempts in a row, and what they took.
+        let mut failures: HashMap<String, u32> = HashMap::new();
+        let mut carries: HashMap<String, BTreeMap<String, MetricData>> = HashMap::new();
+        let permits = Arc::new(Semaphore::new(concurrency));
+        let (done_tx, mut done_rx) =
+            mpsc::unbounded_channel::<(String, bool, Result<Judged, Failure>)>();
 
         // Resume what was running before a restart.
-        for a in self.store.list(Some(Status::Running)).await? {
-            self.source.watch(&a);
+        for a in cx.store.list(Some(Status::Running)).await? {
+            cx.source.watch(&a);
+            watched.insert(a.id.clone());
             due.insert((a.next_due_ms, a.id.clone()));
             by_id.insert(a.id.clone(), a.next_due_ms);
         }
@@ -339,7 +658,7 @@ impl<S: DataSource, O: Observer> Runner<S, O> {
         loop {
             let next = due.first().map(|(t, _)| *t);
             let sleep = match next {
-                Some(t) => Duration::from_millis((t - now_ms()).max(0) as u64),
+                Some(t) => Duration::from_millis((t - clock.now_ms()).max(0) as u64),
                 None => Duration::from_secs(3600),
             };
             tokio::select! {
@@ -349,34 +668,84 @@ impl<S: DataSource, O: Observer> Runner<S, O> {
                         if by_id.contains_key(&id) || in_flight.contains(&id) {
                             continue;
                         }
-                        if let Ok(Some(a)) = self.store.get(&id).await
-                            && a.status == Status::Running
-                        {
-                            self.source.watch(&a);
-                            due.insert((a.next_due_ms, a.id.clone()));
-                            by_id.insert(a.id, a.next_due_ms);
+                        match cx.store.get(&id).await {
+                            Ok(Some(a)) if a.status == Status::Running => {
+                                if watched.insert(a.id.clone()) {
+                                    cx.source.watch(&a);
+                                }
+                                due.insert((a.next_due_ms, a.id.clone()));
+                                by_id.insert(a.id, a.next_due_ms);
+                            }
+                            Ok(_) => {}
+                            Err(e) => {
+                                // Keep it on the schedule: the attempt re-reads it, and
+                                // watches it once it can.
+                                tracing::error!(analysis = %id, error = %e,
+                                    "cannot read a new analysis; trying again");
+                                let at = clock.now_ms() + retry_wait_ms(1, None);
+                                failures.insert(id.clone(), 1);
+                                due.insert((at, id.clone()));
+                                by_id.insert(id, at);
+                            }
                         }
                     }
                     Some(Command::Cancel(id)) => {
                         if let Some(t) = by_id.remove(&id) {
                             due.remove(&(t, id.clone()));
                         }
-                        self.source.unwatch(&id);
+                        failures.remove(&id);
+                        carries.remove(&id);
+                        cx.forget(&id);
+                        if watched.remove(&id) {
+                            cx.source.unwatch(&id);
+                        }
                     }
                     None => break,
                 },
-                Some((id, outcome)) = done_rx.recv() => {
+                Some((id, watched_now, outcome)) = done_rx.recv() => {
                     in_flight.remove(&id);
-                    match outcome {
-                        Some(a) if a.status == Status::Running => {
-                            due.insert((a.next_due_ms, a.id.clone()));
-                            by_id.insert(a.id, a.next_due_ms);
-                        }
-                        _ => self.source.unwatch(&id),
+                    if watched_now {
+                        watched.insert(id.clone());
                     }
+                    let at = match outcome {
+                        Ok(Judged::Running(next)) => {
+                            failures.remove(&id);
+                            next
+                        }
+                        Ok(Judged::Early { due_ms, carry }) => {
+                            if !carry.is_empty() {
+                                carries.insert(id.clone(), carry);
+                            }
+                            due_ms
+                        }
+                        Ok(Judged::Finished) => {
+                            failures.remove(&id);
+                            carries.remove(&id);
+                            cx.forget(&id);
+                            if watched.remove(&id) {
+                                cx.source.unwatch(&id);
+                            }
+                            continue;
+                        }
+                        Err(failure) => {
+                            let attempt = failures.entry(id.clone()).or_insert(0);
+                            *attempt += 1;
+                            let wait = retry_wait_ms(*attempt, failure.interval_ms);
+                            tracing::error!(analysis = %id, error = %failure.error,
+                                attempt = *attempt, retry_in_ms = wait,
+                                "interval not recorded; trying again");
+                            cx.observer.interval_failed(&id, &failure.error);
+                            if !failure.carry.is_empty() {
+                                carries.insert(id.clone(), failure.carry);
+                            }
+                            clock.now_ms() + wait
+                        }
+                    };
+                    due.insert((at, id.clone()));
+                    by_id.insert(id, at);
                 }
                 _ = tokio::time::sleep(sleep), if next.is_some() => {
-                    let now = now_ms();
+                    let now = clock.now_ms();
                     while let Some((t, id)) = due.first().cloned() {
                         if t > now {
                             break;
@@ -384,60 +753,61 @@ impl<S: DataSource, O: Observer> Runner<S, O> {
                         due.pop_first();
                         by_id.remove(&id);
                         in_flight.insert(id.clone());
-                        let (store, source, observer) =
-                            (self.store.clone(), self.source.clone(), self.observer.clone());
-                        let (permits, done) = (permits.clone(), done_tx.clone());
+                        let carry = carries.remove(&id).unwrap_or_default();
+                        let needs_watch = !watched.contains(&id);
+                        let (cx, permits, done) = (cx.clone(), permits.clone(), done_tx.clone());
                         tokio::spawn(async move {
                             let _permit = permits.acquire_owned().await;
                             // Judged in a task of its own so that even a panic comes back
-                            // here as an error: the schedule must hear about every analysis.
+                            // here as a failure: the schedule must hear about every analysis.
                             let judged = {
-                                let (store, id) = (store.clone(), id.clone());
+                                let (cx, id) = (cx.clone(), id.clone());
                                 let span = tracing::info_span!("judge interval", analysis = %id);
                                 tokio::spawn(
                                     async move {
-                                        judge_interval(&store, &*source, &*observer, &id).await
+                                        let watched_now = needs_watch && watch_late(&cx, &id).await;
+                                        (watched_now, cx.judge_interval(&id, carry).await)
                                     }
                                     .instrument(span),
                                 )
                                 .await
                             };
-                            let outcome = match judged {
-                                Ok(Ok(o)) => o,
-                                failed => {
-                                    let reason = match failed {
-                                        Ok(Err(e)) => e.to_string(),
-                                        Err(e) => format!("judging panicked: {e}"),
-                                        Ok(Ok(_)) => String::new(),
-                                    };
-                                    tracing::error!(
-                                        analysis = %id,
-                                        error = %reason,
-                                        "interval not recorded; retrying next interval"
-                                    );
-                                    // Retry one interval later rather than drop it.
-                                    store.get(&id).await.ok().flatten().map(|mut a| {
-                                        a.next_due_ms = now_ms() + a.interval_ms as i64;
-                                        a
-                                    })
-                                }
+                            let (watched_now, outcome) = match judged {
+                                Ok(r) => r,
+                                Err(e) => (false, Err(Failure {
+                                    error: format!("judging panicked: {e}"),
+                                    carry: BTreeMap::new(),
+                                    interval_ms: None,
+                                })),
                             };
-                            let _ = done.send((id, outcome));
+                            let _ = done.send((id, watched_now, outcome));
                         });
                     }
                 }
             }
         }
         // Let the intervals being written finish, so none is half done.
-        let _ = permits.acquire_many(self.concurrency.max(1) as u32).await;
+        let _ = permits.acquire_many(concurrency as u32).await;
         Ok(())
     }
 }
 
+/// Registers the windows of an analysis that was scheduled before it could be read (a
+/// store error at schedule time); true when it did.
+async fn watch_late<S: DataSource, O: Observer>(cx: &Context<S, O>, id: &str) -> bool {
+    match cx.store.get(id).await {
+        Ok(Some(a)) if a.status == Status::Running => {
+            cx.source.watch(&a);
+            true
+        }
+        _ => false,
+    }
+}
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::analysis::AnalysisRequest;
+    use crate::judge::judge_looks;
     use crate::model::Catalog;
     use crate::stats::proportions::Counts;
     use std::sync::Mutex;
@@ -485,6 +855,24 @@ mod tests {
                 Vec::new(),
             )
         }
+        /// Like OTLP: nothing to look back at.
+        async fn missed(
+            &self,
+            a: &Analysis,
+            _: i64,
+            _: i64,
+        ) -> (BTreeMap<String, MetricData>, Vec<SourceError>) {
+            let errors = a
+                .model
+                .metrics
+                .iter()
+                .map(|m| SourceError {
+                    metric: m.name.clone(),
+                    reason: "missed".into(),
+                })
+                .collect();
+            (BTreeMap::new(), errors)
+        }
     }
 
     struct Decisions(mpsc::UnboundedSender<(String, Status)>);
@@ -495,6 +883,56 @@ mod tests {
             let _ = self.0.send((a.id.clone(), s));
         }
         fn source_errors(&self, _: &Analysis, _: &[SourceError]) {}
+    }
+
+    /// Reports decisions and failed attempts.
+    struct Events(mpsc::UnboundedSender<Event>);
+
+    #[derive(Debug, PartialEq)]
+    enum Event {
+        Decided(String, Status),
+        Failed(String),
+    }
+
+    impl Observer for Events {
+        fn interval_judged(&self, _: &Analysis, _: &Interval, _: f64) {}
+        fn decided(&self, a: &Analysis, s: Status) {
+            let _ = self.0.send(Event::Decided(a.id.clone(), s));
+        }
+        fn source_errors(&self, _: &Analysis, _: &[SourceError]) {}
+        fn interval_failed(&self, id: &str, _: &str) {
+            let _ = self.0.send(Event::Failed(id.to_string()));
+        }
+    }
+
+    async fn next_event(rx: &mut mpsc::UnboundedReceiver<Event>) -> Event {
+        tokio::time::timeout(Duration::from_secs(60), rx.recv())
+            .await
+            .expect("no event within 60 s")
+            .expect("runner stopped")
+    }
+
+    /// A second connection to the store's database, to break and mend it behind the
+    /// store's back.
+    async fn raw(dir: &tempfile::TempDir) -> sqlx::SqliteConnection {
+        use sqlx::Connection as _;
+        let url = format!("sqlite://{}", dir.path().join("a.db").display());
+        sqlx::SqliteConnection::connect(&url).await.unwrap()
+    }
+
+    fn runner<O: Observer>(
+        store: &Store,
+        source: &Arc<Fixed>,
+        observer: O,
+        clock: Clock,
+    ) -> Runner<Fixed, O> {
+        Runner {
+            store: store.clone(),
+            source: source.clone(),
+            observer: Arc::new(observer),
+            concurrency: 4,
+            clock,
+        }
     }
 
     /// Waits for the runner's first decision; a runner that never decides fails the test
@@ -538,12 +976,7 @@ mod tests {
         let (tx, mut decided) = mpsc::unbounded_channel();
         let (handle, commands) = RunnerHandle::new();
         let (stop, stopped) = watch::channel(false);
-        let runner = Runner {
-            store: store.clone(),
-            source: source.clone(),
-            observer: Arc::new(Decisions(tx)),
-            concurrency: 4,
-        };
+        let runner = runner(&store, &source, Decisions(tx), Clock::system());
         let task = tokio::spawn(runner.run(commands, stopped));
         handle.schedule(&a.id);
         let (id, status) = first_decision(&mut decided).await;
@@ -569,12 +1002,7 @@ mod tests {
         let (tx, mut decided) = mpsc::unbounded_channel();
         let (_handle, commands) = RunnerHandle::new();
         let (stop, stopped) = watch::channel(false);
-        let runner = Runner {
-            store: store.clone(),
-            source: source.clone(),
-            observer: Arc::new(Decisions(tx)),
-            concurrency: 1,
-        };
+        let runner = runner(&store, &source, Decisions(tx), Clock::system());
         let task = tokio::spawn(runner.run(commands, stopped));
         let (id, status) = first_decision(&mut decided).await;
         assert_eq!((id, status), (a.id.clone(), Status::Fail));
@@ -651,7 +1079,7 @@ mod tests {
             let refs: Vec<_> = looks[..=i].iter().collect();
             let j = judge_looks(&a.model, &cumulative, &refs, &JudgeOptions::default()).unwrap();
             let seq = i as u32 + 1;
-            let (status, why) = next_status(a, seq, &j);
+            let (status, why) = next_status(a, seq, &j, 0);
             if status.is_final() {
                 return (seq, status, why);
             }
@@ -706,12 +1134,207 @@ mod tests {
         let (store, _dir, source) = setup(10).await;
         let (a, _) = store.create(&request("c", "1h"), now_ms()).await.unwrap();
         store.cancel(&a.id, now_ms()).await.unwrap();
-        let outcome = judge_interval(&store, &*source, &NoObserver, &a.id)
-            .await
-            .unwrap();
-        assert!(outcome.is_none());
+        let cx = Context::new(store.clone(), source, Arc::new(NoObserver), Clock::system());
+        let outcome = cx.judge_interval(&a.id, BTreeMap::new()).await.unwrap();
+        assert!(matches!(outcome, Judged::Finished));
         let stored = store.get(&a.id).await.unwrap().unwrap();
         assert_eq!(stored.status, Status::Cancelled);
         assert_eq!(stored.intervals, 0);
+    }
+
+    #[tokio::test]
+    async fn a_store_error_keeps_the_analysis_scheduled() {
+        let (store, dir, source) = setup(10).await;
+        let (tx, mut events) = mpsc::unbounded_channel();
+        let (handle, commands) = RunnerHandle::new();
+        let (stop, stopped) = watch::channel(false);
+        let task = tokio::spawn(
+            runner(&store, &source, Events(tx), Clock::system()).run(commands, stopped),
+        );
+        // A first analysis, decided: the runner is past its start-up.
+        let (first, _) = store
+            .create(&request("first", "1s"), now_ms())
+            .await
+            .unwrap();
+        handle.schedule(&first.id);
+        assert_eq!(
+            next_event(&mut events).await,
+            Event::Decided(first.id.clone(), Status::Pass)
+        );
+        // A second one, unreadable from the start: the schedule and every attempt fail
+        // until it is mended, and it stays on the schedule throughout.
+        let (a, _) = store
+            .create(&request("retry", "2s"), now_ms())
+            .await
+            .unwrap();
+        let mut db = raw(&dir).await;
+        let break_it = "UPDATE analyses SET cumulative = 'not json' WHERE id = ?";
+        sqlx::query(break_it)
+            .bind(&a.id)
+            .execute(&mut db)
+            .await
+            .unwrap();
+        handle.schedule(&a.id);
+        assert_eq!(next_event(&mut events).await, Event::Failed(a.id.clone()));
+        assert_eq!(next_event(&mut events).await, Event::Failed(a.id.clone()));
+        sqlx::query("UPDATE analyses SET cumulative = '{}' WHERE id = ?")
+            .bind(&a.id)
+            .execute(&mut db)
+            .await
+            .unwrap();
+        loop {
+            match next_event(&mut events).await {
+                Event::Failed(_) => continue,
+                Event::Decided(id, status) => {
+                    assert_eq!((id, status), (a.id.clone(), Status::Pass));
+                    break;
+                }
+            }
+        }
+        let stored = store.get(&a.id).await.unwrap().unwrap();
+        assert_eq!(stored.intervals, 2);
+        assert_eq!(
+            *source.watched.lock().unwrap(),
+            vec![first.id.clone(), a.id.clone()],
+            "each watched once, the second when it could first be read"
+        );
+        stop.send(true).unwrap();
+        task.await.unwrap().unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_failed_write_keeps_what_the_attempt_took() {
+        let (store, dir, source) = setup(10).await;
+        let (a, _) = store
+            .create(&request("carry", "1s"), now_ms())
+            .await
+            .unwrap();
+        let mut db = raw(&dir).await;
+        sqlx::query(
+            "CREATE TRIGGER refuse BEFORE INSERT ON intervals \
+             BEGIN SELECT RAISE(ABORT, 'disk full, say'); END",
+        )
+        .execute(&mut db)
+        .await
+        .unwrap();
+        let (tx, mut events) = mpsc::unbounded_channel();
+        let (handle, commands) = RunnerHandle::new();
+        let (stop, stopped) = watch::channel(false);
+        let task = tokio::spawn(
+            runner(&store, &source, Events(tx), Clock::system()).run(commands, stopped),
+        );
+        handle.schedule(&a.id);
+        assert_eq!(next_event(&mut events).await, Event::Failed(a.id.clone()));
+        sqlx::query("DROP TRIGGER refuse")
+            .execute(&mut db)
+            .await
+            .unwrap();
+        assert_eq!(
+            next_event(&mut events).await,
+            Event::Decided(a.id.clone(), Status::Pass)
+        );
+        let intervals = store.intervals(&a.id).await.unwrap();
+        assert_eq!(intervals.len(), 1);
+        // The failed attempt's take and the retry's, both in the one interval.
+        match &intervals[0].data["error-rate"] {
+            MetricData::Counts { canary, .. } => assert_eq!(canary.requests, 20_000),
+            other => panic!("{other:?}"),
+        }
+        stop.send(true).unwrap();
+        task.await.unwrap().unwrap();
+    }
+
+    #[tokio::test]
+    async fn intervals_missed_while_down_are_recorded_and_cannot_pass() {
+        let (store, _dir, source) = setup(10).await;
+        let (a, _) = store
+            .create(&request("down", "12s"), now_ms())
+            .await
+            .unwrap();
+        // The runner starts 10 s after the analysis was created: intervals 1 to 10 ended
+        // while the daemon was down.
+        let clock = Clock::from_fn(|| now_ms() + 10_000);
+        let (tx, mut decided) = mpsc::unbounded_channel();
+        let (handle, commands) = RunnerHandle::new();
+        let (stop, stopped) = watch::channel(false);
+        let task =
+            tokio::spawn(runner(&store, &source, Decisions(tx), clock).run(commands, stopped));
+        handle.schedule(&a.id);
+        let (_, status) = first_decision(&mut decided).await;
+        assert_eq!(status, Status::Inconclusive);
+        let intervals = store.intervals(&a.id).await.unwrap();
+        assert_eq!(intervals.len(), 12);
+        assert!(intervals[..10].iter().all(|i| i.data.is_empty()));
+        assert!(
+            intervals[0]
+                .judgment
+                .reasons
+                .iter()
+                .any(|r| r.contains("missed"))
+        );
+        let j = store.get(&a.id).await.unwrap().unwrap().judgment.unwrap();
+        assert_eq!(
+            j.reasons[0], "10 of 12 intervals brought no data: too little evidence to pass",
+            "{:?}",
+            j.reasons
+        );
+        stop.send(true).unwrap();
+        task.await.unwrap().unwrap();
+    }
+
+    #[tokio::test]
+    async fn looks_cost_one_look_and_a_restart_replays_once() {
+        use std::sync::atomic::{AtomicI64, Ordering};
+        let (store, _dir, source) = setup(10).await;
+        let t0 = now_ms();
+        let (a, _) = store.create(&request("seq", "1h"), t0).await.unwrap();
+        let time = Arc::new(AtomicI64::new(t0));
+        let clock = {
+            let time = time.clone();
+            Clock::from_fn(move || time.load(Ordering::SeqCst))
+        };
+        let cx = Context::new(
+            store.clone(),
+            source.clone(),
+            Arc::new(NoObserver),
+            clock.clone(),
+        );
+        for k in 1..=5 {
+            time.store(t0 + 1_000 * k, Ordering::SeqCst);
+            let judged = cx.judge_interval(&a.id, BTreeMap::new()).await.unwrap();
+            assert!(matches!(judged, Judged::Running(_)), "{judged:?}");
+        }
+        assert_eq!(cx.replays(), 0, "the running state was kept, not replayed");
+        // Not due yet: nothing judged, nothing lost.
+        assert!(matches!(
+            cx.judge_interval(&a.id, BTreeMap::new()).await.unwrap(),
+            Judged::Early { .. }
+        ));
+        // A restart replays the stored intervals once, then goes on from memory.
+        let restarted = Context::new(store.clone(), source.clone(), Arc::new(NoObserver), clock);
+        for k in 6..=7 {
+            time.store(t0 + 1_000 * k, Ordering::SeqCst);
+            restarted
+                .judge_interval(&a.id, BTreeMap::new())
+                .await
+                .unwrap();
+        }
+        assert_eq!(restarted.replays(), 1);
+        // The judgment kept step by step equals a replay of every stored look.
+        let stored = store.get(&a.id).await.unwrap().unwrap();
+        let intervals = store.intervals(&a.id).await.unwrap();
+        assert_eq!(intervals.len(), 7);
+        let looks: Vec<_> = intervals.iter().map(|i| &i.data).collect();
+        let mut replayed = judge_looks(
+            &stored.model,
+            &stored.cumulative,
+            &looks,
+            &JudgeOptions::default(),
+        )
+        .unwrap();
+        let kept = stored.judgment.unwrap();
+        replayed.reasons = kept.reasons.clone();
+        assert_eq!(kept, replayed);
+        assert!(kept.metrics.iter().any(|m| m.sequential.is_some()));
     }
 }

@@ -127,14 +127,7 @@ fn metric_verdicts(j: &Judgment) -> Vec<MetricVerdict> {
             name: m.name.clone(),
             classification: m.classification,
             critical: m.critical,
-            p_value: match &m.sequential {
-                Some(s) => Some(s.p_value),
-                None => m
-                    .mann_whitney
-                    .as_ref()
-                    .map(|t| t.p_value)
-                    .or(m.proportions.as_ref().map(|t| t.p_value)),
-            },
+            p_value: m.p_value(),
             decision: m.sequential.as_ref().map(|s| s.decision),
             confidence_sequence: m.sequential.as_ref().and_then(|s| {
                 s.errors

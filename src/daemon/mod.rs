@@ -21,7 +21,7 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 use crate::analysis::Status;
-use crate::analysis::runner::{Runner, RunnerHandle};
+use crate::analysis::runner::{Clock, Runner, RunnerHandle};
 use crate::api::{AppState, Limits, router};
 use crate::ingest::otlp::{OtlpConfig, OtlpReceiver};
 use crate::ingest::prometheus::{Client, PackCatalog, PrometheusConfig, QuerySource};
@@ -217,6 +217,7 @@ impl Daemon {
             source: Arc::clone(&sources),
             observer: Arc::clone(&metrics),
             concurrency: settings.runner_concurrency.max(1),
+            clock: Clock::system(),
         };
         let state = AppState::with_options(
             store.clone(),

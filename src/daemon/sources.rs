@@ -6,7 +6,9 @@
 //! server spans) share the watch. A take swaps out what arrived since the previous take,
 //! which the runner does once per interval, so each interval gets exactly its own spans.
 //! After a restart the watches are re-registered on resume; what arrived while the daemon
-//! was down is lost, and the interval says so with a reason.
+//! was down is lost, and the interval says so with a reason: an interval whose window
+//! began before its watch was registered is missing the spans of that gap, and one that
+//! ended before the daemon started (judged through `missed`) has no spans at all.
 //!
 //! Prometheus: each metric with a query-pack source runs its pack's query for both scopes
 //! over the interval that just ended. Queries of one analysis run concurrently, and a
@@ -46,11 +48,24 @@ struct OtlpWatch {
     filter: SpanFilter,
     /// The metrics fed by this filter.
     metrics: Vec<(String, MetricKind)>,
-    sides: Result<(WatchId, WatchId), String>,
-    /// Set when the windows were (re)registered since the previous take: the next
-    /// interval misses what arrived before, and says so.
-    fresh: bool,
+    sides: Sides,
 }
+
+/// Whether a filter's windows are registered.
+enum Sides {
+    /// Registered at `since_ms`: spans before then are not in them.
+    Live {
+        baseline: WatchId,
+        canary: WatchId,
+        since_ms: i64,
+    },
+    /// The windows refused the watch (a limit); tried again at the next take.
+    Refused(String),
+}
+
+/// How late a watch may start after the first interval began and still count as covering
+/// it: an analysis is created, then watched, within milliseconds.
+const WATCH_GRACE_MS: i64 = 1_000;
 
 impl Sources {
     pub fn new(windows: Arc<Windows>, prometheus: Option<QuerySource>) -> Sources {
@@ -90,39 +105,44 @@ impl Sources {
             .collect()
     }
 
-    fn register(
-        &self,
-        analysis: &Analysis,
-        filter: &SpanFilter,
-    ) -> Result<(WatchId, WatchId), String> {
+    fn register(&self, analysis: &Analysis, filter: &SpanFilter) -> Sides {
         let baseline = Self::otlp_scope(analysis, &analysis.request.baseline);
         let canary = Self::otlp_scope(analysis, &analysis.request.canary);
-        let b = self
-            .windows
-            .watch(baseline, filter.clone())
-            .map_err(|e| format!("cannot watch the baseline's spans: {e}"))?;
+        let since_ms = crate::analysis::runner::now_ms();
+        let b = match self.windows.watch(baseline, filter.clone()) {
+            Ok(b) => b,
+            Err(e) => return Sides::Refused(format!("cannot watch the baseline's spans: {e}")),
+        };
         match self.windows.watch(canary, filter.clone()) {
-            Ok(c) => Ok((b, c)),
+            Ok(c) => Sides::Live {
+                baseline: b,
+                canary: c,
+                since_ms,
+            },
             Err(e) => {
                 self.windows.unwatch(b);
-                Err(format!("cannot watch the canary's spans: {e}"))
+                Sides::Refused(format!("cannot watch the canary's spans: {e}"))
             }
         }
     }
 
     fn release(&self, watches: Vec<OtlpWatch>) {
         for w in watches {
-            if let Ok((b, c)) = w.sides {
-                self.windows.unwatch(b);
-                self.windows.unwatch(c);
+            if let Sides::Live {
+                baseline, canary, ..
+            } = w.sides
+            {
+                self.windows.unwatch(baseline);
+                self.windows.unwatch(canary);
             }
         }
     }
 
-    /// Takes this interval's spans for every OTLP metric of `analysis`.
+    /// Takes this interval's spans (`[start_ms, ...)`) for every OTLP metric of `analysis`.
     fn take_otlp(
         &self,
         analysis: &Analysis,
+        start_ms: i64,
         data: &mut BTreeMap<String, MetricData>,
         errors: &mut Vec<SourceError>,
     ) {
@@ -135,7 +155,7 @@ impl Sources {
             return;
         };
         for w in watches.iter_mut() {
-            let mut fail = |reason: String, w: &OtlpWatch| {
+            let fail = |reason: String, w: &OtlpWatch, errors: &mut Vec<SourceError>| {
                 for (metric, _) in &w.metrics {
                     errors.push(SourceError {
                         metric: metric.clone(),
@@ -143,28 +163,44 @@ impl Sources {
                     });
                 }
             };
-            let taken = match &w.sides {
-                Ok((b, c)) => self
-                    .windows
-                    .take(*b)
-                    .and_then(|b| self.windows.take(*c).map(|c| (b, c))),
-                Err(reason) => {
+            let (b, c, since_ms) = match &w.sides {
+                Sides::Live {
+                    baseline,
+                    canary,
+                    since_ms,
+                } => (*baseline, *canary, *since_ms),
+                Sides::Refused(reason) => {
                     let reason = reason.clone();
                     // Try again: the limit that refused the watch may have room now.
                     w.sides = self.register(analysis, &w.filter);
-                    w.fresh = true;
-                    fail(reason, w);
+                    fail(reason, w, errors);
                     continue;
                 }
             };
+            let taken = self
+                .windows
+                .take(b)
+                .and_then(|b| self.windows.take(c).map(|c| (b, c)));
             match taken {
                 Ok((baseline, canary)) => {
-                    if std::mem::take(&mut w.fresh) && analysis.intervals > 0 {
+                    // The first interval starts when the analysis is created, a moment
+                    // before it is watched; later ones start after their watch was set.
+                    let grace = if analysis.intervals == 0 {
+                        WATCH_GRACE_MS
+                    } else {
+                        0
+                    };
+                    if since_ms > start_ms + grace {
                         fail(
-                            "spans received before the daemon (re)started watching this \
-                             analysis are missing from this interval"
-                                .into(),
+                            format!(
+                                "spans that arrived in the first {} of this interval are \
+                                 missing: the daemon (re)started watching this analysis then",
+                                humantime::format_duration(Duration::from_millis(
+                                    (since_ms - start_ms).max(0) as u64
+                                ))
+                            ),
                             w,
+                            errors,
                         );
                     }
                     for (metric, kind) in &w.metrics {
@@ -173,14 +209,24 @@ impl Sources {
                 }
                 Err(e) => {
                     // Expired (idle longer than the windows allow): watch again.
-                    if let Ok((b, c)) = w.sides {
-                        self.windows.unwatch(b);
-                        self.windows.unwatch(c);
-                    }
+                    self.windows.unwatch(b);
+                    self.windows.unwatch(c);
                     w.sides = self.register(analysis, &w.filter);
-                    w.fresh = false;
-                    fail(format!("OTLP window lost ({e}); watching again"), w);
+                    fail(format!("OTLP window lost ({e}); watching again"), w, errors);
                 }
+            }
+        }
+    }
+
+    /// Reports every OTLP metric of `analysis` as missing for an interval that ended
+    /// before the daemon was running.
+    fn missed_otlp(analysis: &Analysis, errors: &mut Vec<SourceError>) {
+        for m in &analysis.model.metrics {
+            if !matches!(m.source, Some(Source::Prometheus(_))) {
+                errors.push(SourceError {
+                    metric: m.name.clone(),
+                    reason: "no spans: the daemon was not running during this interval".into(),
+                });
             }
         }
     }
@@ -325,22 +371,21 @@ impl DataSource for Sources {
             };
             match groups.iter_mut().find(|g| g.filter == filter) {
                 Some(g) => g.metrics.push((m.name.clone(), m.kind)),
-                None => groups.push(OtlpWatch {
-                    filter,
-                    metrics: vec![(m.name.clone(), m.kind)],
-                    sides: Err(String::new()),
-                    fresh: true,
-                }),
+                None => {
+                    let sides = self.register(analysis, &filter);
+                    if let Sides::Refused(reason) = &sides {
+                        tracing::warn!(analysis = %analysis.id, %reason, "OTLP watch refused");
+                    }
+                    groups.push(OtlpWatch {
+                        filter,
+                        metrics: vec![(m.name.clone(), m.kind)],
+                        sides,
+                    });
+                }
             }
         }
         for (metric, reason) in refused {
             tracing::warn!(analysis = %analysis.id, %metric, %reason, "metric not watched");
-        }
-        for g in &mut groups {
-            g.sides = self.register(analysis, &g.filter);
-            if let Err(reason) = &g.sides {
-                tracing::warn!(analysis = %analysis.id, %reason, "OTLP watch refused");
-            }
         }
         let old = self.watches().insert(analysis.id.clone(), groups);
         if let Some(old) = old {
@@ -363,7 +408,21 @@ impl DataSource for Sources {
     ) -> (BTreeMap<String, MetricData>, Vec<SourceError>) {
         let mut data = BTreeMap::new();
         let mut errors = Vec::new();
-        self.take_otlp(analysis, &mut data, &mut errors);
+        self.take_otlp(analysis, start_ms, &mut data, &mut errors);
+        self.take_prometheus(analysis, start_ms, end_ms, &mut data, &mut errors)
+            .await;
+        (data, errors)
+    }
+
+    async fn missed(
+        &self,
+        analysis: &Analysis,
+        start_ms: i64,
+        end_ms: i64,
+    ) -> (BTreeMap<String, MetricData>, Vec<SourceError>) {
+        let mut data = BTreeMap::new();
+        let mut errors = Vec::new();
+        Self::missed_otlp(analysis, &mut errors);
         self.take_prometheus(analysis, start_ms, end_ms, &mut data, &mut errors)
             .await;
         (data, errors)

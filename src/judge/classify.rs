@@ -11,26 +11,27 @@ use crate::stats::{
     proportions::{Counts, compare_proportions},
 };
 
-use super::sequential::{self, SequentialResult};
+use super::sequential::SequentialResult;
 use super::{
     BurnSummary, Classification, EffectGate, JudgeError, JudgeOptions, MetricData, MetricResult,
     Summary,
 };
 
-/// One metric: `data` is everything gathered (cumulative); `looks` what arrived at each
-/// look, in order, which only a sequential test reads.
+/// One metric: `data` is everything gathered (cumulative); `seq` where its sequential
+/// test stands after the analysis's looks (a `test: sequential` metric only).
 pub(super) fn classify(
     metric: &Metric,
     data: Option<&MetricData>,
-    looks: &[Option<&MetricData>],
+    seq: Option<SequentialResult>,
     options: &JudgeOptions,
 ) -> Result<MetricResult, JudgeError> {
     let result = fixed(metric, data, options)?;
-    if metric.test() != TestKind::Sequential {
-        return Ok(result);
+    match seq {
+        Some(seq) if metric.test() == TestKind::Sequential => {
+            Ok(apply_sequential(metric, result, seq, options))
+        }
+        _ => Ok(result),
     }
-    let seq = sequential::run(metric, looks, alternative(metric, options))?;
-    Ok(apply_sequential(metric, result, seq, options))
 }
 
 /// The sequential test decides; the fixed-horizon numbers (summaries, rank test or
@@ -239,7 +240,7 @@ fn nodata(metric: &Metric, mut result: MetricResult, why: String) -> MetricResul
     result
 }
 
-fn alternative(metric: &Metric, options: &JudgeOptions) -> Alternative {
+pub(super) fn alternative(metric: &Metric, options: &JudgeOptions) -> Alternative {
     options
         .alternative
         .unwrap_or_else(|| metric.direction.alternative())

@@ -57,10 +57,11 @@ impl MetricData {
                     canary: c,
                 },
             ) => {
-                baseline.requests += b.requests;
-                baseline.errors += b.errors;
-                canary.requests += c.requests;
-                canary.errors += c.errors;
+                // Saturating: a count past 2^64 stays at the ceiling instead of wrapping.
+                baseline.requests = baseline.requests.saturating_add(b.requests);
+                baseline.errors = baseline.errors.saturating_add(b.errors);
+                canary.requests = canary.requests.saturating_add(c.requests);
+                canary.errors = canary.errors.saturating_add(c.errors);
             }
             (
                 MetricData::Histograms { baseline, canary },

@@ -23,7 +23,7 @@ use crate::stats::{
 
 pub use classify::{fmt_num, fmt_p};
 pub use data::MetricData;
-pub use sequential::SequentialResult;
+pub use sequential::{SequentialResult, SequentialState};
 pub use summary::Summary;
 
 /// Caller's overrides of what the model says.
@@ -79,17 +79,24 @@ pub enum Classification {
 pub struct EffectGate {
     pub measure: EffectMeasure,
     /// The measured effect; `None` when undefined (a zero denominator).
+    #[serde(default, with = "crate::stats::nonfinite::option")]
     pub value: Option<f64>,
+    #[serde(with = "crate::stats::nonfinite")]
     pub allowed: f64,
+    #[serde(with = "crate::stats::nonfinite")]
     pub critical: f64,
 }
 
 /// Burn rate of an error-ratio metric against its SLO.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct BurnSummary {
+    #[serde(with = "crate::stats::nonfinite")]
     pub slo_target: f64,
+    #[serde(with = "crate::stats::nonfinite")]
     pub canary: f64,
+    #[serde(with = "crate::stats::nonfinite")]
     pub baseline: f64,
+    #[serde(with = "crate::stats::nonfinite")]
     pub max_burn_rate: f64,
 }
 
@@ -112,6 +119,7 @@ pub struct MetricResult {
     pub nodata_fails: bool,
     /// One sentence a person can act on.
     pub reason: String,
+    #[serde(with = "crate::stats::nonfinite")]
     pub alpha: f64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub baseline: Option<Summary>,
@@ -136,12 +144,32 @@ pub struct MetricResult {
     pub sequential: Option<SequentialResult>,
 }
 
+impl MetricResult {
+    /// The p-value this metric's classification rests on: the anytime-valid p of a
+    /// sequential test (valid however often it was looked at), otherwise the fixed-horizon
+    /// test's (Mann-Whitney, or the proportions test of an error ratio). The one number
+    /// every surface reports as the metric's p (API, `/metrics`, CLI, notifications), so
+    /// a sequential metric never shows the fixed-horizon p that repeated looks inflate.
+    pub fn p_value(&self) -> Option<f64> {
+        match &self.sequential {
+            Some(s) => Some(s.p_value),
+            None => self
+                .mann_whitney
+                .as_ref()
+                .map(|t| t.p_value)
+                .or(self.proportions.as_ref().map(|t| t.p_value)),
+        }
+    }
+}
+
 /// One group's score (Kayenta's rule: 100 * pass / (pass + high + low + nodata that fails)).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct GroupScore {
     pub name: String,
+    #[serde(with = "crate::stats::nonfinite")]
     pub score: f64,
     /// Effective weight in percent of the total score.
+    #[serde(with = "crate::stats::nonfinite")]
     pub weight: f64,
     pub pass: usize,
     pub high: usize,
@@ -156,6 +184,7 @@ pub struct Judgment {
     pub model: String,
     pub verdict: Verdict,
     /// 0 to 100.
+    #[serde(with = "crate::stats::nonfinite")]
     pub score: f64,
     pub thresholds: Thresholds,
     /// Why, most important first.
@@ -219,16 +248,49 @@ pub fn judge(
 
 /// Judges an analysis that has taken several looks: `cumulative` is everything gathered
 /// (what fixed-horizon tests read), `looks` what arrived at each look in time order (what
-/// sequential tests read; their merge should be `cumulative`).
+/// sequential tests read; their merge should be `cumulative`). Replays every look: an
+/// analysis that judges at each look holds a [`SequentialState`] and calls [`judge_step`].
 pub fn judge_looks(
     model: &Model,
     cumulative: &BTreeMap<String, MetricData>,
     looks: &[&BTreeMap<String, MetricData>],
     options: &JudgeOptions,
 ) -> Result<Judgment, JudgeError> {
-    let keys = cumulative.keys().chain(looks.iter().flat_map(|l| l.keys()));
-    if let Some(unknown) = keys.into_iter().find(|k| model.metric(k).is_none()) {
-        return Err(JudgeError::UnknownMetric {
+    check_known(
+        model,
+        cumulative.keys().chain(looks.iter().flat_map(|l| l.keys())),
+    )?;
+    let mut state = SequentialState::default();
+    for look in looks {
+        state.advance(model, look, options)?;
+    }
+    judge_state(model, cumulative, &state, options)
+}
+
+/// Takes the next look of an analysis: advances `state` by `look` (what arrived since the
+/// previous look) and judges. Costs one look whatever the number taken before. On error
+/// `state` is left as it was.
+pub fn judge_step(
+    model: &Model,
+    cumulative: &BTreeMap<String, MetricData>,
+    state: &mut SequentialState,
+    look: &BTreeMap<String, MetricData>,
+    options: &JudgeOptions,
+) -> Result<Judgment, JudgeError> {
+    check_known(model, cumulative.keys().chain(look.keys()))?;
+    let mut next = state.clone();
+    next.advance(model, look, options)?;
+    let judgment = judge_state(model, cumulative, &next, options)?;
+    *state = next;
+    Ok(judgment)
+}
+
+fn check_known<'a>(
+    model: &Model,
+    mut keys: impl Iterator<Item = &'a String>,
+) -> Result<(), JudgeError> {
+    match keys.find(|k| model.metric(k).is_none()) {
+        Some(unknown) => Err(JudgeError::UnknownMetric {
             metric: unknown.clone(),
             model: model.name.clone(),
             known: model
@@ -237,15 +299,26 @@ pub fn judge_looks(
                 .map(|m| format!("`{}`", m.name))
                 .collect::<Vec<_>>()
                 .join(", "),
-        });
+        }),
+        None => Ok(()),
     }
+}
+
+fn judge_state(
+    model: &Model,
+    cumulative: &BTreeMap<String, MetricData>,
+    state: &SequentialState,
+    options: &JudgeOptions,
+) -> Result<Judgment, JudgeError> {
     let metrics = model
         .metrics
         .iter()
         .map(|metric| {
-            let per_look: Vec<Option<&MetricData>> =
-                looks.iter().map(|l| l.get(&metric.name)).collect();
-            classify::classify(metric, cumulative.get(&metric.name), &per_look, options)
+            let seq = match metric.test() {
+                TestKind::Sequential => Some(state.result(metric, options)?),
+                _ => None,
+            };
+            classify::classify(metric, cumulative.get(&metric.name), seq, options)
         })
         .collect::<Result<Vec<_>, _>>()?;
     Ok(score::score(model, metrics))

@@ -1,26 +1,32 @@
 //! Metrics with `test: sequential`: the anytime-valid tests of `stats::sequential` run
 //! over the analysis's looks (one per interval, what arrived in it), in order.
 //!
-//! The judge stays pure: it is handed every look and replays them from the start. The
-//! analysis runner keeps no test state of its own; it reads the stored per-interval data
-//! back from the store (which it persists anyway), so a restart resumes exactly where the
-//! committed intervals left the test. Replaying costs one look per interval judged (tens
-//! of microseconds each), far less than the interval itself.
+//! The judge stays pure: [`SequentialState`] is a value the caller holds and hands back
+//! at the next look; advancing it costs one look whatever the analysis's length (its
+//! memory is the tests' fixed grids and histograms, not the traffic). The analysis runner
+//! keeps one per running analysis in memory; after a restart it rebuilds it by replaying
+//! the stored per-interval data once, so a restart resumes exactly where the committed
+//! intervals left the test. [`super::judge_looks`] replays a whole list of looks.
+
+use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::{Metric, MetricKind, NanStrategy};
+use crate::model::{Metric, MetricKind, Model, NanStrategy, TestKind};
 use crate::stats::sequential::counts::RateRatioLook;
 use crate::stats::sequential::quantiles::LatencyLook;
-use crate::stats::sequential::{Decision, Equivalence, SequentialConfig, SequentialJudge};
+use crate::stats::sequential::{
+    Decision, Equivalence, LookResult, SequentialConfig, SequentialJudge,
+};
 use crate::stats::{Alternative, LogHistogram, StatsError};
 
-use super::{JudgeError, MetricData};
+use super::{JudgeError, JudgeOptions, MetricData};
 
 /// The anytime-valid numbers behind a sequential metric's classification.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct SequentialResult {
     /// Anytime-valid p-value after the last look: valid however many looks were taken.
+    #[serde(with = "crate::stats::nonfinite")]
     pub p_value: f64,
     /// `continue`, `reject` (a difference in the tested direction) or `accept-equivalent`.
     pub decision: Decision,
@@ -32,7 +38,11 @@ pub struct SequentialResult {
     /// 0-based look at which the confidence sequence first lay within the margin.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub first_equivalence: Option<usize>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "crate::stats::nonfinite::option"
+    )]
     pub equivalence_margin: Option<f64>,
     /// Error ratios: the e-value and the confidence sequence on the canary/baseline
     /// error-rate ratio (`ratio_lower`, `ratio_upper`).
@@ -44,12 +54,99 @@ pub struct SequentialResult {
     pub latency: Option<LatencyLook>,
 }
 
-/// Runs a metric's sequential test over its looks (`None`: no data in that interval).
-pub(super) fn run(
-    metric: &Metric,
-    looks: &[Option<&MetricData>],
-    alternative: Alternative,
-) -> Result<SequentialResult, JudgeError> {
+/// Where every sequential metric of one analysis stands: advanced one look at a time.
+#[derive(Clone, Default)]
+pub struct SequentialState {
+    metrics: BTreeMap<String, MetricState>,
+    /// Looks offered so far (intervals), with data or without.
+    offered: usize,
+}
+
+#[derive(Clone)]
+struct MetricState {
+    judge: SequentialJudge,
+    /// The last look that brought data.
+    last: Option<LookResult>,
+}
+
+impl std::fmt::Debug for SequentialState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SequentialState")
+            .field("metrics", &self.metrics.keys().collect::<Vec<_>>())
+            .field("offered", &self.offered)
+            .finish()
+    }
+}
+
+impl SequentialState {
+    /// Looks offered so far.
+    pub fn looks(&self) -> usize {
+        self.offered
+    }
+
+    /// Takes one look (what arrived in one interval) for every sequential metric of
+    /// `model`; a metric absent from `look` takes no look. On error nothing changes.
+    pub fn advance(
+        &mut self,
+        model: &Model,
+        look: &BTreeMap<String, MetricData>,
+        options: &JudgeOptions,
+    ) -> Result<(), JudgeError> {
+        let mut next = self.clone();
+        for metric in model
+            .metrics
+            .iter()
+            .filter(|m| m.test() == TestKind::Sequential)
+        {
+            if !next.metrics.contains_key(&metric.name) {
+                let judge = new_judge(metric, super::classify::alternative(metric, options))?;
+                next.metrics
+                    .insert(metric.name.clone(), MetricState { judge, last: None });
+            }
+            let Some(state) = next.metrics.get_mut(&metric.name) else {
+                continue;
+            };
+            if let Some(data) = look.get(&metric.name) {
+                state.last = Some(take_look(metric, &mut state.judge, data, self.offered)?);
+            }
+        }
+        next.offered += 1;
+        *self = next;
+        Ok(())
+    }
+
+    /// The numbers behind `metric`'s classification after the looks taken so far.
+    pub(super) fn result(
+        &self,
+        metric: &Metric,
+        options: &JudgeOptions,
+    ) -> Result<SequentialResult, JudgeError> {
+        let fresh;
+        let (judge, last) = match self.metrics.get(&metric.name) {
+            Some(s) => (&s.judge, s.last.as_ref()),
+            None => {
+                fresh = new_judge(metric, super::classify::alternative(metric, options))?;
+                (&fresh, None)
+            }
+        };
+        let (p_value, errors, latency) = match last {
+            Some(l) => (l.p_value, l.errors.clone(), l.latency.clone()),
+            None => (1.0, None, None),
+        };
+        Ok(SequentialResult {
+            p_value,
+            decision: judge.decision(),
+            looks: judge.looks(),
+            first_rejection: judge.first_rejection(),
+            first_equivalence: judge.first_equivalence(),
+            equivalence_margin: metric.equivalence_margin,
+            errors,
+            latency,
+        })
+    }
+}
+
+fn new_judge(metric: &Metric, alternative: Alternative) -> Result<SequentialJudge, JudgeError> {
     let stats_err = |source| JudgeError::Stats {
         metric: metric.name.clone(),
         source,
@@ -64,58 +161,52 @@ pub(super) fn run(
         }),
         ..SequentialConfig::default()
     };
-    let mut judge = match metric.kind {
-        MetricKind::ErrorRatio => SequentialJudge::errors(&config).map_err(stats_err)?,
-        MetricKind::Distribution => {
-            SequentialJudge::latency(&config, &config.latency_plan().map_err(stats_err)?)
-        }
-    };
-    let mut last = None;
-    for (index, data) in looks.iter().enumerate() {
-        let Some(data) = data else { continue };
-        let look = match (metric.kind, data) {
-            (MetricKind::ErrorRatio, MetricData::Counts { baseline, canary }) => {
-                judge.look_counts(*canary, *baseline)
-            }
-            (MetricKind::Distribution, MetricData::Histograms { baseline, canary }) => {
-                judge.look_histograms(&canary.histogram, &baseline.histogram)
-            }
-            (MetricKind::Distribution, MetricData::Samples { baseline, canary }) => {
-                let c = histogram(metric, canary, "canary", index)?;
-                let b = histogram(metric, baseline, "baseline", index)?;
-                judge.look_histograms(&c, &b)
-            }
-            (kind, other) => {
-                return Err(JudgeError::WrongShape {
-                    metric: metric.name.clone(),
-                    kind: match kind {
-                        MetricKind::Distribution => "distribution",
-                        MetricKind::ErrorRatio => "error-ratio",
-                    },
-                    expected: match kind {
-                        MetricKind::Distribution => "samples or histograms",
-                        MetricKind::ErrorRatio => "counts ({\"requests\": n, \"errors\": k})",
-                    },
-                    got: other.shape(),
-                });
-            }
-        }
-        .map_err(|e| stats_err(StatsError::Invalid(format!("interval {}: {e}", index + 1))))?;
-        last = Some(look);
+    match metric.kind {
+        MetricKind::ErrorRatio => SequentialJudge::errors(&config).map_err(stats_err),
+        MetricKind::Distribution => Ok(SequentialJudge::latency(
+            &config,
+            &config.latency_plan().map_err(stats_err)?,
+        )),
     }
-    let (p_value, errors, latency) = match last {
-        Some(l) => (l.p_value, l.errors, l.latency),
-        None => (1.0, None, None),
+}
+
+/// One look of `metric` (0-based `index` among the analysis's looks, for messages).
+fn take_look(
+    metric: &Metric,
+    judge: &mut SequentialJudge,
+    data: &MetricData,
+    index: usize,
+) -> Result<LookResult, JudgeError> {
+    let look = match (metric.kind, data) {
+        (MetricKind::ErrorRatio, MetricData::Counts { baseline, canary }) => {
+            judge.look_counts(*canary, *baseline)
+        }
+        (MetricKind::Distribution, MetricData::Histograms { baseline, canary }) => {
+            judge.look_histograms(&canary.histogram, &baseline.histogram)
+        }
+        (MetricKind::Distribution, MetricData::Samples { baseline, canary }) => {
+            let c = histogram(metric, canary, "canary", index)?;
+            let b = histogram(metric, baseline, "baseline", index)?;
+            judge.look_histograms(&c, &b)
+        }
+        (kind, other) => {
+            return Err(JudgeError::WrongShape {
+                metric: metric.name.clone(),
+                kind: match kind {
+                    MetricKind::Distribution => "distribution",
+                    MetricKind::ErrorRatio => "error-ratio",
+                },
+                expected: match kind {
+                    MetricKind::Distribution => "samples or histograms",
+                    MetricKind::ErrorRatio => "counts ({\"requests\": n, \"errors\": k})",
+                },
+                got: other.shape(),
+            });
+        }
     };
-    Ok(SequentialResult {
-        p_value,
-        decision: judge.decision(),
-        looks: judge.looks(),
-        first_rejection: judge.first_rejection(),
-        first_equivalence: judge.first_equivalence(),
-        equivalence_margin: metric.equivalence_margin,
-        errors,
-        latency,
+    look.map_err(|e| JudgeError::Stats {
+        metric: metric.name.clone(),
+        source: StatsError::Invalid(format!("interval {}: {e}", index + 1)),
     })
 }
 

@@ -14,24 +14,32 @@ pub struct Summary {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub errors: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, with = "crate::stats::nonfinite::option")]
     pub error_ratio: Option<f64>,
     /// NaN values removed or replaced before testing.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub nan: usize,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, with = "crate::stats::nonfinite::option")]
     pub min: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, with = "crate::stats::nonfinite::option")]
     pub max: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, with = "crate::stats::nonfinite::option")]
     pub mean: Option<f64>,
     /// Sample standard deviation (n - 1).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, with = "crate::stats::nonfinite::option")]
     pub std: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, with = "crate::stats::nonfinite::option")]
     pub median: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, with = "crate::stats::nonfinite::option")]
     pub p90: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, with = "crate::stats::nonfinite::option")]
     pub p99: Option<f64>,
 }
 

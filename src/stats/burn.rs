@@ -75,8 +75,11 @@ fn check_positive(what: &str, value: f64) -> Result<(), StatsError> {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct BurnWindow {
     pub severity: String,
+    #[serde(with = "crate::stats::nonfinite")]
     pub long_window_secs: f64,
+    #[serde(with = "crate::stats::nonfinite")]
     pub short_window_secs: f64,
+    #[serde(with = "crate::stats::nonfinite")]
     pub factor: f64,
 }
 
@@ -84,6 +87,7 @@ pub struct BurnWindow {
 /// their factors refer to.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct BurnPolicy {
+    #[serde(with = "crate::stats::nonfinite")]
     pub period_secs: f64,
     pub windows: Vec<BurnWindow>,
 }
@@ -248,14 +252,19 @@ impl BurnPolicy {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct WindowBurn {
     pub severity: String,
+    #[serde(with = "crate::stats::nonfinite")]
     pub factor: f64,
+    #[serde(with = "crate::stats::nonfinite")]
     pub long_window_secs: f64,
+    #[serde(with = "crate::stats::nonfinite")]
     pub short_window_secs: f64,
     /// Intervals the long window covered (fewer than planned while the canary is young).
     pub long_intervals: usize,
     pub short_intervals: usize,
     /// `None` when the window saw no requests.
+    #[serde(default, with = "crate::stats::nonfinite::option")]
     pub long_burn: Option<f64>,
+    #[serde(default, with = "crate::stats::nonfinite::option")]
     pub short_burn: Option<f64>,
     /// Both burn rates above the factor.
     pub fires: bool,
@@ -264,18 +273,25 @@ pub struct WindowBurn {
 /// Burn of the canary's error budget: every rule, and the canary's own consumption.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct BurnEvaluation {
+    #[serde(with = "crate::stats::nonfinite")]
     pub slo_target: f64,
+    #[serde(with = "crate::stats::nonfinite")]
     pub traffic_share: f64,
+    #[serde(with = "crate::stats::nonfinite")]
     pub period_secs: f64,
     /// Intervals seen times the interval length.
+    #[serde(with = "crate::stats::nonfinite")]
     pub elapsed_secs: f64,
     pub requests: u64,
     pub errors: u64,
     /// Burn rate over the whole series; `None` without requests.
+    #[serde(default, with = "crate::stats::nonfinite::option")]
     pub burn_rate: Option<f64>,
     /// Fraction of the period's error budget the canary's errors spent, given its share.
+    #[serde(with = "crate::stats::nonfinite")]
     pub budget_consumed: f64,
     /// At this burn rate with all the traffic, the whole period's budget lasts this long.
+    #[serde(default, with = "crate::stats::nonfinite::option")]
     pub budget_exhausted_in_secs: Option<f64>,
     pub windows: Vec<WindowBurn>,
     /// Severity of the first (most urgent) rule that fires.

@@ -12,12 +12,15 @@ use super::{Sorted, hodges_lehmann::ShiftEstimate};
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct EffectSizes {
     /// median(canary) / median(baseline).
+    #[serde(default, with = "crate::stats::nonfinite::option")]
     pub median_ratio: Option<f64>,
     /// mean(canary) / mean(baseline) (Kayenta's `meanRatio`); `None` when either mean is
     /// zero, as Kayenta does.
+    #[serde(default, with = "crate::stats::nonfinite::option")]
     pub mean_ratio: Option<f64>,
     /// Common-language effect size: P(canary > baseline) + P(equal) / 2 (Kayenta's `cles`).
     /// NaN when a sample is empty.
+    #[serde(with = "crate::stats::nonfinite")]
     pub cles: f64,
     /// Hodges-Lehmann shift relative to the baseline median, with its CI, when a shift
     /// estimate is given and the baseline median is not zero.
@@ -28,8 +31,11 @@ pub struct EffectSizes {
 /// 10% of the baseline above it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct RelativeShift {
+    #[serde(with = "crate::stats::nonfinite")]
     pub estimate: f64,
+    #[serde(with = "crate::stats::nonfinite")]
     pub lower: f64,
+    #[serde(with = "crate::stats::nonfinite")]
     pub upper: f64,
 }
 

@@ -354,8 +354,11 @@ struct HistogramRepr {
     offset: i32,
     counts: Vec<u64>,
     zero: u64,
+    #[serde(with = "crate::stats::nonfinite")]
     sum: f64,
+    #[serde(default, with = "crate::stats::nonfinite::option")]
     min: Option<f64>,
+    #[serde(default, with = "crate::stats::nonfinite::option")]
     max: Option<f64>,
 }
 

@@ -48,11 +48,15 @@ use super::{Method, MethodUsed, Sorted, StatsError, normal};
 /// Shift of the canary relative to the baseline, in the samples' unit.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ShiftEstimate {
+    #[serde(with = "crate::stats::nonfinite")]
     pub estimate: f64,
+    #[serde(with = "crate::stats::nonfinite")]
     pub lower: f64,
+    #[serde(with = "crate::stats::nonfinite")]
     pub upper: f64,
     /// The level the interval has: the one asked for, or (exact branch, small samples)
     /// the lower level R reports when the asked one cannot be reached.
+    #[serde(with = "crate::stats::nonfinite")]
     pub conf_level: f64,
     pub method: MethodUsed,
 }

@@ -37,7 +37,9 @@ pub const EXACT_MAX_PAIRS: u64 = 1_000_000;
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct MannWhitney {
     /// U statistic of the canary sample.
+    #[serde(with = "crate::stats::nonfinite")]
     pub u: f64,
+    #[serde(with = "crate::stats::nonfinite")]
     pub p_value: f64,
     pub method: MethodUsed,
     pub alternative: Alternative,
@@ -46,6 +48,7 @@ pub struct MannWhitney {
     /// (toward the alternative's side for one-sided tests), so p = sf(z) for `Greater`,
     /// cdf(z) for `Less`, min(1, 2 sf(|z|)) for `TwoSided`. `None` when exact, or when
     /// every observation is equal (no spread: p = 1).
+    #[serde(default, with = "crate::stats::nonfinite::option")]
     pub z: Option<f64>,
     pub n_canary: usize,
     pub n_baseline: usize,

@@ -15,6 +15,7 @@ pub mod effect;
 pub mod histogram;
 pub mod hodges_lehmann;
 pub mod mannwhitney;
+pub mod nonfinite;
 pub mod normal;
 pub mod proportions;
 pub mod rank;

@@ -48,16 +48,22 @@ impl Counts {
 /// Comparison of the canary's error proportion with the baseline's.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ProportionTest {
+    #[serde(with = "crate::stats::nonfinite")]
     pub canary_ratio: f64,
+    #[serde(with = "crate::stats::nonfinite")]
     pub baseline_ratio: f64,
     /// canary_ratio / baseline_ratio; `None` when the baseline saw no errors.
+    #[serde(default, with = "crate::stats::nonfinite::option")]
     pub ratio: Option<f64>,
     /// canary_ratio - baseline_ratio.
+    #[serde(with = "crate::stats::nonfinite")]
     pub difference: f64,
+    #[serde(with = "crate::stats::nonfinite")]
     pub p_value: f64,
     pub method: MethodUsed,
     pub alternative: Alternative,
     /// The z statistic when the z-test was used.
+    #[serde(default, with = "crate::stats::nonfinite::option")]
     pub z: Option<f64>,
 }
 

@@ -53,18 +53,28 @@ pub struct RateRatioConfig {
 /// Where the rate-ratio test stands after a look.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct RateRatioLook {
-    /// `E_t(1)`: evidence against equal error rates at this look.
+    /// `E_t(1)`: evidence against equal error rates at this look (`"+Inf"` in JSON once
+    /// it exceeds about 1e308).
+    #[serde(with = "crate::stats::nonfinite::overflowed")]
     pub e_value: f64,
+    /// `ln E_t(1)`: the same evidence in log space, where it is accumulated; finite at
+    /// any count.
+    #[serde(default = "super::unknown_ln_e", with = "crate::stats::nonfinite")]
+    pub ln_e_value: f64,
     /// Anytime-valid p-value: `min(1, 1 / max e-value so far)`.
+    #[serde(with = "crate::stats::nonfinite")]
     pub p_value: f64,
     /// Cumulative canary error ratio over baseline error ratio; `None` while either side
     /// has no requests or the baseline has no errors.
+    #[serde(default, with = "crate::stats::nonfinite::option")]
     pub ratio_estimate: Option<f64>,
     /// Confidence sequence on the error-rate ratio (canary / baseline), level `1 - alpha`,
     /// nested over looks. `lower > upper` means the running intersection is empty, an event
     /// of probability at most `alpha` under the model.
+    #[serde(with = "crate::stats::nonfinite")]
     pub ratio_lower: f64,
     /// `None`: unbounded above (too few errors to bound the ratio).
+    #[serde(default, with = "crate::stats::nonfinite::option")]
     pub ratio_upper: Option<f64>,
     pub canary: Counts,
     pub baseline: Counts,
@@ -140,12 +150,12 @@ impl RateRatioTest {
     ) -> Result<RateRatioLook, StatsError> {
         check_counts(canary, "canary")?;
         check_counts(baseline, "baseline")?;
-        self.canary.requests += canary.requests;
-        self.canary.errors += canary.errors;
-        self.baseline.requests += baseline.requests;
-        self.baseline.errors += baseline.errors;
+        self.canary.requests = self.canary.requests.saturating_add(canary.requests);
+        self.canary.errors = self.canary.errors.saturating_add(canary.errors);
+        self.baseline.requests = self.baseline.requests.saturating_add(baseline.requests);
+        self.baseline.errors = self.baseline.errors.saturating_add(baseline.errors);
 
-        let total = canary.errors + baseline.errors;
+        let total = canary.errors.saturating_add(baseline.errors);
         // With no errors, or with one side silent, every theta explains the interval
         // equally well: the likelihood ratio is 1 and the state does not move.
         if total > 0 && canary.requests > 0 && baseline.requests > 0 {
@@ -185,6 +195,7 @@ impl RateRatioTest {
 
         Ok(RateRatioLook {
             e_value: log_e.exp(),
+            ln_e_value: log_e,
             p_value: (-self.max_log_e).exp().min(1.0),
             ratio_estimate: ratio_estimate(self.canary, self.baseline),
             ratio_lower: self.theta_at(self.cs_lo).unwrap_or(0.0),

@@ -33,6 +33,7 @@ use quantiles::{LatencyConfig, LatencyLook, LatencyPlan, LatencyTest};
 #[serde(default, deny_unknown_fields)]
 pub struct SequentialConfig {
     /// Probability of ever rejecting under the null, over the whole analysis.
+    #[serde(with = "crate::stats::nonfinite")]
     pub alpha: f64,
     /// `greater`: reject when the canary is worse (slower, more errors); `less`: better;
     /// `two-sided`: either.
@@ -42,8 +43,10 @@ pub struct SequentialConfig {
     /// Observations a version needs before its latency band is finite (`t_min`).
     pub min_samples: u64,
     /// `A` of the latency band's boundary (> 1/sqrt(2)).
+    #[serde(with = "crate::stats::nonfinite")]
     pub boundary_a: f64,
     /// Standard deviation of the normal prior on ln(error-rate ratio).
+    #[serde(with = "crate::stats::nonfinite")]
     pub prior_sd: f64,
     /// Accept early when the canary is shown to be within these margins of the baseline.
     pub equivalence: Option<Equivalence>,
@@ -69,7 +72,9 @@ impl Default for SequentialConfig {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Equivalence {
+    #[serde(with = "crate::stats::nonfinite")]
     pub latency_margin: f64,
+    #[serde(with = "crate::stats::nonfinite")]
     pub error_margin: f64,
     pub min_looks: usize,
 }
@@ -111,6 +116,7 @@ pub struct LookResult {
     /// 0-based look index.
     pub look: usize,
     /// Anytime-valid p-value: valid at this look whatever happened at the others.
+    #[serde(with = "crate::stats::nonfinite")]
     pub p_value: f64,
     pub decision: Decision,
     /// Counts looks: e-value and the confidence sequence on the error-rate ratio.
@@ -125,6 +131,7 @@ pub struct LookResult {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct LooksReport {
     pub metric: MetricKind,
+    #[serde(with = "crate::stats::nonfinite")]
     pub alpha: f64,
     pub alternative: Alternative,
     pub looks: Vec<LookResult>,
@@ -136,12 +143,14 @@ pub struct LooksReport {
     pub decision: Decision,
 }
 
+#[derive(Clone)]
 enum Test {
     Latency(Box<LatencyTest>),
     Errors(RateRatioTest),
 }
 
 /// Incremental judge of one metric: one [`Look`] at a time, bounded memory.
+#[derive(Clone)]
 pub struct SequentialJudge {
     config: SequentialConfig,
     test: Test,
@@ -333,6 +342,12 @@ impl SequentialJudge {
     pub fn looks(&self) -> usize {
         self.looks
     }
+}
+
+/// What a stored look written before `ln_e_value` existed reads as: unknown (NaN); its
+/// `e_value` is still there.
+fn unknown_ln_e() -> f64 {
+    f64::NAN
 }
 
 fn histogram_of(samples: &[f64], look: usize, which: &str) -> Result<LogHistogram, StatsError> {

@@ -356,6 +356,7 @@ impl LatencyPlan {
 /// (intersected over looks). Infinite ends are `None`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct QuantileBand {
+    #[serde(with = "crate::stats::nonfinite")]
     pub quantile: f64,
     pub canary: Interval,
     pub baseline: Interval,
@@ -368,7 +369,9 @@ pub struct QuantileBand {
 /// A closed interval whose ends may be unbounded (`None`).
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Interval {
+    #[serde(default, with = "crate::stats::nonfinite::option")]
     pub lower: Option<f64>,
+    #[serde(default, with = "crate::stats::nonfinite::option")]
     pub upper: Option<f64>,
 }
 
@@ -384,30 +387,44 @@ impl Interval {
 /// The exceedance test at one watched quantile after a look.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ExceedanceLook {
+    #[serde(with = "crate::stats::nonfinite")]
     pub quantile: f64,
     /// The threshold this look was tested at (the baseline's quantile from the earlier
     /// looks); `None` before there is one.
+    #[serde(default, with = "crate::stats::nonfinite::option")]
     pub threshold: Option<f64>,
     /// Observations tested so far, and how many were above their look's threshold.
     pub canary_total: u64,
     pub canary_above: u64,
     pub baseline_total: u64,
     pub baseline_above: u64,
-    /// This quantile's mixture e-value.
+    /// This quantile's mixture e-value (`"+Inf"` once it exceeds about 1e308).
+    #[serde(with = "crate::stats::nonfinite::overflowed")]
     pub e_value: f64,
+    /// Its natural log, finite at any count.
+    #[serde(default = "super::unknown_ln_e", with = "crate::stats::nonfinite")]
+    pub ln_e_value: f64,
 }
 
 /// Where the latency test stands after a look.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct LatencyLook {
     /// Anytime-valid p-value of the exceedance test (`1 / max` of the averaged e-value).
+    #[serde(with = "crate::stats::nonfinite")]
     pub p_value: f64,
-    /// The weighted average of the watched quantiles' e-values at this look.
+    /// The weighted average of the watched quantiles' e-values at this look (`"+Inf"`
+    /// once it exceeds about 1e308).
+    #[serde(with = "crate::stats::nonfinite::overflowed")]
     pub e_value: f64,
+    /// Its natural log, finite at any count.
+    #[serde(default = "super::unknown_ln_e", with = "crate::stats::nonfinite")]
+    pub ln_e_value: f64,
     pub canary_count: u64,
     pub baseline_count: u64,
     /// Band radius (in probability) of each version at the configured alpha.
+    #[serde(default, with = "crate::stats::nonfinite::option")]
     pub canary_radius: Option<f64>,
+    #[serde(default, with = "crate::stats::nonfinite::option")]
     pub baseline_radius: Option<f64>,
     /// Confidence sequence: per watched quantile, the bands of each version and of the
     /// difference and ratio.
@@ -431,7 +448,9 @@ pub struct LatencyTest {
     thresholds: Vec<Option<f64>>,
     /// Weight of each watched quantile's e-value in the average (they sum to 1).
     weights: Vec<f64>,
-    max_e: f64,
+    /// Largest `ln` of the averaged e-value so far: kept in log space so that no amount
+    /// of evidence overflows it.
+    max_ln_e: f64,
 }
 
 /// The watched quantile nearest the median gets half the weight (a shift moves every
@@ -467,7 +486,7 @@ impl LatencyTest {
             tests: vec![ExceedanceTest::new(plan.config.alternative, EXCEEDANCE_PRIOR_SD); qs],
             thresholds: vec![None; qs],
             weights: quantile_weights(&plan.config.quantiles),
-            max_e: 1.0,
+            max_ln_e: 0.0,
         }
     }
 
@@ -511,15 +530,17 @@ impl LatencyTest {
             let (n_b, a_b) = delta(baseline, &self.previous_baseline);
             self.tests[k].update(n_c, a_c, n_b, a_b);
         }
-        let e_values: Vec<f64> = self.tests.iter().map(ExceedanceTest::e_value).collect();
+        let ln_e_values: Vec<f64> = self.tests.iter().map(ExceedanceTest::ln_e_value).collect();
         // A weighted average of e-processes is an e-process: no quantile needs its own
-        // alpha.
-        let e = e_values
+        // alpha. Averaged in log space (ln sum w_k e_k), so it stays finite at any count.
+        let weighted: Vec<f64> = ln_e_values
             .iter()
             .zip(&self.weights)
-            .map(|(e, w)| e * w)
-            .sum::<f64>();
-        self.max_e = self.max_e.max(e);
+            .filter(|(_, w)| **w > 0.0)
+            .map(|(l, w)| l + w.ln())
+            .collect();
+        let ln_e = ln_sum_exp(&weighted);
+        self.max_ln_e = self.max_ln_e.max(ln_e);
 
         // The bands (confidence sequence), intersected over looks.
         let ec = self.plan.radius(canary.count());
@@ -561,7 +582,8 @@ impl LatencyTest {
                     canary_above: t.canary_above,
                     baseline_total: t.baseline_total,
                     baseline_above: t.baseline_above,
-                    e_value: e_values[k],
+                    e_value: ln_e_values[k].exp(),
+                    ln_e_value: ln_e_values[k],
                 }
             })
             .collect();
@@ -570,7 +592,8 @@ impl LatencyTest {
         let finite = |e: f64| e.is_finite().then_some(e);
         LatencyLook {
             p_value: self.p_value(),
-            e_value: e,
+            e_value: ln_e.exp(),
+            ln_e_value: ln_e,
             canary_count: canary.count(),
             baseline_count: baseline.count(),
             canary_radius: finite(ec),
@@ -582,7 +605,7 @@ impl LatencyTest {
 
     /// `min(1, 1 / largest averaged e-value so far)`: never rises.
     pub fn p_value(&self) -> f64 {
-        (1.0 / self.max_e).min(1.0)
+        (-self.max_ln_e).exp().min(1.0)
     }
 
     /// True once the test has rejected at the configured alpha.
@@ -605,6 +628,15 @@ impl LatencyTest {
 fn tighten(band: &mut (f64, f64), bins: &Bins, q: f64, eps: f64) {
     band.0 = band.0.max(bins.quantile_lower(q, eps));
     band.1 = band.1.min(bins.quantile_upper(q, eps));
+}
+
+/// `ln sum exp(v)`, stable; `-inf` for an empty slice.
+fn ln_sum_exp(v: &[f64]) -> f64 {
+    let max = v.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    if !max.is_finite() {
+        return max;
+    }
+    max + v.iter().map(|x| (x - max).exp()).sum::<f64>().ln()
 }
 
 #[cfg(test)]
