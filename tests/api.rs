@@ -293,7 +293,11 @@ async fn an_unreadable_row_is_named_and_the_others_are_served() {
     assert_eq!(ids(&page), Vec::<String>::new());
     assert_eq!(page["unreadable"].as_array().unwrap().len(), 2);
 
-    for (id, field) in [(&status, "status"), (&model, "model"), (&judgment, "judgment")] {
+    for (id, field) in [
+        (&status, "status"),
+        (&model, "model"),
+        (&judgment, "judgment"),
+    ] {
         for path in [
             format!("/api/v1/analyses/{id}"),
             format!("/api/v1/analyses/{id}/verdict"),

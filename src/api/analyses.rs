@@ -484,7 +484,10 @@ pub async fn list(
             )
         })?),
     };
-    let page = state.store.list_page(status, cursor.as_ref(), limit).await?;
+    let page = state
+        .store
+        .list_page(status, cursor.as_ref(), limit)
+        .await?;
     let now = now_ms();
     Ok(Json(AnalysisList {
         analyses: page

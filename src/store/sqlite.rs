@@ -95,7 +95,10 @@ fn analysis(row: &SqliteRow) -> Result<Analysis, StoreError> {
         judgment: judgment
             .map(|j| from_json(&j, &what("judgment")))
             .transpose()?,
-        cumulative: from_json(&column::<String>(row, &id, "cumulative")?, &what("cumulative"))?,
+        cumulative: from_json(
+            &column::<String>(row, &id, "cumulative")?,
+            &what("cumulative"),
+        )?,
         id,
     })
 }
@@ -454,11 +457,12 @@ impl Health {
     fn failed(&self, e: &StoreError) {
         let mut state = self.state();
         match e {
-            StoreError::DatabaseCorrupt(_) => {
-                if state.corrupt.is_none() {
-                    tracing::error!(error = %e, "the database file is corrupt; not ready until it is repaired and the daemon restarted");
-                    state.corrupt = Some(e.to_string());
-                }
+            StoreError::DatabaseCorrupt(_) if state.corrupt.is_none() => {
+                tracing::error!(
+                    error = %e,
+                    "the database file is corrupt; not ready until it is repaired and the daemon restarted"
+                );
+                state.corrupt = Some(e.to_string());
             }
             StoreError::Database(inner) if write_fault(inner) => {
                 if state.failing.is_none() {
@@ -1027,7 +1031,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let pages: i64 = {
             let store = open(&dir).await;
-            store.create(&request("first", "2"), &[], 1_000).await.unwrap();
+            store
+                .create(&request("first", "2"), &[], 1_000)
+                .await
+                .unwrap();
             let pages = sqlx::query_scalar("PRAGMA page_count")
                 .fetch_one(&store.pool)
                 .await
@@ -1044,7 +1051,10 @@ mod tests {
         assert_eq!(store.ready().await, Ok(()));
         let mut failed = None;
         for n in 0..200 {
-            match store.create(&request(&format!("k{n}"), "2"), &[], 1_000).await {
+            match store
+                .create(&request(&format!("k{n}"), "2"), &[], 1_000)
+                .await
+            {
                 Ok(_) => {}
                 Err(e) => {
                     failed = Some((format!("k{n}"), e));
@@ -1059,7 +1069,10 @@ mod tests {
         assert_eq!(super::super::sqlite_code(inner).map(|c| c & 0xff), Some(13));
         // (The health state itself: a probe here could rewrite its row in place, which
         // a page limit does not stop the way a full disk does.)
-        let not_ready = store.health.not_ready().expect("not ready after a failed write");
+        let not_ready = store
+            .health
+            .not_ready()
+            .expect("not ready after a failed write");
         assert!(!not_ready.corrupt);
         assert!(not_ready.reason.contains("full"), "{}", not_ready.reason);
 
@@ -1082,9 +1095,16 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = open(&dir).await;
         let mut ids = Vec::new();
-        for (n, key) in ["good1", "status", "request", "judgment", "cumulative", "good2"]
-            .iter()
-            .enumerate()
+        for (n, key) in [
+            "good1",
+            "status",
+            "request",
+            "judgment",
+            "cumulative",
+            "good2",
+        ]
+        .iter()
+        .enumerate()
         {
             let (a, _) = store
                 .create(&request(key, "2"), &[], 1_000 + n as i64)
@@ -1148,7 +1168,11 @@ mod tests {
             }
         }
         assert!(store.get(&ids[0]).await.unwrap().is_some());
-        assert_eq!(store.ready().await, Ok(()), "a bad row is not a bad database");
+        assert_eq!(
+            store.ready().await,
+            Ok(()),
+            "a bad row is not a bad database"
+        );
     }
 
     #[tokio::test]
@@ -1164,7 +1188,13 @@ mod tests {
         }
         let (b, _) = store.create(&request("b", "2"), &[], 0).await.unwrap();
         store.cancel(&b.id, 5).await.unwrap();
-        let all: Vec<String> = store.list(None).await.unwrap().into_iter().map(|a| a.id).collect();
+        let all: Vec<String> = store
+            .list(None)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|a| a.id)
+            .collect();
         assert_eq!(all.len(), 8);
 
         let mut seen = Vec::new();
@@ -1189,13 +1219,25 @@ mod tests {
         let first = store.list_page(None, None, 8).await.unwrap();
         assert_eq!(first.next, None, "no empty page after the last one");
 
-        let running = store.list_page(Some(Status::Running), None, 100).await.unwrap();
+        let running = store
+            .list_page(Some(Status::Running), None, 100)
+            .await
+            .unwrap();
         assert_eq!(running.analyses.len(), 7);
-        let cancelled = store.list_page(Some(Status::Cancelled), None, 100).await.unwrap();
+        let cancelled = store
+            .list_page(Some(Status::Cancelled), None, 100)
+            .await
+            .unwrap();
         let s = &cancelled.analyses[0];
         assert_eq!((s.id.as_str(), s.key.as_str()), (b.id.as_str(), "b"));
-        assert_eq!((s.model.as_str(), s.planned_intervals()), ("http-red", 3600));
-        assert_eq!(s.canary.get("service.version").map(String::as_str), Some("2"));
+        assert_eq!(
+            (s.model.as_str(), s.planned_intervals()),
+            ("http-red", 3600)
+        );
+        assert_eq!(
+            s.canary.get("service.version").map(String::as_str),
+            Some("2")
+        );
         assert_eq!(s.decided_ms, Some(5));
 
         for bad in ["", "12", "x.00", "12.zz", "12.ff"] {
