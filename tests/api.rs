@@ -145,31 +145,179 @@ async fn the_verdict_follows_every_recorded_interval() {
     );
 }
 
+fn ids(v: &Value) -> Vec<String> {
+    v["analyses"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["id"].as_str().unwrap().to_string())
+        .collect()
+}
+
 #[tokio::test]
 async fn the_list_filters_by_status() {
     let s = start().await;
     let a = s.create(&request("a")).await;
     let b = s.create(&request("b")).await;
     s.record(&b, Status::Pass, 10).await;
-    let ids = |v: &Value| -> Vec<String> {
-        v["analyses"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|a| a["id"].as_str().unwrap().to_string())
-            .collect()
-    };
     let (_, all) = s.get("/api/v1/analyses").await;
     assert_eq!(ids(&all), vec![a.clone(), b.clone()]);
+    assert_eq!(all["next_cursor"], Value::Null);
+    assert_eq!(all["unreadable"], json!([]));
     let (_, running) = s.get("/api/v1/analyses?status=running").await;
     assert_eq!(ids(&running), vec![a]);
     let (_, passed) = s.get("/api/v1/analyses?status=pass").await;
     assert_eq!(ids(&passed), vec![b]);
+    let p = &passed["analyses"][0];
+    assert_eq!(p["key"], "b");
+    assert_eq!(p["model"], "errors");
+    assert_eq!(p["verdict"], "pass");
+    assert_eq!(
+        p["canary"],
+        json!({"namespace": "shop", "workload": "checkout"})
+    );
+    assert_eq!(
+        p["baseline"],
+        json!({"namespace": "shop", "workload": "checkout-primary"})
+    );
+    assert_eq!(p["progress"]["intervals"], 1);
+    assert_eq!(p["progress"]["planned"], 10);
+    assert!(p["score"].is_number());
+    assert!(p["decided_at"].as_str().unwrap().ends_with('Z'));
+    assert!(p.get("judgment").is_none() && p.get("cumulative").is_none());
     let (code, v) = s.get("/api/v1/analyses?status=done").await;
     assert_eq!(code, 400);
     assert_eq!(error_of(&v).0, "invalid_query");
     assert_eq!(error_of(&v).1, Some("status"));
     s.assert_serving().await;
+}
+
+#[tokio::test]
+async fn the_list_pages_oldest_first_with_a_cursor() {
+    let s = start().await;
+    let mut created = Vec::new();
+    for n in 0..7 {
+        created.push(s.create(&request(&format!("p{n}"))).await);
+    }
+    s.record(&created[3], Status::Fail, 90).await;
+
+    let mut seen = Vec::new();
+    let mut path = "/api/v1/analyses?limit=3".to_string();
+    let mut pages = 0;
+    loop {
+        let (code, page) = s.get(&path).await;
+        assert_eq!(code, 200, "{page}");
+        pages += 1;
+        assert!(page["analyses"].as_array().unwrap().len() <= 3);
+        seen.extend(ids(&page));
+        match page["next_cursor"].as_str() {
+            Some(cursor) => path = format!("/api/v1/analyses?limit=3&cursor={cursor}"),
+            None => break,
+        }
+    }
+    assert_eq!(pages, 3);
+    assert_eq!(seen, created, "every analysis once, in creation order");
+    // The same walk again gives the same pages.
+    let (_, first) = s.get("/api/v1/analyses?limit=3").await;
+    assert_eq!(ids(&first), created[..3]);
+    let cursor = first["next_cursor"].as_str().unwrap().to_string();
+    let (_, second) = s
+        .get(&format!("/api/v1/analyses?limit=3&cursor={cursor}"))
+        .await;
+    assert_eq!(ids(&second), created[3..6]);
+    // A cursor also works with a status filter: the running ones after the first page.
+    let (_, running) = s
+        .get(&format!("/api/v1/analyses?status=running&cursor={cursor}"))
+        .await;
+    assert_eq!(ids(&running), created[4..]);
+
+    for (query, field) in [
+        ("cursor=nonsense", "cursor"),
+        ("cursor=12.zz", "cursor"),
+        ("limit=0", "limit"),
+        ("limit=1001", "limit"),
+        ("limit=ten", "limit"),
+    ] {
+        let (code, v) = s.get(&format!("/api/v1/analyses?{query}")).await;
+        assert_eq!(code, 400, "{query}: {v}");
+        assert_eq!(error_of(&v).0, "invalid_query", "{query}");
+        assert_eq!(error_of(&v).1, Some(field), "{query}");
+    }
+    let (code, all) = s.get("/api/v1/analyses?limit=1000").await;
+    assert_eq!((code, ids(&all)), (200, created));
+}
+
+#[tokio::test]
+async fn an_unreadable_row_is_named_and_the_others_are_served() {
+    let s = start().await;
+    let good = s.create(&request("good")).await;
+    let status = s.create(&request("bad-status")).await;
+    let model = s.create(&request("bad-model")).await;
+    let judgment = s.create(&request("bad-judgment")).await;
+    let last = s.create(&request("last")).await;
+    s.record(&judgment, Status::Running, 10).await;
+    // Damage written straight into the database, as a bad disk or a bad hand would.
+    let db = sqlx::SqlitePool::connect(&format!("sqlite://{}", s.database.display()))
+        .await
+        .unwrap();
+    for (id, set) in [
+        (&status, "status = 'paused'"),
+        (&model, "model = '{\"name\": \"errors\", '"),
+        (&judgment, "judgment = '{\"verdict\": \"pass\"'"),
+    ] {
+        sqlx::query(&format!("UPDATE analyses SET {set} WHERE id = ?"))
+            .bind(id)
+            .execute(&db)
+            .await
+            .unwrap();
+    }
+
+    let (code, list) = s.get("/api/v1/analyses").await;
+    assert_eq!(code, 200, "{list}");
+    assert_eq!(ids(&list), [good.clone(), last.clone()]);
+    assert_eq!(
+        list["unreadable"],
+        json!([
+            {"id": status, "reason": "status: unknown status `paused`"},
+            {"id": model, "reason": "model: not valid JSON"},
+            {"id": judgment, "reason": "judgment: not valid JSON"},
+        ])
+    );
+    // A page of only bad rows is still a page, and the walk goes on past it.
+    let (code, page) = s.get("/api/v1/analyses?limit=2").await;
+    assert_eq!(code, 200);
+    let cursor = page["next_cursor"].as_str().unwrap();
+    let (_, page) = s
+        .get(&format!("/api/v1/analyses?limit=2&cursor={cursor}"))
+        .await;
+    assert_eq!(ids(&page), Vec::<String>::new());
+    assert_eq!(page["unreadable"].as_array().unwrap().len(), 2);
+
+    for (id, field) in [
+        (&status, "status"),
+        (&model, "model"),
+        (&judgment, "judgment"),
+    ] {
+        for path in [
+            format!("/api/v1/analyses/{id}"),
+            format!("/api/v1/analyses/{id}/verdict"),
+        ] {
+            let (code, v) = s.get(&path).await;
+            assert_eq!(code, 500, "{path}: {v}");
+            let (err, _, message) = error_of(&v);
+            assert_eq!(err, "corrupt_record", "{path}");
+            assert!(
+                message.contains(&format!("stored analysis {id} {field} is corrupt")),
+                "{message}"
+            );
+        }
+    }
+    for id in [&good, &last] {
+        let (code, d) = s.get(&format!("/api/v1/analyses/{id}")).await;
+        assert_eq!(code, 200, "{d}");
+    }
+    let (code, _) = s.get("/readyz").await;
+    assert_eq!(code, 200, "a bad row is not a bad database");
 }
 
 #[tokio::test]
@@ -290,6 +438,7 @@ async fn bad_requests_get_precise_4xx_and_the_server_goes_on() {
 
     let (_, list) = s.get("/api/v1/analyses").await;
     assert_eq!(list["analyses"], json!([]), "nothing was created");
+    assert_eq!(list["next_cursor"], Value::Null);
 }
 
 #[tokio::test]

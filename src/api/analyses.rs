@@ -17,13 +17,13 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::{ApiError, AppState, JsonBody, now_ms, rfc3339};
-use crate::analysis::{Analysis, AnalysisRequest, Interval, Status};
+use crate::analysis::{Analysis, AnalysisRequest, Interval, Scope, Status};
 use crate::judge::{Classification, Judgment, MetricData, Verdict};
 use crate::model::{EffectMeasure, Model};
 use crate::notify::{DeliveryState, Event, Notification};
 use crate::stats::sequential::Decision;
 use crate::stats::sequential::quantiles::QuantileBand;
-use crate::store::Store;
+use crate::store::{Cursor, Store, Summary};
 
 /// How far an analysis has come.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
@@ -169,6 +169,10 @@ pub struct AnalysisSummary {
     /// Name of the model.
     pub model: String,
     pub status: Status,
+    /// The baseline's scope, as requested.
+    pub baseline: Scope,
+    /// The canary's scope, as requested.
+    pub canary: Scope,
     pub score: Option<f64>,
     pub verdict: Option<Verdict>,
     pub created_at: String,
@@ -177,26 +181,51 @@ pub struct AnalysisSummary {
 }
 
 impl AnalysisSummary {
-    fn of(a: &Analysis, now_ms: i64) -> AnalysisSummary {
+    fn of(s: Summary, now_ms: i64) -> AnalysisSummary {
         AnalysisSummary {
-            id: a.id.clone(),
-            key: a.key.clone(),
-            model: a.model.name.clone(),
-            status: a.status,
-            score: a.judgment.as_ref().map(|j| j.score).or(a.score),
-            verdict: a.judgment.as_ref().map(|j| j.verdict),
-            created_at: rfc3339(a.created_ms),
-            decided_at: a.decided_ms.map(rfc3339),
-            progress: progress(a, now_ms),
+            progress: Progress {
+                intervals: s.intervals,
+                planned: s.planned_intervals(),
+                elapsed_seconds: elapsed_seconds(s.created_ms, s.decided_ms.unwrap_or(now_ms)),
+            },
+            created_at: rfc3339(s.created_ms),
+            decided_at: s.decided_ms.map(rfc3339),
+            id: s.id,
+            key: s.key,
+            model: s.model,
+            status: s.status,
+            baseline: s.baseline,
+            canary: s.canary,
+            score: s.score,
+            verdict: s.verdict,
         }
     }
 }
 
+/// A stored analysis that cannot be read back: its id and what is wrong.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct UnreadableView {
+    pub id: String,
+    /// The field at fault and why, e.g. `status: unknown status `paused``.
+    pub reason: String,
+}
+
+/// One page of the list: `GET /api/v1/analyses`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct AnalysisList {
-    /// Oldest first.
+    /// Oldest first (by creation time, then id).
     pub analyses: Vec<AnalysisSummary>,
+    /// Analyses of this page whose stored record cannot be read; the others are served.
+    /// Their detail answers 500 `corrupt_record` naming the field.
+    pub unreadable: Vec<UnreadableView>,
+    /// Pass as `?cursor=` for the next page; null on the last page.
+    pub next_cursor: Option<String>,
 }
+
+/// Analyses per page when `limit` is not given.
+pub const LIST_DEFAULT_LIMIT: u32 = 100;
+/// Most analyses per page; a larger `limit` is refused.
+pub const LIST_MAX_LIMIT: u32 = 1000;
 
 /// One judged interval, in the detail.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
@@ -294,6 +323,11 @@ impl NotificationView {
 pub struct ListQuery {
     /// Only analyses in this status: running, pass, fail, inconclusive, cancelled.
     pub status: Option<String>,
+    /// Analyses per page, 1 to 1000 (default 100).
+    #[param(value_type = Option<u32>)]
+    pub limit: Option<String>,
+    /// Where to start: the `next_cursor` of the previous page (opaque).
+    pub cursor: Option<String>,
 }
 
 #[derive(Clone, Debug, Default, Deserialize, IntoParams)]
@@ -390,7 +424,8 @@ fn same_request(stored: &Analysis, valid: &crate::analysis::ValidRequest) -> boo
         && stored.lifetime_ms == valid.lifetime.as_millis() as u64
 }
 
-/// List analyses, oldest first.
+/// List analyses, oldest first, a page at a time: summaries only (the detail route has
+/// everything). Follow `next_cursor` until it is null.
 #[utoipa::path(
     get,
     path = "/api/v1/analyses",
@@ -398,7 +433,7 @@ fn same_request(stored: &Analysis, valid: &crate::analysis::ValidRequest) -> boo
     params(ListQuery),
     responses(
         (status = 200, body = AnalysisList),
-        (status = 400, description = "Unknown status", body = super::ErrorBody),
+        (status = 400, description = "Unknown status, a limit out of range, or a cursor this API did not give", body = super::ErrorBody),
     )
 )]
 pub async fn list(
@@ -418,13 +453,50 @@ pub async fn list(
             .with_field("status")
         })?),
     };
+    let invalid = |field: &str, message: String| {
+        ApiError::new(StatusCode::BAD_REQUEST, "invalid_query", message).with_field(field)
+    };
+    let limit = match query.limit.as_deref() {
+        None | Some("") => LIST_DEFAULT_LIMIT,
+        Some(l) => match l.parse::<u32>() {
+            Ok(n) if (1..=LIST_MAX_LIMIT).contains(&n) => n,
+            _ => {
+                return Err(invalid(
+                    "limit",
+                    format!("limit `{l}` is not a number from 1 to {LIST_MAX_LIMIT}"),
+                ));
+            }
+        },
+    };
+    let cursor = match query.cursor.as_deref() {
+        None | Some("") => None,
+        Some(c) => Some(Cursor::decode(c).ok_or_else(|| {
+            invalid(
+                "cursor",
+                format!("cursor `{c}` is not one this API gave (use a page's `next_cursor`)"),
+            )
+        })?),
+    };
+    let page = state
+        .store
+        .list_page(status, cursor.as_ref(), limit)
+        .await?;
     let now = now_ms();
-    let analyses = state.store.list(status).await?;
     Ok(Json(AnalysisList {
-        analyses: analyses
-            .iter()
-            .map(|a| AnalysisSummary::of(a, now))
+        analyses: page
+            .analyses
+            .into_iter()
+            .map(|s| AnalysisSummary::of(s, now))
             .collect(),
+        unreadable: page
+            .unreadable
+            .into_iter()
+            .map(|u| UnreadableView {
+                id: u.id,
+                reason: u.reason,
+            })
+            .collect(),
+        next_cursor: page.next.as_ref().map(Cursor::encode),
     }))
 }
 
@@ -437,6 +509,8 @@ pub async fn list(
     responses(
         (status = 200, body = AnalysisDetail),
         (status = 404, description = "No such analysis", body = super::ErrorBody),
+        (status = 500, description = "The stored analysis cannot be read back (`corrupt_record`, naming the field) or the database file is corrupt (`store_corrupt`)", body = super::ErrorBody),
+        (status = 503, description = "The database did not answer; retry", body = super::ErrorBody),
     )
 )]
 pub async fn detail(

@@ -79,13 +79,26 @@ impl From<RequestError> for ApiError {
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> ApiError {
         match e {
-            // The database did not answer (locked, gone, I/O): the client may retry.
+            // The database did not answer (locked, full disk, I/O): the client may retry.
             StoreError::Database(_) => ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "store_unavailable",
                 e.to_string(),
             ),
-            _ => ApiError::internal(e.to_string()),
+            // Damage to the file does not go away by retrying: say so, and that it needs
+            // an operator.
+            StoreError::DatabaseCorrupt(_) => ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "store_corrupt",
+                format!("{e}; retrying will not help: the database needs repair or a restore"),
+            ),
+            // One record is damaged; the message names it and the field.
+            StoreError::Corrupt { .. } => ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "corrupt_record",
+                e.to_string(),
+            ),
+            StoreError::Migrate(_) | StoreError::Url(_) => ApiError::internal(e.to_string()),
         }
     }
 }

@@ -24,26 +24,32 @@ pub async fn healthz() -> Json<Health> {
     })
 }
 
-/// Readiness: the store answers a read.
+/// Readiness: the store answers a read and takes writes. Not ready while writes fail
+/// (full disk, I/O error: `store_unavailable`, until a write commits again, which a probe
+/// write here tries at most once a second) or once the database file is found corrupt
+/// (`store_corrupt`, until it is repaired and the daemon restarted).
 #[utoipa::path(
     get,
     path = "/readyz",
     tag = "health",
     responses(
         (status = 200, body = Health),
-        (status = 503, description = "The store does not answer", body = super::ErrorBody),
+        (status = 503, description = "The store cannot read or write, or its file is corrupt; the message says which", body = super::ErrorBody),
     )
 )]
 pub async fn readyz(State(state): State<AppState>) -> Result<Json<Health>, ApiError> {
-    // Any read will do; an id that cannot exist keeps it to one index probe.
-    match state.store.get("").await {
-        Ok(_) => Ok(Json(Health {
+    match state.store.ready().await {
+        Ok(()) => Ok(Json(Health {
             status: "ok".into(),
         })),
-        Err(e) => Err(ApiError::new(
+        Err(not_ready) => Err(ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
-            "store_unavailable",
-            format!("not ready: {e}"),
+            if not_ready.corrupt {
+                "store_corrupt"
+            } else {
+                "store_unavailable"
+            },
+            format!("not ready: {}", not_ready.reason),
         )),
     }
 }

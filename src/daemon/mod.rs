@@ -162,6 +162,9 @@ impl Daemon {
                 reason: e.to_string(),
             })?;
         let metrics = Arc::new(Metrics::new());
+        // Counted, not read: start-up does not parse every stored analysis, and an
+        // unreadable one does not zero its status's gauge.
+        let counts = store.count_by_status().await.unwrap_or_default();
         for status in [
             Status::Running,
             Status::Pass,
@@ -169,7 +172,10 @@ impl Daemon {
             Status::Inconclusive,
             Status::Cancelled,
         ] {
-            let n = store.list(Some(status)).await.map_or(0, |l| l.len());
+            let n = counts
+                .iter()
+                .find(|(s, _)| *s == status)
+                .map_or(0, |(_, n)| *n);
             metrics.set_analyses(status, n as i64);
         }
 

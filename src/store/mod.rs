@@ -5,10 +5,26 @@
 //!
 //! Invariant: one transaction per state change; an interval's result, the analysis
 //! state it leads to and the notifications announcing it commit together or not at all.
+//!
+//! Faults leave no silent damage:
+//! - a write that fails (full disk, I/O error, a failed COMMIT) is rolled back by closing
+//!   its connection, so no pooled connection stays inside a transaction holding the write
+//!   lock, and no later "commit" on it lands in a savepoint of a dead transaction; a
+//!   write is reported done only after its COMMIT succeeded;
+//! - while writes fail for a reason of the database's own, [`Store::ready`] says not
+//!   ready with the reason; the next write that commits (any caller's, or the readiness
+//!   probe's, at most once a second while failing) makes it ready again, with no restart;
+//! - a damaged database file (SQLITE_CORRUPT, SQLITE_NOTADB) is
+//!   [`StoreError::DatabaseCorrupt`], permanent: not ready until repaired and restarted;
+//! - one unreadable row (unknown status, malformed JSON) is that row's problem: the
+//!   readers that return many rows quarantine it ([`Unreadable`]) and serve the others.
 
 mod sqlite;
 
-use crate::analysis::{Analysis, Interval, Status, ValidRequest};
+use serde::Serialize;
+
+use crate::analysis::{Analysis, Interval, Scope, Status, ValidRequest};
+use crate::judge::Verdict;
 use crate::notify::{Attempt, Notification, Recipient};
 
 pub use sqlite::SqliteStore;
@@ -21,14 +37,128 @@ pub type ChangeListener = std::sync::Arc<dyn Fn(&str) + Send + Sync>;
 /// What can go wrong talking to the database.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
+    /// The database did not answer or did not write (locked, full disk, I/O error): it may
+    /// work again, so a caller may retry.
     #[error("database: {0}")]
-    Database(#[from] sqlx::Error),
+    Database(sqlx::Error),
+    /// SQLite found the database file damaged (SQLITE_CORRUPT, SQLITE_NOTADB). Permanent:
+    /// retrying does not help; the file needs repair or a restore.
+    #[error("the database file is corrupt: {0}")]
+    DatabaseCorrupt(sqlx::Error),
     #[error("database migration: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    /// One stored record cannot be read back (an unknown value, malformed JSON); the
+    /// database and the other records are fine.
     #[error("stored {what} is corrupt: {reason}")]
     Corrupt { what: String, reason: String },
     #[error("unsupported database URL `{0}` (use sqlite://PATH)")]
     Url(String),
+}
+
+// SQLite primary result codes (the low byte of an extended code).
+pub(crate) const SQLITE_READONLY: i32 = 8;
+pub(crate) const SQLITE_NOMEM: i32 = 7;
+pub(crate) const SQLITE_IOERR: i32 = 10;
+pub(crate) const SQLITE_CORRUPT: i32 = 11;
+pub(crate) const SQLITE_FULL: i32 = 13;
+pub(crate) const SQLITE_CANTOPEN: i32 = 14;
+pub(crate) const SQLITE_PROTOCOL: i32 = 15;
+pub(crate) const SQLITE_NOTADB: i32 = 26;
+
+/// The SQLite (extended) result code of `e`, when SQLite gave one.
+pub(crate) fn sqlite_code(e: &sqlx::Error) -> Option<i32> {
+    match e {
+        sqlx::Error::Database(d) => d.code()?.parse().ok(),
+        _ => None,
+    }
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> StoreError {
+        match sqlite_code(&e).map(|c| c & 0xff) {
+            Some(SQLITE_CORRUPT | SQLITE_NOTADB) => StoreError::DatabaseCorrupt(e),
+            _ => StoreError::Database(e),
+        }
+    }
+}
+
+/// A stored analysis that cannot be read back, and why (the field and what is wrong
+/// with it). Readers of many rows report these instead of failing for all.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Unreadable {
+    pub id: String,
+    pub reason: String,
+}
+
+/// Why the store is not ready to serve.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NotReady {
+    /// The database file is damaged: permanent until repaired.
+    pub corrupt: bool,
+    pub reason: String,
+}
+
+/// One line of the analysis list: what a summary shows, read without the model's
+/// metrics, the judgment's numbers or the cumulative data.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Summary {
+    pub id: String,
+    pub key: String,
+    pub status: Status,
+    /// Name of the model.
+    pub model: String,
+    pub baseline: Scope,
+    pub canary: Scope,
+    pub interval_ms: u64,
+    pub lifetime_ms: u64,
+    pub created_ms: i64,
+    pub decided_ms: Option<i64>,
+    pub intervals: u32,
+    pub score: Option<f64>,
+    /// Verdict of the latest judgment.
+    pub verdict: Option<Verdict>,
+}
+
+impl Summary {
+    /// How many intervals make the whole lifetime (as [`Analysis::planned_intervals`]).
+    pub fn planned_intervals(&self) -> u32 {
+        (self.lifetime_ms.div_ceil(self.interval_ms.max(1))) as u32
+    }
+}
+
+/// A position in the list: after the analysis created at `created_ms` with `id` (the
+/// list's order is (created_ms, id)).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Cursor {
+    pub created_ms: i64,
+    pub id: String,
+}
+
+impl Cursor {
+    /// The cursor as clients carry it: opaque, URL-safe (`<created_ms>.<id in hex>`).
+    pub fn encode(&self) -> String {
+        format!("{}.{}", self.created_ms, hex::encode(self.id.as_bytes()))
+    }
+
+    /// The cursor `text` encodes, or None if it is not one.
+    pub fn decode(text: &str) -> Option<Cursor> {
+        let (created, id) = text.split_once('.')?;
+        Some(Cursor {
+            created_ms: created.parse().ok()?,
+            id: String::from_utf8(hex::decode(id).ok()?).ok()?,
+        })
+    }
+}
+
+/// One page of the list.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Page {
+    /// Readable summaries, oldest first.
+    pub analyses: Vec<Summary>,
+    /// Rows of this page that cannot be read.
+    pub unreadable: Vec<Unreadable>,
+    /// Where the next page starts; None on the last page.
+    pub next: Option<Cursor>,
 }
 
 /// The result of an interval and the state the analysis moves to.
@@ -85,9 +215,50 @@ impl Store {
         }
     }
 
+    /// Every readable analysis (in `status`, if given), oldest first, in full. Rows that
+    /// cannot be read are logged and left out; [`Store::list_running`] reports them, and
+    /// [`Store::list_page`] is the cheap way to list.
     pub async fn list(&self, status: Option<Status>) -> Result<Vec<Analysis>, StoreError> {
         match self {
             Store::Sqlite(s) => s.list(status).await,
+        }
+    }
+
+    /// The running analyses, in full, oldest first, for the runner to resume; and the
+    /// running rows that cannot be read (id and reason, also logged), so one bad row
+    /// never stops the others from resuming. Only a database failure is an `Err`.
+    pub async fn list_running(&self) -> Result<(Vec<Analysis>, Vec<Unreadable>), StoreError> {
+        match self {
+            Store::Sqlite(s) => s.list_running().await,
+        }
+    }
+
+    /// One page of summaries (in `status`, if given), oldest first, starting after
+    /// `after`, at most `limit`. Rows of the page that cannot be read are in
+    /// `unreadable`; the page's `next` is where the following page starts.
+    pub async fn list_page(
+        &self,
+        status: Option<Status>,
+        after: Option<&Cursor>,
+        limit: u32,
+    ) -> Result<Page, StoreError> {
+        match self {
+            Store::Sqlite(s) => s.list_page(status, after, limit).await,
+        }
+    }
+
+    /// How many analyses are in each status.
+    pub async fn count_by_status(&self) -> Result<Vec<(Status, u64)>, StoreError> {
+        match self {
+            Store::Sqlite(s) => s.count_by_status().await,
+        }
+    }
+
+    /// Whether the store can serve: the database file is not corrupt, the last write
+    /// (or a probe write, made here when due) committed, and a read answers.
+    pub async fn ready(&self) -> Result<(), NotReady> {
+        match self {
+            Store::Sqlite(s) => s.ready().await,
         }
     }
 

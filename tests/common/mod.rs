@@ -31,6 +31,8 @@ metrics:
 pub struct Server {
     pub base: String,
     pub store: Store,
+    /// The SQLite file behind `store` (tests reach it directly to damage rows).
+    pub database: std::path::PathBuf,
     pub metrics: Arc<Metrics>,
     pub commands: UnboundedReceiver<Command>,
     pub http: reqwest::Client,
@@ -60,7 +62,8 @@ pub async fn start() -> Server {
 
 pub async fn start_with(options: Options) -> Server {
     let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}", dir.path().join("augury.db").display());
+    let database = dir.path().join("augury.db");
+    let url = format!("sqlite://{}", database.display());
     let store = Store::open(&url).await.unwrap();
     let models = dir.path().join("models");
     std::fs::create_dir(&models).unwrap();
@@ -86,6 +89,7 @@ pub async fn start_with(options: Options) -> Server {
     Server {
         base: format!("http://{addr}"),
         store,
+        database,
         metrics,
         commands,
         http: reqwest::Client::new(),
