@@ -647,12 +647,24 @@ impl<S: DataSource, O: Observer> Runner<S, O> {
         let (done_tx, mut done_rx) =
             mpsc::unbounded_channel::<(String, bool, Result<Judged, Failure>)>();
 
-        // Resume what was running before a restart.
-        for a in cx.store.list(Some(Status::Running)).await? {
+        // Resume what was running before a restart. A running analysis that cannot be
+        // read stays on the schedule: each attempt reports it, and once it is mended
+        // (or deleted) the runner carries on with it.
+        let (running, unreadable) = cx.store.list_running().await?;
+        for a in running {
             cx.source.watch(&a);
             watched.insert(a.id.clone());
             due.insert((a.next_due_ms, a.id.clone()));
             by_id.insert(a.id.clone(), a.next_due_ms);
+        }
+        for u in unreadable {
+            tracing::error!(analysis = %u.id, reason = %u.reason,
+                "running analysis cannot be read; trying again");
+            cx.observer.interval_failed(&u.id, &u.reason);
+            let at = clock.now_ms() + retry_wait_ms(1, None);
+            failures.insert(u.id.clone(), 1);
+            due.insert((at, u.id.clone()));
+            by_id.insert(u.id, at);
         }
 
         loop {
@@ -1336,5 +1348,60 @@ mod tests {
         replayed.reasons = kept.reasons.clone();
         assert_eq!(kept, replayed);
         assert!(kept.metrics.iter().any(|m| m.sequential.is_some()));
+    }
+
+    #[tokio::test]
+    async fn an_unreadable_running_analysis_does_not_stop_the_resume() {
+        let (store, dir, source) = setup(10).await;
+        let (bad, _) = store.create(&request("bad", "1s"), now_ms()).await.unwrap();
+        let (good, _) = store
+            .create(&request("good", "1s"), now_ms())
+            .await
+            .unwrap();
+        let mut db = raw(&dir).await;
+        sqlx::query("UPDATE analyses SET request = '{' WHERE id = ?")
+            .bind(&bad.id)
+            .execute(&mut db)
+            .await
+            .unwrap();
+        let (tx, mut events) = mpsc::unbounded_channel();
+        let (_handle, commands) = RunnerHandle::new();
+        let (stop, stopped) = watch::channel(false);
+        let task = tokio::spawn(
+            runner(&store, &source, Events(tx), Clock::system()).run(commands, stopped),
+        );
+        // Reported at start, and the readable one is judged to its verdict.
+        assert_eq!(next_event(&mut events).await, Event::Failed(bad.id.clone()));
+        loop {
+            match next_event(&mut events).await {
+                Event::Failed(id) => assert_eq!(id, bad.id),
+                Event::Decided(id, status) => {
+                    assert_eq!((id, status), (good.id.clone(), Status::Pass));
+                    break;
+                }
+            }
+        }
+        // Mended, the unreadable one is judged too.
+        sqlx::query("UPDATE analyses SET request = ? WHERE id = ?")
+            .bind(
+                serde_json::to_string(&good.request)
+                    .unwrap()
+                    .replace("\"good\"", "\"bad\""),
+            )
+            .bind(&bad.id)
+            .execute(&mut db)
+            .await
+            .unwrap();
+        loop {
+            match next_event(&mut events).await {
+                Event::Failed(_) => continue,
+                Event::Decided(id, status) => {
+                    assert_eq!((id, status), (bad.id.clone(), Status::Pass));
+                    break;
+                }
+            }
+        }
+        stop.send(true).unwrap();
+        task.await.unwrap().unwrap();
     }
 }
