@@ -44,7 +44,8 @@ pub enum Verdict {
     Pass,
     Marginal,
     Fail,
-    /// Too little data to judge: half or more of the metrics had none.
+    /// Too little data to judge: half or more of the metrics had none (not counting
+    /// critical or `must_have_data` metrics, whose missing data fails the canary instead).
     Inconclusive,
 }
 
@@ -134,6 +135,17 @@ pub struct MetricResult {
     /// above are kept for reference.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sequential: Option<SequentialResult>,
+}
+
+impl MetricResult {
+    /// A critical metric without data: the canary fails whatever the score, as in
+    /// Kayenta. Kept apart from [`MetricResult::critical_failure`] (a regression) because
+    /// the analysis runner ends an analysis at once on a regression, and data that has
+    /// not arrived yet in the first interval may still arrive: a running analysis carries
+    /// this failing verdict until data comes or its lifetime ends.
+    pub fn critical_nodata(&self) -> bool {
+        self.critical && self.classification == Classification::Nodata
+    }
 }
 
 /// One group's score (Kayenta's rule: 100 * pass / (pass + high + low + nodata that fails)).
