@@ -485,7 +485,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_signal_stops_the_deliverer_last_and_cleanly() {
+    async fn a_signal_shuts_the_daemon_down_cleanly() {
         let dir = tempfile::tempdir().unwrap();
         let d = daemon(dir.path()).await;
         assert!(d.run_until(async {}).await.is_ok());
