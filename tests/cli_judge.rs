@@ -187,6 +187,63 @@ fn too_few_samples_is_inconclusive() {
 }
 
 #[test]
+fn a_critical_metric_missing_from_the_input_fails_the_canary() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = write(
+        dir.path(),
+        "three.yaml",
+        "name: three\nmetrics:\n  - {name: a, min_samples: 3}\n  - {name: b, min_samples: 3}\n  - {name: c, min_samples: 3, critical: true}\n",
+    );
+    let same = ramp(40, 100.0, 1.0);
+    let healthy = serde_json::json!({"baseline": same, "canary": same});
+    // Two healthy metrics, the critical one absent: a dead canary, not a pass.
+    let input = serde_json::json!({"a": healthy, "b": healthy});
+    let p = write(dir.path(), "in.json", &input.to_string());
+    let args = |format: &'static str| {
+        augury(&[
+            "judge",
+            "--model",
+            model.to_str().unwrap(),
+            "--input",
+            p.to_str().unwrap(),
+            "--format",
+            format,
+        ])
+    };
+    let o = args("json");
+    assert_eq!(o.status.code(), Some(1), "{}{}", stdout(&o), stderr(&o));
+    let j = json(&o);
+    assert_eq!(j["verdict"], "fail");
+    assert_eq!(j["score"].as_f64(), Some(0.0));
+    assert_eq!(
+        j["reasons"][0], "critical metric had no data: c",
+        "{}",
+        j["reasons"]
+    );
+    let o = args("text");
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+    assert!(stdout(&o).contains("c: no data"), "{}", stdout(&o));
+
+    // The built-in http-red model: both metrics critical, the error rate absent.
+    let b = ramp(200, 50.0, 0.1);
+    let input = serde_json::json!({"latency": {"baseline": b, "canary": b}});
+    let p = write(dir.path(), "latency-only.json", &input.to_string());
+    let o = augury(&[
+        "judge",
+        "--model",
+        "http-red",
+        "--input",
+        p.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}{}", stdout(&o), stderr(&o));
+    assert!(
+        stdout(&o).contains("critical metric had no data: error-rate"),
+        "{}",
+        stdout(&o)
+    );
+}
+
+#[test]
 fn csv_column_and_json_array_inputs() {
     let dir = tempfile::tempdir().unwrap();
     let b = ramp(30, 1.0, 1.0);

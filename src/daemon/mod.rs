@@ -7,7 +7,9 @@
 //! let the runner finish the intervals it is writing, let the notification deliverer send
 //! what is due (bounded by its flush timeout; the rest waits in the outbox for the next
 //! start), then close the database, so nothing committed is lost and nothing
-//! half-written is left.
+//! half-written is left. Every part, the deliverer included, is supervised: one that ends
+//! on its own (an error, a panic, a bug that returns) shuts the daemon down with that
+//! error, which `augury serve` turns into exit 4.
 
 pub mod sources;
 
@@ -26,7 +28,7 @@ use crate::api::{AppState, Limits, router};
 use crate::ingest::otlp::{OtlpConfig, OtlpReceiver};
 use crate::ingest::prometheus::{Client, PackCatalog, PrometheusConfig, QuerySource};
 use crate::model::Catalog;
-use crate::notify::{Deliverer, Notifiers};
+use crate::notify::Notifiers;
 use crate::store::Store;
 use crate::telemetry::{Metrics, SpanResult};
 use crate::windows::{Windows, WindowsConfig};
@@ -124,10 +126,14 @@ pub struct Daemon {
     stop: watch::Sender<bool>,
     /// Each part of the daemon, ending with its name and how it ended.
     tasks: JoinSet<(&'static str, Result<(), String>)>,
-    /// The notification deliverer, stopped after the rest so that it sends what the
-    /// last intervals decided.
-    deliverer: (watch::Sender<bool>, tokio::task::JoinHandle<()>),
+    /// The notification deliverer, supervised like `tasks` (its ending on its own stops
+    /// the daemon) but kept apart from them: it is stopped after the rest, so that it
+    /// sends what the last intervals decided. `None` once it has ended.
+    deliverer: Option<Deliverer>,
 }
+
+/// The running deliverer: its stop signal and its task.
+type Deliverer = (watch::Sender<bool>, tokio::task::JoinHandle<()>);
 
 impl Daemon {
     /// Opens the store, binds every listener, resumes running analyses, and serves.
@@ -210,13 +216,17 @@ impl Daemon {
             notifiers.links.public_url = format!("http://{api_addr}");
         }
         let notifiers = Arc::new(notifiers);
-        let deliverer = Deliverer::new(store.clone(), Arc::clone(&notifiers), Arc::clone(&metrics))
-            .map_err(DaemonError::Task)?;
+        let deliverer = crate::notify::Deliverer::new(
+            store.clone(),
+            Arc::clone(&notifiers),
+            Arc::clone(&metrics),
+        )
+        .map_err(DaemonError::Task)?;
         let (deliverer_stop, deliverer_stopped) = watch::channel(false);
-        let deliverer = (
+        let deliverer = Some((
             deliverer_stop,
             tokio::spawn(deliverer.run(deliverer_stopped)),
-        );
+        ));
         let (runner_handle, commands) = RunnerHandle::new();
         let runner = Runner {
             store: store.clone(),
@@ -313,14 +323,17 @@ impl Daemon {
         mut self,
         signal: impl std::future::Future<Output = ()>,
     ) -> Result<(), DaemonError> {
-        // A part that ends on its own before shutdown is a failure: stop everything.
+        // A part that ends on its own before shutdown is a failure: stop everything. The
+        // parts come first so that one that has ended is seen even if the signal is due.
         let early = tokio::select! {
-            _ = signal => None,
+            biased;
             Some(ended) = self.tasks.join_next() => Some(match ended {
                 Ok((name, Ok(()))) => format!("{name} stopped unexpectedly"),
                 Ok((_, Err(e))) => e,
                 Err(e) => format!("a part of the daemon panicked: {e}"),
             }),
+            e = deliverer_ended(&mut self.deliverer) => Some(e),
+            _ = signal => None,
         };
         if let Some(e) = &early {
             tracing::error!(error = %e, "shutting down");
@@ -348,10 +361,13 @@ impl Daemon {
             }
         }
         // Intervals are written: send what they decided (bounded by the flush timeout).
-        let (stop, task) = self.deliverer;
-        let _ = stop.send(true);
-        if let Err(e) = task.await {
-            tracing::error!(error = %e, "notification deliverer panicked");
+        if let Some((stop, task)) = self.deliverer.take() {
+            let _ = stop.send(true);
+            if let Err(e) = task.await {
+                let e = format!("notification deliverer panicked: {e}");
+                tracing::error!(error = %e, "stopped with an error");
+                first_error.get_or_insert(e);
+            }
         }
         self.store.close().await;
         tracing::info!("stopped");
@@ -359,6 +375,20 @@ impl Daemon {
             Some(e) => Err(DaemonError::Task(e)),
             None => Ok(()),
         }
+    }
+}
+
+/// Completes when the deliverer ends, saying how; never once it has ended (`None`). It
+/// only ends on its own by a bug: it runs until told to stop.
+async fn deliverer_ended(deliverer: &mut Option<Deliverer>) -> String {
+    let Some((_, task)) = deliverer else {
+        return std::future::pending().await;
+    };
+    let ended = task.await;
+    *deliverer = None;
+    match ended {
+        Ok(()) => "notification deliverer stopped unexpectedly".to_string(),
+        Err(e) => format!("notification deliverer panicked: {e}"),
     }
 }
 
@@ -394,5 +424,77 @@ async fn copy_span_counters(
             (now.dropped_spans + now.filtered_spans) - (seen.dropped_spans + seen.filtered_spans),
         );
         seen = now;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A daemon on free ports over a fresh database in `dir`.
+    async fn daemon(dir: &std::path::Path) -> Daemon {
+        let mut settings = Settings::new();
+        let any = SocketAddr::from(([127, 0, 0, 1], 0));
+        settings.listen = any;
+        settings.otlp.grpc_listen = any;
+        settings.otlp.http_listen = any;
+        settings.database = format!("sqlite://{}", dir.join("a.db").display());
+        Daemon::start(settings).await.unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_deliverer_that_dies_stops_the_daemon() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut d = daemon(dir.path()).await;
+        // Put a deliverer with a bug in place of the real one.
+        let (stop, real) = d.deliverer.take().unwrap();
+        let _ = stop.send(true);
+        real.await.unwrap();
+        let dying = tokio::spawn(async { panic!("a bug in the deliverer") });
+        let ended = dying.abort_handle();
+        d.deliverer = Some((watch::channel(false).0, dying));
+        // The signal comes once the deliverer has died: the daemon must have noticed by
+        // then (its parts are looked at before the signal).
+        let signal = async move {
+            while !ended.is_finished() {
+                tokio::task::yield_now().await;
+            }
+        };
+        match d.run_until(signal).await {
+            Err(DaemonError::Task(e)) => {
+                assert!(e.contains("notification deliverer panicked"), "{e}")
+            }
+            other => panic!("the daemon went on without its deliverer: {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_deliverer_that_returns_stops_the_daemon() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut d = daemon(dir.path()).await;
+        let (stop, real) = d.deliverer.take().unwrap();
+        let _ = stop.send(true);
+        real.await.unwrap();
+        let quits = tokio::spawn(async {});
+        let ended = quits.abort_handle();
+        d.deliverer = Some((watch::channel(false).0, quits));
+        let signal = async move {
+            while !ended.is_finished() {
+                tokio::task::yield_now().await;
+            }
+        };
+        match d.run_until(signal).await {
+            Err(DaemonError::Task(e)) => {
+                assert_eq!(e, "notification deliverer stopped unexpectedly")
+            }
+            other => panic!("the daemon went on without its deliverer: {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_signal_shuts_the_daemon_down_cleanly() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = daemon(dir.path()).await;
+        assert!(d.run_until(async {}).await.is_ok());
     }
 }

@@ -229,11 +229,23 @@ fn too_few(metric: &Metric, baseline: u64, canary: u64) -> Option<String> {
     None
 }
 
+/// Missing data, with Kayenta's consequences (`MannWhitneyClassifier`): on a critical
+/// metric it fails the canary (the scorer sees `critical` and `nodata`; see
+/// [`MetricResult::critical_nodata`]), with `must_have_data` it counts as a failed metric
+/// in its group, and otherwise it is left out of the score.
 fn nodata(metric: &Metric, mut result: MetricResult, why: String) -> MetricResult {
     result.classification = Classification::Nodata;
     result.nodata_fails = metric.must_have_data;
-    result.reason = if metric.must_have_data {
-        format!("{}: no data ({why}); the model requires data", metric.name)
+    result.reason = if metric.critical {
+        format!(
+            "{}: no data ({why}); a critical metric without data fails the canary",
+            metric.name
+        )
+    } else if metric.must_have_data {
+        format!(
+            "{}: no data ({why}); the model requires data, so it counts as failed",
+            metric.name
+        )
     } else {
         format!("{}: no data ({why})", metric.name)
     };
@@ -516,6 +528,42 @@ pub fn fmt_p(p: f64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn missing_data_has_the_consequence_the_model_gives_it() {
+        let model = crate::model::Model::from_yaml(
+            "name: m\nmetrics:\n  - {name: dead, critical: true}\n  - {name: required, must_have_data: true}\n  - {name: optional}\n  - {name: both, critical: true, must_have_data: true}\n",
+            "test",
+        )
+        .unwrap();
+        let j = crate::judge::judge(&model, &Default::default(), &JudgeOptions::default()).unwrap();
+        let m = |name: &str| j.metrics.iter().find(|m| m.name == name).unwrap();
+        for name in ["dead", "required", "optional", "both"] {
+            assert_eq!(m(name).classification, Classification::Nodata, "{name}");
+            // Missing data is not a regression: a running analysis is not ended by it.
+            assert!(!m(name).critical_failure, "{name}");
+        }
+        assert!(m("dead").critical_nodata() && !m("dead").nodata_fails);
+        assert!(m("both").critical_nodata() && m("both").nodata_fails);
+        assert!(!m("required").critical_nodata() && m("required").nodata_fails);
+        assert!(!m("optional").critical_nodata() && !m("optional").nodata_fails);
+        assert_eq!(
+            m("dead").reason,
+            "dead: no data (no data for either version); a critical metric without data fails the canary"
+        );
+        assert_eq!(
+            m("required").reason,
+            "required: no data (no data for either version); the model requires data, so it counts as failed"
+        );
+        assert_eq!(
+            m("optional").reason,
+            "optional: no data (no data for either version)"
+        );
+        // Four metrics without data, yet not inconclusive: two critical ones are dead.
+        assert_eq!(j.verdict, super::super::Verdict::Fail);
+        assert_eq!(j.score, 0.0);
+        assert_eq!(j.reasons[0], "critical metrics had no data: dead, both");
+    }
 
     #[test]
     fn numbers_read_well() {

@@ -44,7 +44,8 @@ pub enum Verdict {
     Pass,
     Marginal,
     Fail,
-    /// Too little data to judge: half or more of the metrics had none.
+    /// Too little data to judge: half or more of the metrics had none (not counting
+    /// critical or `must_have_data` metrics, whose missing data fails the canary instead).
     Inconclusive,
 }
 
@@ -159,6 +160,15 @@ impl MetricResult {
                 .map(|t| t.p_value)
                 .or(self.proportions.as_ref().map(|t| t.p_value)),
         }
+    }
+
+    /// A critical metric without data: the canary fails whatever the score, as in
+    /// Kayenta. Kept apart from [`MetricResult::critical_failure`] (a regression) because
+    /// the analysis runner ends an analysis at once on a regression, and data that has
+    /// not arrived yet in the first interval may still arrive: a running analysis carries
+    /// this failing verdict until data comes or its lifetime ends.
+    pub fn critical_nodata(&self) -> bool {
+        self.critical && self.classification == Classification::Nodata
     }
 }
 

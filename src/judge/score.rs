@@ -1,9 +1,12 @@
 //! From metric classifications to group scores, the overall score and the verdict.
 //!
-//! Kayenta's scoring, with two deliberate differences, both documented in
-//! `models/README.md`: weights are relative (normalised over the groups present), and
-//! half or more metrics without data make the verdict `inconclusive` rather than a
-//! score of 0, since missing data is not evidence of a regression.
+//! Kayenta's scoring (`WeightedSumScorer`). Every difference from it is in the table of
+//! `docs/kayenta.md`; the two that shape this file: weights are relative (normalised over
+//! the groups present), and half or more metrics without data make the verdict
+//! `inconclusive` rather than a score of 0, since missing data is not evidence of a
+//! regression. That rule counts only metrics whose missing data means nothing else: a
+//! critical metric without data fails the canary and a `must_have_data` one counts as a
+//! failed metric, as in Kayenta.
 
 use crate::model::Model;
 
@@ -81,23 +84,39 @@ pub(super) fn score(model: &Model, metrics: Vec<MetricResult>) -> Judgment {
     score = (score * 1e9).round() / 1e9;
 
     let t = model.thresholds;
-    let critical: Vec<&MetricResult> = metrics.iter().filter(|m| m.critical_failure).collect();
+    let names = |pick: &dyn Fn(&MetricResult) -> bool| -> Vec<&str> {
+        metrics
+            .iter()
+            .filter(|m| pick(m))
+            .map(|m| m.name.as_str())
+            .collect()
+    };
+    let regressed = names(&|m| m.critical_failure);
+    let dead = names(&|m| m.critical_nodata());
+    // Only missing data the model attaches no consequence to can make a judgment
+    // inconclusive; critical and required metrics without data fail it instead.
     let nodata = metrics
         .iter()
-        .filter(|m| m.classification == Classification::Nodata)
+        .filter(|m| m.classification == Classification::Nodata && !m.critical && !m.nodata_fails)
         .count();
     let mut reasons = Vec::new();
-    let verdict = if !critical.is_empty() {
+    let verdict = if !regressed.is_empty() || !dead.is_empty() {
         score = 0.0;
-        reasons.push(format!(
-            "critical metric{} regressed: {}",
-            if critical.len() > 1 { "s" } else { "" },
-            critical
-                .iter()
-                .map(|m| m.name.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
-        ));
+        let plural = |n: &[&str]| if n.len() > 1 { "s" } else { "" };
+        if !regressed.is_empty() {
+            reasons.push(format!(
+                "critical metric{} regressed: {}",
+                plural(&regressed),
+                regressed.join(", ")
+            ));
+        }
+        if !dead.is_empty() {
+            reasons.push(format!(
+                "critical metric{} had no data: {}",
+                plural(&dead),
+                dead.join(", ")
+            ));
+        }
         Verdict::Fail
     } else if !metrics.is_empty() && 2 * nodata >= metrics.len() {
         reasons.push(format!(
@@ -255,6 +274,85 @@ mod tests {
         assert_eq!(j.score, 0.0);
         assert_eq!(j.verdict, Verdict::Fail);
         assert_eq!(j.reasons[0], "critical metric regressed: c");
+    }
+
+    #[test]
+    fn a_critical_metric_without_data_fails_the_canary() {
+        use Classification::*;
+        // Kayenta's ScorerSuite: "one good (normal), one nodata (critical)" scores 0.
+        let mut dead = result("c", "err", Nodata);
+        dead.critical = true;
+        let j = score(
+            &model(TWO_GROUPS),
+            vec![result("a", "lat", Pass), result("b", "lat", Pass), dead],
+        );
+        assert_eq!(j.score, 0.0);
+        assert_eq!(j.verdict, Verdict::Fail);
+        assert_eq!(j.reasons[0], "critical metric had no data: c");
+        // A regression and a dead metric: both named, the regression first.
+        let mut bad = result("a", "lat", High);
+        bad.critical = true;
+        bad.critical_failure = true;
+        let (mut d1, mut d2) = (result("b", "lat", Nodata), result("c", "err", Nodata));
+        d1.critical = true;
+        d2.critical = true;
+        let j = score(&model(TWO_GROUPS), vec![bad, d1, d2]);
+        assert_eq!(j.verdict, Verdict::Fail);
+        assert_eq!(j.reasons[0], "critical metric regressed: a");
+        assert_eq!(j.reasons[1], "critical metrics had no data: b, c");
+    }
+
+    #[test]
+    fn required_data_missing_fails_instead_of_being_inconclusive() {
+        use Classification::*;
+        // Kayenta's NodataFailMetric: a failed metric in its group's score, and not one
+        // of the metrics whose missing data makes the judgment inconclusive.
+        let m = model("name: m\nmetrics:\n  - {name: a}\n  - {name: b}\n");
+        let mut required = result("b", "b", Nodata);
+        required.nodata_fails = true;
+        let j = score(&m, vec![result("a", "a", Pass), required]);
+        assert_eq!(j.groups[1].score, 0.0);
+        assert_eq!(j.score, 50.0);
+        assert_eq!(j.verdict, Verdict::Fail);
+        assert_eq!(j.reasons[0], "score 50 < marginal threshold 75");
+        assert_eq!(j.reasons[1], "b: Nodata");
+    }
+
+    #[test]
+    fn only_metrics_without_consequence_count_towards_inconclusive() {
+        use Classification::*;
+        let m = model(
+            "name: m\nmetrics:\n  - {name: a}\n  - {name: b}\n  - {name: c}\n  - {name: d}\n",
+        );
+        let mut required = result("d", "d", Nodata);
+        required.nodata_fails = true;
+        // One plain nodata of four: judged. Groups 100, 100, 100 (nothing countable), 0.
+        let j = score(
+            &m,
+            vec![
+                result("a", "a", Pass),
+                result("b", "b", Pass),
+                result("c", "c", Nodata),
+                required,
+            ],
+        );
+        assert_eq!(j.score, 75.0);
+        assert_eq!(j.verdict, Verdict::Marginal);
+        // Two plain nodata of four still are half.
+        let j = score(
+            &m,
+            vec![
+                result("a", "a", Pass),
+                result("b", "b", Pass),
+                result("c", "c", Nodata),
+                result("d", "d", Nodata),
+            ],
+        );
+        assert_eq!(j.verdict, Verdict::Inconclusive);
+        assert_eq!(
+            j.reasons[0],
+            "2 of 4 metrics had no data; not enough to judge"
+        );
     }
 
     #[test]

@@ -8,6 +8,15 @@
 //! Other 4xx (400, 403, 404, 410, ...) will not get better and are never retried. After
 //! `max_attempts` the row is given up (`failed`).
 //!
+//! The store failing is not the receiver failing: when the outbox cannot be read, the
+//! analysis behind a row cannot be read for its message, or an attempt cannot be
+//! recorded, the row stays pending, no attempt is counted, and the deliverer backs off
+//! (`initial_backoff` doubling per pass that fails this way, up to `max_backoff`) before
+//! it tries again. A row is given up without an HTTP answer only for what will not
+//! change by waiting ([`NotifyError`]: the analysis deleted or undecodable, the notifier
+//! removed from the configuration, a message that cannot be rendered). An attempt that
+//! was sent but not recorded is sent again after the back-off: at least once.
+//!
 //! It wakes when the store reports a change (a verdict, a cancel, a create) and when the
 //! next retry is due. On shutdown it makes one last pass over what is due, bounded by
 //! `flush_timeout`; whatever is left goes out after the next start.
@@ -21,9 +30,10 @@ use tokio::sync::{Notify, Semaphore, watch};
 
 use super::config::{NotifierConfig, PAGERDUTY_EVENTS_URL};
 use super::message::Message;
-use super::{Attempt, Notification, Notifiers, Outcome, pagerduty, slack, webhook};
+use super::{Attempt, Notification, Notifiers, NotifyError, Outcome, pagerduty, slack, webhook};
+use crate::analysis::Analysis;
 use crate::analysis::runner::now_ms;
-use crate::store::Store;
+use crate::store::{ChangeListener, Store, StoreError};
 use crate::telemetry::Metrics;
 
 /// Rows fetched per round.
@@ -33,22 +43,72 @@ const ROUNDS: usize = 16;
 /// Longest error text kept from a receiver's answer.
 const ERROR_MAX: usize = 300;
 
-pub struct Deliverer {
-    store: Store,
+/// What the deliverer needs of the store. [`Store`] is the implementation; the seam lets
+/// tests put a store that fails on demand in front of a real one.
+pub trait Outbox: Clone + Send + Sync + 'static {
+    /// Pending rows due by `now_ms`, in delivery order, at most `limit`.
+    fn due_notifications(
+        &self,
+        now_ms: i64,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<Notification>, StoreError>> + Send;
+    /// When the next pending row is due, and how many are pending.
+    fn pending_notifications(
+        &self,
+    ) -> impl Future<Output = Result<(Option<i64>, u64), StoreError>> + Send;
+    /// The analysis a notification is about.
+    fn analysis(
+        &self,
+        id: &str,
+    ) -> impl Future<Output = Result<Option<Analysis>, StoreError>> + Send;
+    /// Records an attempt and moves the row on.
+    fn record_attempt(
+        &self,
+        id: i64,
+        attempt: &Attempt,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Calls `listener` after each change to an analysis commits.
+    fn on_change(&self, listener: ChangeListener);
+}
+
+impl Outbox for Store {
+    async fn due_notifications(
+        &self,
+        now_ms: i64,
+        limit: u32,
+    ) -> Result<Vec<Notification>, StoreError> {
+        Store::due_notifications(self, now_ms, limit).await
+    }
+    async fn pending_notifications(&self) -> Result<(Option<i64>, u64), StoreError> {
+        Store::pending_notifications(self).await
+    }
+    async fn analysis(&self, id: &str) -> Result<Option<Analysis>, StoreError> {
+        self.get(id).await
+    }
+    async fn record_attempt(&self, id: i64, attempt: &Attempt) -> Result<(), StoreError> {
+        Store::record_attempt(self, id, attempt).await
+    }
+    fn on_change(&self, listener: ChangeListener) {
+        Store::on_change(self, listener)
+    }
+}
+
+pub struct Deliverer<S = Store> {
+    store: S,
     notifiers: Arc<Notifiers>,
     metrics: Arc<Metrics>,
     client: reqwest::Client,
     wake: Arc<Notify>,
 }
 
-impl Deliverer {
+impl<S: Outbox> Deliverer<S> {
     /// A deliverer over `store`; it hears of new outbox rows through the store's change
     /// listener.
     pub fn new(
-        store: Store,
+        store: S,
         notifiers: Arc<Notifiers>,
         metrics: Arc<Metrics>,
-    ) -> Result<Deliverer, String> {
+    ) -> Result<Deliverer<S>, String> {
         let client = reqwest::Client::builder()
             .timeout(notifiers.delivery.timeout)
             .connect_timeout(notifiers.delivery.timeout)
@@ -77,21 +137,40 @@ impl Deliverer {
 
     /// Delivers until `stop` turns true, then flushes what is due (bounded) and returns.
     pub async fn run(self, mut stop: watch::Receiver<bool>) {
+        // Passes in a row that the store failed; each doubles the wait before the next.
+        let mut store_failures = 0u32;
         loop {
-            self.pass(Some(&stop)).await;
-            let next = match self.store.pending_notifications().await {
-                Ok((next, pending)) => {
-                    self.metrics.set_notifications_pending(pending);
-                    next
-                }
-                Err(e) => {
-                    tracing::error!(error = %e, "notification outbox unreadable; retrying");
-                    Some(now_ms() + 1000)
-                }
+            let next = match self.pass(Some(&stop)).await {
+                Ok(()) => self
+                    .store
+                    .pending_notifications()
+                    .await
+                    .map_err(NotifyError::Store),
+                Err(e) => Err(e),
             };
             let wait = match next {
-                Some(t) => Duration::from_millis((t - now_ms()).clamp(0, 3_600_000) as u64),
-                None => Duration::from_secs(3600),
+                Ok((next, pending)) => {
+                    store_failures = 0;
+                    self.metrics.set_notifications_pending(pending);
+                    match next {
+                        Some(t) => Duration::from_millis((t - now_ms()).clamp(0, 3_600_000) as u64),
+                        None => Duration::from_secs(3600),
+                    }
+                }
+                Err(e) => {
+                    store_failures = store_failures.saturating_add(1);
+                    let delivery = &self.notifiers.delivery;
+                    let wait = backoff(
+                        delivery.initial_backoff,
+                        delivery.max_backoff,
+                        store_failures,
+                    );
+                    tracing::error!(
+                        error = %e, retry_in_ms = wait.as_millis() as u64,
+                        "notifications held back: the store failed; nothing is given up"
+                    );
+                    wait
+                }
             };
             tokio::select! {
                 _ = stop.wait_for(|s| *s) => break,
@@ -100,29 +179,35 @@ impl Deliverer {
             }
         }
         let flush = self.notifiers.delivery.flush_timeout;
-        if tokio::time::timeout(flush, self.pass(None)).await.is_err() {
-            tracing::warn!("notifications still due at shutdown go out after the next start");
+        match tokio::time::timeout(flush, self.pass(None)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::warn!(
+                error = %e,
+                "the store failed in the last pass; what is due goes out after the next start"
+            ),
+            Err(_) => {
+                tracing::warn!("notifications still due at shutdown go out after the next start")
+            }
         }
     }
 
     /// Sends everything due now. With `stop`, a stop leaves what has not started for the
-    /// final flush, while requests in flight finish and are recorded.
-    async fn pass(&self, stop: Option<&watch::Receiver<bool>>) {
+    /// final flush, while requests in flight finish and are recorded. Ends early, with the
+    /// error, when the store fails: the rows it concerns stay pending for a later pass.
+    async fn pass(&self, stop: Option<&watch::Receiver<bool>>) -> Result<(), NotifyError> {
         let stopping = |stop: Option<&watch::Receiver<bool>>| stop.is_some_and(|s| *s.borrow());
         let permits = Arc::new(Semaphore::new(self.notifiers.delivery.concurrency.max(1)));
         for _ in 0..ROUNDS {
             if stopping(stop) {
-                return;
+                return Ok(());
             }
-            let due = match self.store.due_notifications(now_ms(), BATCH).await {
-                Ok(d) => d,
-                Err(e) => {
-                    tracing::error!(error = %e, "notification outbox unreadable");
-                    return;
-                }
-            };
+            let due = self
+                .store
+                .due_notifications(now_ms(), BATCH)
+                .await
+                .map_err(NotifyError::Store)?;
             if due.is_empty() {
-                return;
+                return Ok(());
             }
             let mut sends = tokio::task::JoinSet::new();
             for n in due {
@@ -131,20 +216,32 @@ impl Deliverer {
                 let stop = stop.cloned();
                 sends.spawn(async move {
                     let _permit = permits.acquire_owned().await;
-                    if !stopping(stop.as_ref()) {
-                        this.deliver(n).await;
+                    if stopping(stop.as_ref()) {
+                        return Ok(());
                     }
+                    this.deliver(n).await
                 });
             }
+            let mut store_failed = None;
             while let Some(done) = sends.join_next().await {
-                if let Err(e) = done {
-                    tracing::error!(error = %e, "notification delivery task failed");
+                match done {
+                    Ok(Ok(())) => {}
+                    Ok(Err(e)) => {
+                        store_failed.get_or_insert(e);
+                    }
+                    Err(e) => tracing::error!(error = %e, "notification delivery task failed"),
                 }
             }
+            // The rows the store failed on are still due: another round now would only
+            // fail again. The caller backs off.
+            if let Some(e) = store_failed {
+                return Err(e);
+            }
         }
+        Ok(())
     }
 
-    fn handle(&self) -> Sender {
+    fn handle(&self) -> Sender<S> {
         Sender {
             store: self.store.clone(),
             notifiers: Arc::clone(&self.notifiers),
@@ -155,8 +252,8 @@ impl Deliverer {
 }
 
 /// What one delivery task needs.
-struct Sender {
-    store: Store,
+struct Sender<S> {
+    store: S,
     notifiers: Arc<Notifiers>,
     metrics: Arc<Metrics>,
     client: reqwest::Client,
@@ -169,14 +266,23 @@ struct Outgoing {
     body: Vec<u8>,
 }
 
-impl Sender {
-    async fn deliver(&self, n: Notification) {
+impl<S: Outbox> Sender<S> {
+    /// One attempt at `n`, recorded. `Err` only for a transient store error, after which
+    /// the row is still pending and nothing was counted against it.
+    async fn deliver(&self, n: Notification) -> Result<(), NotifyError> {
         let attempt_no = n.attempts + 1;
         let started = Instant::now();
         let at_ms = now_ms();
         let (status, outcome, error, retry_after) = match self.request(&n, at_ms).await {
-            Err(reason) => (None, Outcome::Failed, Some(reason), None),
             Ok(out) => self.send(out).await,
+            Err(e) if e.is_transient() => {
+                tracing::warn!(
+                    analysis = %n.analysis_id, notifier = %n.notifier, event = n.event.as_str(),
+                    error = %e, "notification not prepared; it stays pending"
+                );
+                return Err(e);
+            }
+            Err(e) => (None, Outcome::Failed, Some(e.to_string()), None),
         };
         let took = started.elapsed();
         let delivery = &self.notifiers.delivery;
@@ -218,28 +324,35 @@ impl Sender {
                 "notification failed for good"
             ),
         }
-        if let Err(e) = self.store.record_attempt(n.id, &attempt).await {
-            // The row stays pending and is sent again: at least once, never lost.
-            tracing::error!(notification = n.id, error = %e, "delivery attempt not recorded");
-        }
+        self.store
+            .record_attempt(n.id, &attempt)
+            .await
+            .map_err(|e| {
+                // The row stays pending and is sent again after the back-off: at least
+                // once, never lost.
+                tracing::error!(notification = n.id, error = %e, "delivery attempt not recorded");
+                NotifyError::Store(e)
+            })
     }
 
-    /// The request for `n`, or why there can be none (a permanent failure).
-    async fn request(&self, n: &Notification, now: i64) -> Result<Outgoing, String> {
+    /// The request for `n`, or why there is none now.
+    async fn request(&self, n: &Notification, now: i64) -> Result<Outgoing, NotifyError> {
         let config = self
             .notifiers
             .get(&n.notifier)
-            .ok_or_else(|| format!("notifier `{}` is no longer configured", n.notifier))?;
+            .ok_or_else(|| NotifyError::NotifierGone(n.notifier.clone()))?;
         let analysis = self
             .store
-            .get(&n.analysis_id)
+            .analysis(&n.analysis_id)
             .await
-            .map_err(|e| format!("analysis unreadable: {e}"))?
-            .ok_or_else(|| format!("analysis {} no longer exists", n.analysis_id))?;
+            .map_err(NotifyError::reading_analysis)?
+            .ok_or_else(|| NotifyError::AnalysisGone(n.analysis_id.clone()))?;
         let m = Message::new(n, &analysis, &self.notifiers.links, now);
         let mut headers = HeaderMap::new();
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-        let json = |v: &serde_json::Value| serde_json::to_vec(v).map_err(|e| e.to_string());
+        let json = |v: &serde_json::Value| {
+            serde_json::to_vec(v).map_err(|e| NotifyError::Render(e.to_string()))
+        };
         let out = match config {
             NotifierConfig::Slack { url, .. } => Outgoing {
                 url: url.expose().to_string(),
@@ -270,7 +383,9 @@ impl Sender {
                     .duration_since(UNIX_EPOCH)
                     .map_or(0, |d| d.as_secs() as i64);
                 let signature = webhook::signature(secret, timestamp, &body);
-                let header = |v: String| HeaderValue::from_str(&v).map_err(|e| e.to_string());
+                let header = |v: String| {
+                    HeaderValue::from_str(&v).map_err(|e| NotifyError::Render(e.to_string()))
+                };
                 headers.insert(webhook::TIMESTAMP_HEADER, header(timestamp.to_string())?);
                 headers.insert(webhook::SIGNATURE_HEADER, header(signature)?);
                 headers.insert(webhook::EVENT_HEADER, header(n.event.as_str().to_string())?);
@@ -407,6 +522,247 @@ fn httpdate(value: &str) -> Option<SystemTime> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    use sqlx::Connection;
+    use tokio::sync::mpsc;
+
+    use crate::analysis::{AnalysisRequest, ValidRequest};
+    use crate::model::Catalog;
+    use crate::notify::{DeliveryState, Event, Recipient};
+
+    /// A real `SQLITE_BUSY`: a reader that will not wait, on a database another
+    /// connection holds exclusively. (The store's own database runs in WAL mode, where a
+    /// writer never blocks a reader, so a failing read is injected by [`Flaky`].)
+    async fn sqlite_busy(dir: &std::path::Path) -> sqlx::Error {
+        let options = sqlx::sqlite::SqliteConnectOptions::new()
+            .filename(dir.join("busy.db"))
+            .create_if_missing(true)
+            // A rollback journal: there an exclusive transaction keeps readers out.
+            .journal_mode(sqlx::sqlite::SqliteJournalMode::Delete)
+            .busy_timeout(Duration::ZERO);
+        let mut holder = sqlx::sqlite::SqliteConnection::connect_with(&options)
+            .await
+            .unwrap();
+        sqlx::query("CREATE TABLE IF NOT EXISTS t (x)")
+            .execute(&mut holder)
+            .await
+            .unwrap();
+        let mut reader = sqlx::sqlite::SqliteConnection::connect_with(&options)
+            .await
+            .unwrap();
+        sqlx::query("BEGIN EXCLUSIVE")
+            .execute(&mut holder)
+            .await
+            .unwrap();
+        let Err(busy) = sqlx::query("SELECT x FROM t").fetch_all(&mut reader).await else {
+            panic!("a read past an exclusive lock succeeded");
+        };
+        sqlx::query("ROLLBACK").execute(&mut holder).await.unwrap();
+        busy
+    }
+
+    /// The real store, whose reads of an analysis and records of an attempt fail with
+    /// `SQLITE_BUSY` as often as asked, and which reports every attempt recorded.
+    #[derive(Clone)]
+    struct Flaky {
+        inner: Store,
+        dir: Arc<tempfile::TempDir>,
+        failing_reads: Arc<AtomicU32>,
+        failing_records: Arc<AtomicU32>,
+        reads: Arc<AtomicU32>,
+        recorded: mpsc::UnboundedSender<(Attempt, bool)>,
+    }
+
+    fn take_one(counter: &AtomicU32) -> bool {
+        counter
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok()
+    }
+
+    impl Outbox for Flaky {
+        async fn due_notifications(
+            &self,
+            now_ms: i64,
+            limit: u32,
+        ) -> Result<Vec<Notification>, StoreError> {
+            self.inner.due_notifications(now_ms, limit).await
+        }
+        async fn pending_notifications(&self) -> Result<(Option<i64>, u64), StoreError> {
+            self.inner.pending_notifications().await
+        }
+        async fn analysis(&self, id: &str) -> Result<Option<Analysis>, StoreError> {
+            self.reads.fetch_add(1, Ordering::SeqCst);
+            if take_one(&self.failing_reads) {
+                return Err(StoreError::Database(sqlite_busy(self.dir.path()).await));
+            }
+            self.inner.get(id).await
+        }
+        async fn record_attempt(&self, id: i64, attempt: &Attempt) -> Result<(), StoreError> {
+            let result = if take_one(&self.failing_records) {
+                Err(StoreError::Database(sqlite_busy(self.dir.path()).await))
+            } else {
+                self.inner.record_attempt(id, attempt).await
+            };
+            let _ = self.recorded.send((attempt.clone(), result.is_ok()));
+            result
+        }
+        fn on_change(&self, listener: ChangeListener) {
+            self.inner.on_change(listener)
+        }
+    }
+
+    /// A webhook receiver that answers 200 and passes on each body.
+    async fn receiver() -> (String, mpsc::UnboundedReceiver<Vec<u8>>) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let app = axum::Router::new().route(
+            "/hook",
+            axum::routing::post(move |body: axum::body::Bytes| {
+                let tx = tx.clone();
+                async move {
+                    let _ = tx.send(body.to_vec());
+                    axum::http::StatusCode::OK
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        (format!("http://{addr}/hook"), rx)
+    }
+
+    struct Setup {
+        store: Store,
+        flaky: Flaky,
+        analysis: String,
+        recorded: mpsc::UnboundedReceiver<(Attempt, bool)>,
+        received: mpsc::UnboundedReceiver<Vec<u8>>,
+        stop: watch::Sender<bool>,
+        task: tokio::task::JoinHandle<()>,
+    }
+
+    /// One analysis with one pending `started` notification to a webhook, and a running
+    /// deliverer whose store fails `reads` reads and `records` records first.
+    async fn setup(reads: u32, records: u32) -> Setup {
+        let dir = Arc::new(tempfile::tempdir().unwrap());
+        let url = format!("sqlite://{}", dir.path().join("a.db").display());
+        let store = Store::open(&url).await.unwrap();
+        let request: AnalysisRequest = serde_json::from_value(serde_json::json!({
+            "key": "k", "model": "http-red",
+            "baseline": {"service.name": "checkout", "service.version": "1"},
+            "canary": {"service.name": "checkout", "service.version": "2"},
+            "interval": "30s", "lifetime": "5m"}))
+        .unwrap();
+        let valid: ValidRequest = request.validate(&Catalog::builtin()).unwrap();
+        let hook = Recipient {
+            notifier: "hook".into(),
+            events: vec![Event::Started],
+        };
+        let (analysis, _) = store
+            .create_notifying(&valid, &[hook], now_ms())
+            .await
+            .unwrap();
+        let (hook_url, received) = receiver().await;
+        let config = std::collections::BTreeMap::from([(
+            "hook".to_string(),
+            serde_json::json!({"type": "webhook", "url": hook_url, "secret": "s3cret"}),
+        )]);
+        let mut notifiers = Notifiers::from_config(&config, &[]).unwrap();
+        notifiers.delivery.initial_backoff = Duration::from_millis(1);
+        notifiers.delivery.max_backoff = Duration::from_millis(4);
+        let (tx, recorded) = mpsc::unbounded_channel();
+        let flaky = Flaky {
+            inner: store.clone(),
+            dir,
+            failing_reads: Arc::new(AtomicU32::new(reads)),
+            failing_records: Arc::new(AtomicU32::new(records)),
+            reads: Arc::new(AtomicU32::new(0)),
+            recorded: tx,
+        };
+        let deliverer =
+            Deliverer::new(flaky.clone(), Arc::new(notifiers), Arc::new(Metrics::new())).unwrap();
+        let (stop, stopped) = watch::channel(false);
+        let task = tokio::spawn(deliverer.run(stopped));
+        Setup {
+            store,
+            flaky,
+            analysis: analysis.id,
+            recorded,
+            received,
+            stop,
+            task,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_busy_store_while_rendering_keeps_the_notification_pending() {
+        let mut s = setup(2, 0).await;
+        // The first attempt that gets recorded is the one that went out: the two reads the
+        // store failed gave nothing up and counted no attempt.
+        let (attempt, stored) = s.recorded.recv().await.unwrap();
+        assert_eq!(attempt.outcome, Outcome::Delivered, "{attempt:?}");
+        assert!(stored);
+        assert_eq!(s.flaky.reads.load(Ordering::SeqCst), 3);
+        assert!(s.received.recv().await.is_some());
+        let rows = s.store.notifications(&s.analysis).await.unwrap();
+        assert_eq!(rows.len(), 1);
+        assert_eq!(rows[0].state, DeliveryState::Delivered, "{rows:?}");
+        assert_eq!(rows[0].attempts, 1);
+        let _ = s.stop.send(true);
+        s.task.await.unwrap();
+        assert!(s.received.try_recv().is_err(), "sent once");
+    }
+
+    #[tokio::test]
+    async fn a_busy_store_while_recording_sends_again_later() {
+        let mut s = setup(0, 1).await;
+        let (first, stored) = s.recorded.recv().await.unwrap();
+        assert_eq!(first.outcome, Outcome::Delivered);
+        assert!(!stored);
+        // Not recorded, so still pending: sent again (at least once), then recorded.
+        let (second, stored) = s.recorded.recv().await.unwrap();
+        assert_eq!(second.outcome, Outcome::Delivered);
+        assert!(stored);
+        for _ in 0..2 {
+            assert!(s.received.recv().await.is_some());
+        }
+        let rows = s.store.notifications(&s.analysis).await.unwrap();
+        assert_eq!(rows[0].state, DeliveryState::Delivered, "{rows:?}");
+        assert_eq!(rows[0].attempts, 1);
+        let _ = s.stop.send(true);
+        s.task.await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn store_trouble_is_transient_and_a_bad_row_permanent() {
+        let dir = tempfile::tempdir().unwrap();
+        let busy = sqlite_busy(dir.path()).await;
+        assert!(
+            busy.as_database_error()
+                .and_then(|e| e.code())
+                .is_some_and(|c| c == "5"),
+            "SQLITE_BUSY is 5: {busy:?}"
+        );
+        assert!(NotifyError::reading_analysis(StoreError::Database(busy)).is_transient());
+        assert!(
+            NotifyError::reading_analysis(StoreError::Database(sqlx::Error::PoolTimedOut))
+                .is_transient()
+        );
+        let corrupt = StoreError::Corrupt {
+            what: "analysis a judgment".into(),
+            reason: "expected value".into(),
+        };
+        assert!(!NotifyError::reading_analysis(corrupt).is_transient());
+        let undecodable = StoreError::Database(sqlx::Error::ColumnNotFound("status".into()));
+        assert!(!NotifyError::reading_analysis(undecodable).is_transient());
+        for permanent in [
+            NotifyError::AnalysisGone("a".into()),
+            NotifyError::NotifierGone("hook".into()),
+            NotifyError::Render("bad header".into()),
+        ] {
+            assert!(!permanent.is_transient(), "{permanent}");
+        }
+    }
 
     #[test]
     fn retry_after_in_seconds_or_as_a_date() {

@@ -76,12 +76,13 @@ impl<'a> Message<'a> {
         }
     }
 
-    /// Whether a critical metric regressed.
+    /// Whether a critical metric regressed, or had no data (a canary that died).
     pub fn critical_failure(&self) -> bool {
-        self.analysis
-            .judgment
-            .as_ref()
-            .is_some_and(|j| j.metrics.iter().any(|m| m.critical_failure))
+        self.analysis.judgment.as_ref().is_some_and(|j| {
+            j.metrics
+                .iter()
+                .any(|m| m.critical_failure || m.critical_nodata())
+        })
     }
 
     /// The most important reasons, with their numbers: the verdict's reasons, then each

@@ -5,8 +5,12 @@
 //! - Augury fixed-horizon: one Mann-Whitney test on the two latency histograms and one
 //!   two-proportion test on errors, at the end of the lifetime only.
 //! - Kayenta: its Mann-Whitney classifier (98% confidence, "High" when the lower end of
-//!   the shift's interval exceeds 0.25 |estimate| and the mean ratio is at least 1), re-run
-//!   on the growing window at every look, stopping at the first High. What it sees, and why:
+//!   the shift's interval exceeds 0.25 |estimate| and the mean ratio is at least 1, a mean
+//!   ratio that cannot be computed being ignored), re-run on the growing window at every
+//!   look, stopping at the first look it fails: a High on either metric (with the two
+//!   metrics in two equally weighted groups the score is then 50, below any usual
+//!   marginal threshold), or a metric without data (one of two is the "50% or more
+//!   nodata" rule of Kayenta's scorer, score 0). What it sees, and why:
 //!   * latency: every request's latency (as 1% histogram buckets). Kayenta really judges
 //!     metric time series (a mean or a percentile per step); per-request samples give its
 //!     rank test far more data than any real configuration, so this is the generous model
@@ -236,31 +240,112 @@ pub fn kayenta_interval(canary: &Weighted, baseline: &Weighted) -> Option<(f64, 
     ))
 }
 
-/// Kayenta's classification of one metric: `true` for High (canary significantly larger).
-pub fn kayenta_high(canary: &Weighted, baseline: &Weighted) -> bool {
+/// How Kayenta's classifier labels one metric, as far as the simulation needs: the
+/// direction is `increase`, so `Low` never happens.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KayentaClass {
+    Pass,
+    /// Canary significantly larger.
+    High,
+    /// A side without data.
+    Nodata,
+}
+
+/// Kayenta's classification of one metric (`MannWhitneyClassifier.classify`, direction
+/// `increase`, effect measure `meanRatio` with the default allowed increase 1).
+pub fn kayenta_classify(canary: &Weighted, baseline: &Weighted) -> KayentaClass {
     if canary.values.is_empty() || baseline.values.is_empty() {
-        return false; // Nodata
+        return KayentaClass::Nodata;
     }
     if canary.values == baseline.values && canary.counts == baseline.counts {
-        return false;
+        return KayentaClass::Pass;
     }
     if canary.values.len() == 1
         && baseline.values.len() == 1
         && canary.values[0] == baseline.values[0]
     {
-        return false;
+        return KayentaClass::Pass;
     }
     let base_ties = baseline.ties();
     let z = |d: f64| kayenta_z(canary, baseline, d, base_ties);
     let estimate = root(canary, baseline, &z, 0.0);
     if estimate <= 0.0 {
-        return false;
+        return KayentaClass::Pass;
     }
     // The interval's lower end exceeds t iff z(t) is still above the critical value.
     let critical = normal::isf((1.0 - KAYENTA_CONFIDENCE) / 2.0);
     let significant = z(KAYENTA_TOLERANCE * estimate) > critical;
-    // Kayenta's mean ratio is NaN when a mean is 0, and NaN passes no threshold.
+    // Kayenta's mean ratio is NaN when either mean is 0, and its classifier skips the
+    // effect-size check when the effect size is NaN ("If the effect size cannot be
+    // computed, the effect size comparison is ignored").
     let (canary_mean, base_mean) = (canary.mean(), baseline.mean());
-    let mean_ratio_ok = canary_mean != 0.0 && base_mean != 0.0 && canary_mean / base_mean >= 1.0;
-    significant && mean_ratio_ok
+    let mean_ratio_ok = canary_mean == 0.0 || base_mean == 0.0 || canary_mean / base_mean >= 1.0;
+    if significant && mean_ratio_ok {
+        KayentaClass::High
+    } else {
+        KayentaClass::Pass
+    }
+}
+
+/// Kayenta's classification of one metric: `true` for High (canary significantly larger).
+pub fn kayenta_high(canary: &Weighted, baseline: &Weighted) -> bool {
+    kayenta_classify(canary, baseline) == KayentaClass::High
+}
+
+/// Whether one look of the simulated Kayenta configuration fails, per metric: latency and
+/// errors in two groups of equal weight. A High scores 50, below any usual marginal
+/// threshold; a metric without data is half the metrics without data, which Kayenta's
+/// `WeightedSumScorer` scores 0.
+pub fn kayenta_look_fails(latency: KayentaClass, errors: KayentaClass) -> (bool, bool) {
+    let fails = |c: KayentaClass| c != KayentaClass::Pass;
+    (fails(latency), fails(errors))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_effect_size_kayenta_cannot_compute_does_not_veto_a_high() {
+        // Errors only in the canary: the baseline's mean is 0, so Kayenta's mean ratio is
+        // NaN, which its classifier ignores; the rank test alone decides.
+        let canary: Vec<f64> = (1..=30).map(|i| 0.001 * f64::from(i)).collect();
+        let c = Weighted::from_values(&canary);
+        let b = Weighted::from_values(&[0.0; 30]);
+        assert_eq!(kayenta_classify(&c, &b), KayentaClass::High);
+        // Errors only in the baseline: the rank test says lower, so no High either way.
+        assert_eq!(kayenta_classify(&b, &c), KayentaClass::Pass);
+        // A mean ratio that can be computed and is below 1 still vetoes: the same shift,
+        // once the baseline has a few huge values that raise its mean.
+        let canary: Vec<f64> = (0..100).map(|i| 2.0 + 0.01 * f64::from(i)).collect();
+        let base: Vec<f64> = (0..100).map(|i| 1.0 + 0.01 * f64::from(i)).collect();
+        let c = Weighted::from_values(&canary);
+        assert_eq!(
+            kayenta_classify(&c, &Weighted::from_values(&base)),
+            KayentaClass::High
+        );
+        let b = Weighted::from_values(&[base.as_slice(), &[1e6; 5]].concat());
+        assert!(c.mean() / b.mean() < 1.0);
+        assert_eq!(kayenta_classify(&c, &b), KayentaClass::Pass);
+    }
+
+    #[test]
+    fn a_side_without_data_fails_the_look() {
+        let some = Weighted::from_values(&[1.0, 2.0, 3.0]);
+        let none = Weighted::default();
+        assert_eq!(kayenta_classify(&none, &some), KayentaClass::Nodata);
+        assert_eq!(kayenta_classify(&some, &none), KayentaClass::Nodata);
+        assert_eq!(
+            kayenta_look_fails(KayentaClass::Pass, KayentaClass::Nodata),
+            (false, true)
+        );
+        assert_eq!(
+            kayenta_look_fails(KayentaClass::High, KayentaClass::Pass),
+            (true, false)
+        );
+        assert_eq!(
+            kayenta_look_fails(KayentaClass::Pass, KayentaClass::Pass),
+            (false, false)
+        );
+    }
 }

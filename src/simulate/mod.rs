@@ -22,7 +22,7 @@ use crate::stats::proportions::Counts;
 use crate::stats::sequential::quantiles::LatencyPlan;
 use crate::stats::sequential::{SequentialConfig, SequentialJudge};
 use crate::stats::{LogHistogram, StatsError, normal};
-use methods::{Method, Outcome, Weighted, fixed_horizon, kayenta_high};
+use methods::{Method, Outcome, Weighted, fixed_horizon, kayenta_classify, kayenta_look_fails};
 use scenarios::{Scenario, Version};
 
 /// Everything a simulation run depends on.
@@ -287,13 +287,15 @@ fn simulate_one(
             );
         }
         if out[2].look.is_none() {
-            let latency = kayenta_high(
-                &Weighted::from_histogram(&all_c),
-                &Weighted::from_histogram(&all_b),
-            );
-            let errors = kayenta_high(
-                &Weighted::from_values(&series_c),
-                &Weighted::from_values(&series_b),
+            let (latency, errors) = kayenta_look_fails(
+                kayenta_classify(
+                    &Weighted::from_histogram(&all_c),
+                    &Weighted::from_histogram(&all_b),
+                ),
+                kayenta_classify(
+                    &Weighted::from_values(&series_c),
+                    &Weighted::from_values(&series_b),
+                ),
             );
             out[2].record(look, latency, errors);
         }
