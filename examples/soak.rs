@@ -82,6 +82,15 @@ pub struct Args {
     /// pre-encoded bodies exceed --body-memory-mib.
     #[arg(long)]
     pub spans_per_request: Option<usize>,
+    /// Share of the baseline's spans that fail.
+    #[arg(long, default_value_t = 0.01)]
+    pub baseline_error_rate: f64,
+    /// Share of the canary's spans that fail. The default, 1.4x the baseline's, is a
+    /// difference a large run detects (the sequential test rejects equal error rates)
+    /// but within `http-red`'s allowed increase (1.5x), so the analyses keep running; the
+    /// realized counts per request are capped below 1.5x. Equal rates make an A/A run.
+    #[arg(long, default_value_t = 0.014)]
+    pub canary_error_rate: f64,
     /// Attributes per span (synthetic::BatchSpec).
     #[arg(long, default_value_t = 10)]
     pub attributes: usize,
@@ -767,6 +776,47 @@ impl Report {
     }
 }
 
+/// Failed spans in a batch of `spans` at `rate` with `seed`.
+fn failures(spans: usize, rate: f64, seed: u64) -> usize {
+    let spec = BatchSpec {
+        spans,
+        attributes: 2,
+        error_rate: rate,
+        ..BatchSpec::standard("s", "v", seed)
+    };
+    batch(&spec).resource_spans[0].scope_spans[0]
+        .spans
+        .iter()
+        .filter(|s| s.status.is_some())
+        .count()
+}
+
+/// A seed whose batches hold the failures closest to the rates asked for, with the
+/// canary's count kept under 1.5x the baseline's when the baseline has any (so the canary
+/// stays within `http-red`'s allowed increase). Returns it and the two counts.
+fn pick_seed(spans: usize, baseline: f64, canary: f64) -> (u64, (usize, usize)) {
+    let want_b = (spans as f64 * baseline).round() as usize;
+    let mut want_c = (spans as f64 * canary).round() as usize;
+    if want_b > 0 && want_c * 2 >= want_b * 3 {
+        want_c = (want_b * 3).div_ceil(2) - 1;
+    }
+    let mut best = (u64::MAX, 0u64, (0, 0));
+    for seed in 0..2000u64 {
+        let got = (
+            failures(spans, baseline, seed),
+            failures(spans, canary, seed),
+        );
+        let off = (got.0.abs_diff(want_b) + got.1.abs_diff(want_c)) as u64;
+        if off < best.0 {
+            best = (off, seed, got);
+        }
+        if off == 0 {
+            break;
+        }
+    }
+    (best.1, best.2)
+}
+
 fn duration_arg(name: &str, text: &str) -> Result<Duration, Error> {
     humantime::parse_duration(text).map_err(|e| format!("--{name} `{text}`: {e}").into())
 }
@@ -881,7 +931,9 @@ async fn run(args: &Args, target: &Target) -> Result<Report, Error> {
     };
     let api = Api::new(&target.api, args.token.clone())?;
 
-    // Bodies: one per analysis and version, same seed on both sides (A/A).
+    // Bodies: one per analysis and version. Both versions use the same seed, so the same
+    // latencies; the seed is picked so that each request holds exactly the wanted number
+    // of failed spans.
     let probe = batch(&BatchSpec {
         spans: 64,
         attributes: args.attributes,
@@ -893,17 +945,30 @@ async fn run(args: &Args, target: &Target) -> Result<Report, Error> {
         let budget = args.body_memory_mib << 20;
         (budget / (2 * n * per_span)).clamp(8, 512)
     });
+    let (seed, errors) = pick_seed(
+        spans_per_request,
+        args.baseline_error_rate,
+        args.canary_error_rate,
+    );
     let mut bodies = Vec::with_capacity(2 * n);
     for i in 0..n {
-        for version in ["1.0.0", "2.0.0"] {
+        for (version, rate) in [
+            ("1.0.0", args.baseline_error_rate),
+            ("2.0.0", args.canary_error_rate),
+        ] {
             let spec = BatchSpec {
                 spans: spans_per_request,
                 attributes: args.attributes,
-                ..BatchSpec::standard(&format!("soak-svc-{i}"), version, 7)
+                error_rate: rate,
+                ..BatchSpec::standard(&format!("soak-svc-{i}"), version, seed)
             };
             bodies.push(Bytes::from(batch(&spec).encode_to_vec()));
         }
     }
+    println!(
+        "soak: failed spans per request: baseline {} / canary {} of {spans_per_request} (seed {seed})",
+        errors.0, errors.1
+    );
     let body_bytes: usize = bodies.iter().map(Bytes::len).sum();
     println!(
         "soak: {n} analyses (interval {}, lifetime {lifetime}), {} s at {} spans/s, {} over {} \
@@ -1245,6 +1310,10 @@ async fn run(args: &Args, target: &Target) -> Result<Report, Error> {
                     .join(", ")
             )
         }
+    ));
+    md.push_str(&format!(
+        "| failed spans per request, baseline / canary | {} / {} of {spans_per_request} |\n",
+        errors.0, errors.1
     ));
     md.push_str(&format!(
         "| failed requests | {} |\n",
