@@ -108,3 +108,36 @@ fn the_kubernetes_example_models_are_valid() {
     }
     assert!(models > 0);
 }
+
+// The soak benchmark, compiled here as a module so that a short run of it is a test.
+#[allow(dead_code)]
+#[path = "../examples/soak.rs"]
+mod soak;
+
+/// A few seconds of the soak against the real binary: every span sent is accepted and
+/// lands in exactly one judged interval of its analysis.
+#[test]
+fn a_short_soak_reconciles_every_span() {
+    use clap::Parser as _;
+    let args = soak::Args::parse_from([
+        "soak",
+        "--analyses",
+        "2",
+        "--seconds",
+        "3",
+        "--rate",
+        "4000",
+        "--interval",
+        "1s",
+        "--every",
+        "1",
+        "--connections",
+        "2",
+        "--spans-per-request",
+        "100",
+        "--augury",
+        env!("CARGO_BIN_EXE_augury"),
+    ]);
+    let report = soak::run_blocking(args).expect("the soak runs");
+    assert!(report.ok(), "{:?}\n{}", report.failures, report.markdown);
+}
