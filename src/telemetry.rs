@@ -41,8 +41,12 @@ pub enum SpanResult {
     Accepted,
     /// Refused as malformed (bad attributes, negative durations, ...).
     Rejected,
-    /// Well formed but dropped: no analysis wanted it, or back-pressure.
+    /// Well formed, but no analysis watches its scope.
     Dropped,
+    /// Of a watched scope, but no watch's span filter keeps it (a client span where the
+    /// model reads server spans): counted apart so that `dropped` never hides spans of a
+    /// live analysis.
+    Filtered,
 }
 
 impl SpanResult {
@@ -51,6 +55,7 @@ impl SpanResult {
             SpanResult::Accepted => "accepted",
             SpanResult::Rejected => "rejected",
             SpanResult::Dropped => "dropped",
+            SpanResult::Filtered => "filtered",
         }
     }
 }
@@ -346,6 +351,7 @@ impl Metrics {
             SpanResult::Accepted,
             SpanResult::Rejected,
             SpanResult::Dropped,
+            SpanResult::Filtered,
         ] {
             let _ = m.otlp_spans.get_or_create(&SpanLabels {
                 result: result.as_str(),

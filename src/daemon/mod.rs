@@ -419,9 +419,10 @@ async fn copy_span_counters(
             SpanResult::Rejected,
             now.rejected_spans - seen.rejected_spans,
         );
+        metrics.otlp_spans(SpanResult::Dropped, now.dropped_spans - seen.dropped_spans);
         metrics.otlp_spans(
-            SpanResult::Dropped,
-            (now.dropped_spans + now.filtered_spans) - (seen.dropped_spans + seen.filtered_spans),
+            SpanResult::Filtered,
+            now.filtered_spans - seen.filtered_spans,
         );
         seen = now;
     }
