@@ -37,8 +37,10 @@ pub(super) fn run(args: &JudgeArgs) -> i32 {
             Err(e) => return fail(format, "input", &e.to_string(), EXIT_USAGE),
         },
         (None, Some(b), Some(c)) => {
+            // The two files are read and parsed side by side.
             let read = |p: &Path| read_samples(p, args.column.as_deref());
-            match two_samples(&model, args, read(b), read(c), &mut files) {
+            let (baseline, canary) = rayon::join(|| read(b), || read(c));
+            match two_samples(&model, args, baseline, canary, &mut files) {
                 Ok(d) => d,
                 Err(code) => return code,
             }
@@ -141,8 +143,8 @@ fn two_samples(
 fn single_metric(
     model: &Model,
     metric: Option<&str>,
-    baseline: SampleFile,
-    canary: SampleFile,
+    mut baseline: SampleFile,
+    mut canary: SampleFile,
     files: &mut Vec<(String, SampleFile)>,
 ) -> Result<BTreeMap<String, MetricData>, String> {
     let name = match metric {
@@ -183,9 +185,11 @@ fn single_metric(
             }
         }
     };
+    // The values move to the judge; the files keep their paths and line numbers, all
+    // that locating a refused value needs.
     let data = MetricData::Samples {
-        baseline: baseline.values.clone(),
-        canary: canary.values.clone(),
+        baseline: std::mem::take(&mut baseline.values),
+        canary: std::mem::take(&mut canary.values),
     };
     files.push(("baseline".into(), baseline));
     files.push(("canary".into(), canary));

@@ -126,11 +126,19 @@ fn fixed(
     };
     match (metric.kind, data) {
         (MetricKind::Distribution, MetricData::Samples { baseline, canary }) => {
-            let (baseline, nan_b) = clean(metric, baseline, "baseline")?;
-            let (canary, nan_c) = clean(metric, canary, "canary")?;
-            let (canary, baseline) = Sorted::pair(canary, baseline).map_err(stats_err)?;
-            result.baseline = Some(Summary::of_samples(&baseline, nan_b));
-            result.canary = Some(Summary::of_samples(&canary, nan_c));
+            // Each side is cleaned, sorted once and summarised on a thread of its own;
+            // nothing is shared between the two, so the numbers cannot depend on timing.
+            let side = |values: &[f64], which: &'static str| {
+                let (values, nan) = clean(metric, values, which)?;
+                let sorted = Sorted::new(values, which).map_err(stats_err)?;
+                let summary = Summary::of_samples(&sorted, nan);
+                Ok::<_, JudgeError>((sorted, summary))
+            };
+            let (b, c) = rayon::join(|| side(baseline, "baseline"), || side(canary, "canary"));
+            let (baseline, summary_b) = b?;
+            let (canary, summary_c) = c?;
+            result.baseline = Some(summary_b);
+            result.canary = Some(summary_c);
             if let Some(why) = too_few(metric, baseline.len() as u64, canary.len() as u64) {
                 return Ok(nodata(metric, result, why));
             }

@@ -8,9 +8,13 @@
 //! materialised. Every bound is one of those differences and the estimate is one of them
 //! or the mean of two, found by counting differences below a threshold with a two-pointer
 //! pass over the sorted samples: O(n + m) time per pass, a dozen or so passes per interval
-//! on real data, and bounded extra memory (a search ends by listing at most 8192
-//! candidates). Only the exact branch allocates in proportion to the samples (the null
-//! distribution of U, about `n * m / 2` values), and `Auto` chooses it only below 50 x 50.
+//! on real data, and bounded extra memory (each of the three searches, estimate and
+//! bounds, narrows its bracket to at most 8192 candidates, and one last pass lists them
+//! all). Passes over large samples run on two threads, each walking two pieces of the
+//! rows side by side; what a pass finds (a count, a minimum, a maximum) does not depend
+//! on how the rows were cut. Only the exact branch allocates in proportion to the
+//! samples (the null distribution of U, about `n * m / 2` values), and `Auto` chooses it
+//! only below 50 x 50.
 //!
 //! How R is matched:
 //! - Exact branch (R: both samples under 50 and no ties; here also whenever
@@ -92,13 +96,32 @@ pub fn hodges_lehmann(
     let mut diffs = Differences::new(x, y);
     // The difference of the medians is usually close to the median of the differences:
     // a good first threshold. Its search then narrows the bounds' brackets too.
-    let estimate = diffs.median(Some(x[x.len() / 2] - y[y.len() / 2]));
-    let (lower, upper, conf_level, method) = if exact {
-        let (lower, upper, level) = exact_interval(&mut diffs, alpha, conf_level)?;
+    let (median_rank, between) = diffs.median_rank();
+    let median = diffs.narrow(median_rank, Some(x[x.len() / 2] - y[y.len() / 2]));
+    let (lower_rank, upper_rank, conf_level, method) = if exact {
+        let (lower, upper, level) = exact_ranks(&diffs, alpha, conf_level)?;
         (lower, upper, level, MethodUsed::Exact)
     } else {
-        let (lower, upper) = asymptotic_interval(&mut diffs, alpha);
+        let (lower, upper) = asymptotic_ranks(&diffs, alpha);
         (lower, upper, conf_level, MethodUsed::Asymptotic)
+    };
+    let lower = diffs.narrow(lower_rank, None);
+    let upper = diffs.narrow(upper_rank, None);
+    // The three searches end with one listing pass between them.
+    let [(a, b), (lower, _), (upper, _)] = diffs.pick([
+        (median, median_rank),
+        (lower, lower_rank),
+        (upper, upper_rank),
+    ]);
+    let estimate = if between {
+        let sum = a + b;
+        if sum.is_finite() {
+            sum / 2.0
+        } else {
+            a / 2.0 + b / 2.0
+        }
+    } else {
+        a
     };
     Ok(ShiftEstimate {
         estimate: positive_zero(estimate),
@@ -193,11 +216,12 @@ fn tie_term(s: &[f64]) -> f64 {
     exact as f64
 }
 
-fn exact_interval(
-    diffs: &mut Differences,
+/// The ranks of the differences that bound the exact interval, and its level.
+fn exact_ranks(
+    diffs: &Differences,
     alpha: f64,
     conf_level: f64,
-) -> Result<(f64, f64, f64), StatsError> {
+) -> Result<(u64, u64, f64), StatsError> {
     let total = diffs.total;
     let null = NullU::lower_half(diffs.x.len(), diffs.y.len())?;
     // R moves a zero quantile to 1: the interval is then the full range of differences.
@@ -208,10 +232,11 @@ fn exact_interval(
     } else {
         conf_level
     };
-    Ok((diffs.kth(qu, None), diffs.kth(total - qu + 1, None), level))
+    Ok((qu, total - qu + 1, level))
 }
 
-fn asymptotic_interval(diffs: &mut Differences, alpha: f64) -> (f64, f64) {
+/// The ranks of the differences that bound the asymptotic interval.
+fn asymptotic_ranks(diffs: &Differences, alpha: f64) -> (u64, u64) {
     let (x, y) = (diffs.x, diffs.y);
     let (n, m) = (x.len() as f64, y.len() as f64);
     let pooled = n + m;
@@ -222,7 +247,7 @@ fn asymptotic_interval(diffs: &mut Differences, alpha: f64) -> (f64, f64) {
     let total = diffs.total;
     let lower = crossing_rank(total, sigma, normal::isf(alpha / 2.0));
     let upper = crossing_rank(total, sigma, normal::ppf(alpha / 2.0));
-    (diffs.kth(lower, None), diffs.kth(upper, None))
+    (lower, upper)
 }
 
 /// Rank of the pairwise difference where R's continuity-corrected statistic stops
@@ -271,76 +296,240 @@ struct Split {
     above: f64,
 }
 
-/// One two-pointer pass. Rounding is monotone, so the computed `x_i - y_j` still falls as
-/// `j` grows and rises as `i` grows: the first `j` with `x_i - y_j <= t` never moves back.
+/// Independent counting walks run side by side in one loop, as the merges of the rank
+/// sum do (`rank.rs`): one walk is a chain of dependent loads and compares, several in
+/// the same loop overlap in the CPU.
+const SPLIT_LANES: usize = 2;
+
+/// From this many values in both samples together, two threads each count half of the
+/// rows. Counts are integers and the other results a minimum and a maximum, so the split
+/// cannot change a result.
+const SPLIT_PARALLEL_MIN_LEN: usize = 1 << 16;
+
+/// One counting pass over the rows `x_i` (all of them, cut into pieces counted side by
+/// side and, for large samples, on two threads).
+///
+/// Rounding is monotone, so the computed `x_i - y_j` still falls as `j` grows and rises
+/// as `i` grows: the first `j` with `x_i - y_j <= t` never moves back from one row to
+/// the next, and a piece starting at row `i` can find its first `j` by binary search.
 fn split_at(x: &[f64], y: &[f64], t: f64) -> Split {
-    let m = y.len();
-    let mut j = 0;
-    let mut at_most = 0u64;
-    let mut below = f64::NEG_INFINITY;
-    let mut above = f64::INFINITY;
-    for &xi in x {
-        // Skip differences above `t` four at a time. Within a block they form a prefix,
-        // so counting them (branch-free) lands exactly on the first one `<= t`; a
-        // data-dependent branch per element would mispredict about once a row.
-        loop {
-            match y.get(j..j + 4) {
-                Some(block) => {
-                    let over = block.iter().filter(|&&v| xi - v > t).count();
-                    j += over;
-                    if over < 4 {
-                        break;
-                    }
-                }
-                None => {
-                    while j < m && xi - y[j] > t {
-                        j += 1;
-                    }
-                    break;
-                }
-            }
+    let threads = if x.len() + y.len() >= SPLIT_PARALLEL_MIN_LEN {
+        2
+    } else {
+        1
+    };
+    let pieces = threads * SPLIT_LANES;
+    let lanes = |first: usize| -> [SplitLane; SPLIT_LANES] {
+        std::array::from_fn(|k| {
+            let (i0, i1) = (
+                (first + k) * x.len() / pieces,
+                (first + k + 1) * x.len() / pieces,
+            );
+            SplitLane::new(&x[i0..i1], y, t)
+        })
+    };
+    if threads == 2 {
+        let (low, high) = rayon::join(
+            || count_lanes(lanes(0), t),
+            || count_lanes(lanes(SPLIT_LANES), t),
+        );
+        Split {
+            at_most: low.at_most + high.at_most,
+            below: low.below.max(high.below),
+            above: low.above.min(high.above),
         }
-        at_most += (m - j) as u64;
-        if j < m {
-            below = below.max(xi - y[j]);
-        }
-        if j > 0 {
-            above = above.min(xi - y[j - 1]);
-        }
-    }
-    Split {
-        at_most,
-        below,
-        above,
+    } else {
+        count_lanes(lanes(0), t)
     }
 }
 
-/// Appends every difference in `[lo, hi]` to `out`: per row, the `j` between the first
-/// difference `<= hi` and the first `< lo`, both pointers only moving forward.
-fn collect_between(x: &[f64], y: &[f64], lo: f64, hi: f64, out: &mut Vec<f64>) {
-    let m = y.len();
-    let (mut first, mut past) = (0, 0);
-    for &xi in x {
-        while first < m && xi - y[first] > hi {
-            first += 1;
+/// Runs the lanes side by side, one row of each per round, then adds up what they found.
+fn count_lanes(mut lanes: [SplitLane; SPLIT_LANES], t: f64) -> Split {
+    let rounds = lanes.iter().map(|l| l.x.len()).min().unwrap_or(0);
+    for _ in 0..rounds {
+        lanes.iter_mut().for_each(|lane| lane.row(t));
+    }
+    let mut total = Split {
+        at_most: 0,
+        below: f64::NEG_INFINITY,
+        above: f64::INFINITY,
+    };
+    for mut lane in lanes {
+        while lane.i < lane.x.len() {
+            lane.row(t);
         }
-        past = past.max(first);
-        while past < m && xi - y[past] >= lo {
-            past += 1;
+        total.at_most += lane.at_most;
+        total.below = total.below.max(lane.below);
+        total.above = total.above.min(lane.above);
+    }
+    total
+}
+
+/// The two-pointer walk over one piece of the rows.
+struct SplitLane<'a> {
+    x: &'a [f64],
+    y: &'a [f64],
+    /// Next row, and the first `j` of the last row with `x_i - y_j <= t`.
+    i: usize,
+    j: usize,
+    at_most: u64,
+    below: f64,
+    above: f64,
+}
+
+impl<'a> SplitLane<'a> {
+    fn new(x: &'a [f64], y: &'a [f64], t: f64) -> Self {
+        let j = x
+            .first()
+            .map_or(0, |&first| y.partition_point(|&v| first - v > t));
+        SplitLane {
+            x,
+            y,
+            i: 0,
+            j,
+            at_most: 0,
+            below: f64::NEG_INFINITY,
+            above: f64::INFINITY,
         }
-        out.extend(y[first..past].iter().map(|yj| xi - yj));
+    }
+
+    /// Closes the next row.
+    #[inline(always)]
+    fn row(&mut self, t: f64) {
+        let (y, m) = (self.y, self.y.len());
+        let xi = self.x[self.i];
+        let j = skip(y, self.j, xi, |d| d > t);
+        self.at_most += (m - j) as u64;
+        if j < m {
+            self.below = self.below.max(xi - y[j]);
+        }
+        if j > 0 {
+            self.above = self.above.min(xi - y[j - 1]);
+        }
+        self.j = j;
+        self.i += 1;
+    }
+}
+
+/// The first `j >= from` at which `xi - y_j` fails `test`, for a `test` that the
+/// differences of a row pass on a prefix (they fall as `j` grows).
+///
+/// Steps four at a time: within a block the passing differences form a prefix, so
+/// counting them (branch-free) lands exactly on the first failing one, where a
+/// data-dependent branch per element would mispredict about once a row.
+#[inline(always)]
+fn skip(y: &[f64], from: usize, xi: f64, test: impl Fn(f64) -> bool) -> usize {
+    let mut j = from;
+    loop {
+        match y.get(j..j + 4) {
+            Some(block) => {
+                let passed = block.iter().filter(|&&v| test(xi - v)).count();
+                j += passed;
+                if passed < 4 {
+                    return j;
+                }
+            }
+            None => {
+                while j < y.len() && test(xi - y[j]) {
+                    j += 1;
+                }
+                return j;
+            }
+        }
+    }
+}
+
+/// Lists, for each window `[lo, hi]`, every difference in it (in no particular order):
+/// per row, from the first difference `<= hi` (a pointer that only moves forward) on
+/// while they are `>= lo`. One pass over the rows serves every window; large
+/// samples are listed in two halves of the rows on two threads.
+fn collect_windows<const N: usize>(
+    x: &[f64],
+    y: &[f64],
+    windows: [(f64, f64); N],
+) -> [Vec<f64>; N] {
+    if x.len() + y.len() < SPLIT_PARALLEL_MIN_LEN {
+        return collect_rows(x, y, windows);
+    }
+    let (low, high) = x.split_at(x.len() / 2);
+    let (mut lists, upper) = rayon::join(
+        || collect_rows(low, y, windows),
+        || collect_rows(high, y, windows),
+    );
+    for (list, mut more) in lists.iter_mut().zip(upper) {
+        list.append(&mut more);
+    }
+    lists
+}
+
+/// Lists the rows in two halves walked side by side (independent chains of loads and
+/// compares overlap in the CPU, as in [`split_at`]).
+fn collect_rows<const N: usize>(x: &[f64], y: &[f64], windows: [(f64, f64); N]) -> [Vec<f64>; N] {
+    let (low, high) = x.split_at(x.len() / 2);
+    let start = |rows: &[f64]| {
+        let x0 = rows.first().copied().unwrap_or(0.0);
+        windows.map(|(lo, hi)| Window::new(x0, y, lo, hi))
+    };
+    let (mut a, mut b) = (start(low), start(high));
+    for (&xa, &xb) in low.iter().zip(high) {
+        a.iter_mut().for_each(|w| w.row(xa, y));
+        b.iter_mut().for_each(|w| w.row(xb, y));
+    }
+    // `high` holds one row more when `x` has an odd length.
+    for &xb in &high[low.len()..] {
+        b.iter_mut().for_each(|w| w.row(xb, y));
+    }
+    let mut lists = a.map(|w| w.list);
+    for (list, w) in lists.iter_mut().zip(b) {
+        list.extend(w.list);
+    }
+    lists
+}
+
+/// The listing walk of one window: the first `j` of the last row with `x_i - y_j <= hi`,
+/// and what lay in the window so far. A window holds few differences, so from there a
+/// plain scan finds the row's end of it, usually at once.
+struct Window {
+    lo: f64,
+    hi: f64,
+    first: usize,
+    list: Vec<f64>,
+}
+
+impl Window {
+    /// Where the walk would stand at row `x0` had it started at row 0.
+    fn new(x0: f64, y: &[f64], lo: f64, hi: f64) -> Self {
+        Window {
+            lo,
+            hi,
+            first: y.partition_point(|&v| x0 - v > hi),
+            list: Vec::new(),
+        }
+    }
+
+    #[inline(always)]
+    fn row(&mut self, xi: f64, y: &[f64]) {
+        let (lo, hi) = (self.lo, self.hi);
+        self.first = skip(y, self.first, xi, |d| d > hi);
+        let mut j = self.first;
+        while j < y.len() && xi - y[j] >= lo {
+            self.list.push(xi - y[j]);
+            j += 1;
+        }
     }
 }
 
 /// What is known to hold the `k`-th difference: `lo <= D_(k) <= hi`, both actual
 /// differences, with `below_lo` differences `< lo` (fewer than `k`) and `through_hi`
-/// differences `<= hi` (at least `k`).
+/// differences `<= hi` (at least `k`); `past_hi` is the smallest difference `> hi`
+/// (+inf when none), which the pass that found `hi` found too.
 #[derive(Clone, Copy, Debug)]
 struct Bracket {
     lo: f64,
     below_lo: u64,
     hi: f64,
     through_hi: u64,
+    past_hi: f64,
 }
 
 impl Bracket {
@@ -350,7 +539,7 @@ impl Bracket {
 }
 
 /// Once a bracket holds this few differences, one pass lists them and a selection in
-/// memory ends the search (64 KiB at most).
+/// memory ends the search (64 KiB at most per search).
 const LIST_AT_MOST: u64 = 8192;
 
 /// Passes remembered for later ranks; far more than a search takes on real data.
@@ -392,12 +581,14 @@ impl<'a> Differences<'a> {
             below_lo: 0,
             hi: x[x.len() - 1] - y[0],
             through_hi: self.total,
+            past_hi: f64::INFINITY,
         };
         for s in &self.seen {
             if s.at_most >= k {
                 if s.below < b.hi {
                     b.hi = s.below;
                     b.through_hi = s.at_most;
+                    b.past_hi = s.above;
                 }
             } else if s.above > b.lo {
                 b.lo = s.above;
@@ -420,6 +611,13 @@ impl<'a> Differences<'a> {
     /// halve the bracket's count are followed by a bisection, which bounds the worst
     /// case (ties, values spanning many binades) by the bits of a float.
     fn kth(&mut self, k: u64, guess: Option<f64>) -> f64 {
+        let b = self.narrow(k, guess);
+        self.pick([(b, k)])[0].0
+    }
+
+    /// Narrows the bracket of rank `k` until it holds few enough differences to list
+    /// (or only copies of one value); see [`Differences::kth`].
+    fn narrow(&mut self, k: u64, guess: Option<f64>) -> Bracket {
         let mut b = self.bracket(k);
         let mut guess = guess.or_else(|| self.secant_guess(k));
         let near = LIST_AT_MOST / 2;
@@ -429,7 +627,7 @@ impl<'a> Differences<'a> {
         while b.lo < b.hi {
             let span = b.span();
             if span <= LIST_AT_MOST {
-                return self.list_and_pick(&b, k);
+                return b;
             }
             // Aim into whichever side is still far, a quarter window from `k`.
             let target = if k - b.below_lo > near {
@@ -459,6 +657,7 @@ impl<'a> Differences<'a> {
             if moved_hi {
                 b.hi = split.below;
                 b.through_hi = split.at_most;
+                b.past_hi = split.above;
             } else {
                 b.lo = split.above;
                 b.below_lo = split.at_most;
@@ -474,7 +673,7 @@ impl<'a> Differences<'a> {
                 0
             };
         }
-        b.hi
+        b
     }
 
     /// A first threshold for rank `k` from the two remembered passes nearest to it in
@@ -491,34 +690,48 @@ impl<'a> Differences<'a> {
         t.is_finite().then_some(t)
     }
 
-    /// Ends a search whose bracket holds few differences: list them, pick by rank.
-    fn list_and_pick(&self, b: &Bracket, k: u64) -> f64 {
-        let mut inside = Vec::with_capacity(b.span() as usize);
-        collect_between(self.x, self.y, b.lo, b.hi, &mut inside);
-        debug_assert_eq!(inside.len() as u64, b.span());
-        // The bracket's counts come from the same comparisons, so the rank is in range;
-        // clamping only keeps a broken invariant from panicking.
-        let rank = ((k - b.below_lo - 1) as usize).min(inside.len().saturating_sub(1));
-        match inside.get(rank) {
-            Some(_) => *inside.select_nth_unstable_by(rank, f64::total_cmp).1,
-            None => b.hi,
-        }
+    /// Ends searches whose brackets (from [`Differences::narrow`]) hold few differences:
+    /// lists them all in one pass and picks each rank, with the difference of the next
+    /// rank up (the smallest listed above it, or the first past the bracket; +inf when
+    /// the rank is the last).
+    fn pick<const N: usize>(&self, searches: [(Bracket, u64); N]) -> [(f64, f64); N] {
+        // A bracket whose ends met holds copies of one value only: nothing to list.
+        let windows = searches.map(|(b, _)| {
+            if b.lo < b.hi {
+                (b.lo, b.hi)
+            } else {
+                (1.0, 0.0)
+            }
+        });
+        let mut lists = collect_windows(self.x, self.y, windows);
+        std::array::from_fn(|s| {
+            let (b, k) = searches[s];
+            let inside = &mut lists[s];
+            // The bracket's counts come from the same comparisons, so the rank is in
+            // range; clamping only keeps a broken invariant from panicking.
+            let rank = ((k - b.below_lo - 1) as usize).min(inside.len().saturating_sub(1));
+            if b.lo >= b.hi || inside.get(rank).is_none() {
+                return (b.hi, if b.through_hi > k { b.hi } else { b.past_hi });
+            }
+            debug_assert_eq!(inside.len() as u64, b.span());
+            let (_, &mut kth, above) = inside.select_nth_unstable_by(rank, f64::total_cmp);
+            let next = above
+                .iter()
+                .copied()
+                .min_by(f64::total_cmp)
+                .unwrap_or(b.past_hi);
+            (kth, next)
+        })
     }
 
-    /// Median of the differences: the Hodges-Lehmann estimate.
-    fn median(&mut self, guess: Option<f64>) -> f64 {
+    /// The rank of the median of the differences (the lower middle one when their
+    /// count is even), and whether the median is the mean of that one and the next.
+    fn median_rank(&self) -> (u64, bool) {
         let half = self.total / 2;
         if self.total % 2 == 1 {
-            return self.kth(half + 1, guess);
-        }
-        let a = self.kth(half, guess);
-        let split = self.split(a);
-        let b = if split.at_most > half { a } else { split.above };
-        let sum = a + b;
-        if sum.is_finite() {
-            sum / 2.0
+            (half + 1, false)
         } else {
-            a / 2.0 + b / 2.0
+            (half, true)
         }
     }
 }
