@@ -4,7 +4,7 @@ whole `augury judge` process on two files of samples.
 
     python3 scripts/bench_mannwhitney_vs_scipy.py [--reps 5] [--sizes 1000,100000,1000000]
                                                   [--whole-n 1000000] [--whole-reps 7]
-                                                  [--no-core] [--no-whole]
+                                                  [--no-core] [--no-whole] [--augury PATH]
 
 Python dependencies: numpy and SciPy. When they cannot be imported, the script makes a
 virtual environment in target/bench-venv, installs them there from PyPI with pip, and
@@ -31,7 +31,8 @@ both ways, each as a fresh process timed from the outside, as a person would run
   Augury and R's wilcox.test report, selected by counting passes with np.searchsorted,
   never forming the n*m differences), the per-side summaries (count, min, max, mean,
   std, median, p90, p99) and effect sizes, and prints them as JSON.
-The runs alternate between the two; the table gives the median and the best of
+--augury PATH times that binary instead of building target/release/augury (to time an
+older build against the same files). The runs alternate between the two; the table gives the median and the best of
 --whole-reps runs each, after one untimed warm-up run of each. The Python process also
 reports its own time from reading the files to printing (without interpreter start-up
 and imports), shown as a second ratio. The script then checks that both printed the
@@ -354,9 +355,9 @@ def compare(augury_json, python_json):
     return [(name, a, p) for name, a, p, rel in checks if not close(a, p, rel)]
 
 
-def whole(n, reps):
+def whole(n, reps, binary):
     (baseline, canary), model = sample_files(n)
-    augury = [str(AUGURY), "judge", "--model", str(model), "--baseline", str(baseline),
+    augury = [str(binary), "judge", "--model", str(model), "--baseline", str(baseline),
               "--canary", str(canary), "--format", "json"]
     python = [sys.executable, str(Path(__file__).resolve()), "--judge-python", str(baseline), str(canary)]
     env = python_env()
@@ -399,22 +400,23 @@ def main():
     parser.add_argument("--whole-reps", type=int, default=7)
     parser.add_argument("--no-core", action="store_true", help="skip the Mann-Whitney core table")
     parser.add_argument("--no-whole", action="store_true", help="skip the whole-process comparison")
+    parser.add_argument("--augury", type=Path, help="the augury binary to time (default: build it)")
     parser.add_argument("--judge-python", nargs=2, metavar=("BASELINE", "CANARY"), help=argparse.SUPPRESS)
     opts = parser.parse_args()
     if opts.judge_python:
         judge_python(*opts.judge_python)
         return 0
 
-    subprocess.run(
-        ["cargo", "build", "--release", "--quiet", "--bin", "augury", "--example", "mw_timing"],
-        cwd=ROOT,
-        check=True,
-    )
+    targets = [] if opts.no_core else ["--example", "mw_timing"]
+    if not opts.no_whole and opts.augury is None:
+        targets += ["--bin", "augury"]
+    if targets:
+        subprocess.run(["cargo", "build", "--release", "--quiet", *targets], cwd=ROOT, check=True)
     print(f"scipy {scipy.__version__}, numpy {np.__version__}, {os.cpu_count()} CPUs")
     if not opts.no_core:
         core(opts.reps, [int(s) for s in opts.sizes.split(",")])
     if not opts.no_whole:
-        return whole(opts.whole_n, opts.whole_reps)
+        return whole(opts.whole_n, opts.whole_reps, opts.augury or AUGURY)
     return 0
 
 
