@@ -658,7 +658,9 @@ impl<S: DataSource, O: Observer> Runner<S, O> {
             by_id.insert(a.id.clone(), a.next_due_ms);
         }
         for u in unreadable {
-            tracing::error!(analysis = %u.id, reason = %u.reason,
+            // A warning: the daemon starts and serves the others; each failed attempt
+            // after this logs an error.
+            tracing::warn!(analysis = %u.id, reason = %u.reason,
                 "running analysis cannot be read; trying again");
             cx.observer.interval_failed(&u.id, &u.reason);
             let at = clock.now_ms() + retry_wait_ms(1, None);
