@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-/// Everything the config file may hold (DESIGN.md, "The config file").
+/// Everything the config file may hold.
 ///
 /// Its `Debug` leaves out what may hold secrets (notifier settings, Prometheus headers,
 /// API tokens), since `${ENV}` references are expanded by then.
@@ -151,7 +151,7 @@ fn expand(
 mod tests {
     use super::*;
 
-    const DESIGN_EXAMPLE: &str = r#"listen: 127.0.0.1:8080
+    const DOCUMENTED_EXAMPLE: &str = r#"listen: 127.0.0.1:8080
 database: sqlite://augury.db
 prometheus: {url: "http://prometheus:9090", headers: {Authorization: "Bearer ${PROM_TOKEN}"}}
 notifiers:
@@ -174,7 +174,7 @@ default_notify: [oncall-slack]
 
     #[test]
     fn the_design_example_loads_with_its_secrets_from_the_environment() {
-        let c = FileConfig::parse(DESIGN_EXAMPLE, "augury.yaml", env).unwrap();
+        let c = FileConfig::parse(DOCUMENTED_EXAMPLE, "augury.yaml", env).unwrap();
         let shown = format!("{c:?}");
         assert!(
             !shown.contains("s3cret") && !shown.contains("t0k"),
@@ -191,7 +191,7 @@ default_notify: [oncall-slack]
 
     #[test]
     fn an_unset_variable_is_named_with_its_line() {
-        let e = FileConfig::parse(DESIGN_EXAMPLE, "augury.yaml", |_| None).unwrap_err();
+        let e = FileConfig::parse(DOCUMENTED_EXAMPLE, "augury.yaml", |_| None).unwrap_err();
         assert_eq!(
             e.to_string(),
             "config augury.yaml:3: environment variable `PROM_TOKEN` is not set"

@@ -1,7 +1,7 @@
 //! The `augury` command line: argument parsing, and one module per command that turns
 //! library results into output and exit codes. No statistics or judging live here.
 //!
-//! Exit codes (DESIGN.md): 0 pass, 1 fail, 3 inconclusive, 2 bad usage or input,
+//! Exit codes: 0 pass, 1 fail, 3 inconclusive, 2 bad usage or input,
 //! 4 operational error.
 
 mod analyze;

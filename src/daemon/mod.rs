@@ -60,7 +60,7 @@ pub struct Settings {
 }
 
 impl Settings {
-    /// The defaults DESIGN.md gives (`127.0.0.1:8080`, `:4317`, `:4318`, `sqlite://augury.db`).
+    /// The documented defaults (`127.0.0.1:8080`, `:4317`, `:4318`, `sqlite://augury.db`).
     pub fn new() -> Settings {
         Settings {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
