@@ -926,6 +926,19 @@ mod tests {
             .expect("runner stopped")
     }
 
+    /// The next decision, past any failed attempts, which must all be `failing`'s.
+    async fn next_decision(
+        rx: &mut mpsc::UnboundedReceiver<Event>,
+        failing: &str,
+    ) -> (String, Status) {
+        loop {
+            match next_event(rx).await {
+                Event::Failed(id) => assert_eq!(id, failing),
+                Event::Decided(id, status) => return (id, status),
+            }
+        }
+    }
+
     /// A second connection to the store's database, to break and mend it behind the
     /// store's back.
     async fn raw(dir: &tempfile::TempDir) -> sqlx::SqliteConnection {
@@ -1196,15 +1209,10 @@ mod tests {
             .execute(&mut db)
             .await
             .unwrap();
-        loop {
-            match next_event(&mut events).await {
-                Event::Failed(_) => continue,
-                Event::Decided(id, status) => {
-                    assert_eq!((id, status), (a.id.clone(), Status::Pass));
-                    break;
-                }
-            }
-        }
+        assert_eq!(
+            next_decision(&mut events, &a.id).await,
+            (a.id.clone(), Status::Pass)
+        );
         let stored = store.get(&a.id).await.unwrap().unwrap();
         assert_eq!(stored.intervals, 2);
         assert_eq!(
@@ -1374,15 +1382,10 @@ mod tests {
         );
         // Reported at start, and the readable one is judged to its verdict.
         assert_eq!(next_event(&mut events).await, Event::Failed(bad.id.clone()));
-        loop {
-            match next_event(&mut events).await {
-                Event::Failed(id) => assert_eq!(id, bad.id),
-                Event::Decided(id, status) => {
-                    assert_eq!((id, status), (good.id.clone(), Status::Pass));
-                    break;
-                }
-            }
-        }
+        assert_eq!(
+            next_decision(&mut events, &bad.id).await,
+            (good.id.clone(), Status::Pass)
+        );
         // Mended, the unreadable one is judged too.
         sqlx::query("UPDATE analyses SET request = ? WHERE id = ?")
             .bind(
@@ -1394,15 +1397,10 @@ mod tests {
             .execute(&mut db)
             .await
             .unwrap();
-        loop {
-            match next_event(&mut events).await {
-                Event::Failed(_) => continue,
-                Event::Decided(id, status) => {
-                    assert_eq!((id, status), (bad.id.clone(), Status::Pass));
-                    break;
-                }
-            }
-        }
+        assert_eq!(
+            next_decision(&mut events, &bad.id).await,
+            (bad.id.clone(), Status::Pass)
+        );
         stop.send(true).unwrap();
         task.await.unwrap().unwrap();
     }

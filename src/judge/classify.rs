@@ -176,18 +176,7 @@ fn fixed(
         (MetricKind::ErrorRatio, MetricData::Counts { baseline, canary }) => {
             error_ratio(metric, *canary, *baseline, options, result).map_err(stats_err)
         }
-        (kind, other) => Err(JudgeError::WrongShape {
-            metric: metric.name.clone(),
-            kind: match kind {
-                MetricKind::Distribution => "distribution",
-                MetricKind::ErrorRatio => "error-ratio",
-            },
-            expected: match kind {
-                MetricKind::Distribution => "samples or histograms",
-                MetricKind::ErrorRatio => "counts ({\"requests\": n, \"errors\": k})",
-            },
-            got: other.shape(),
-        }),
+        (_, other) => Err(JudgeError::wrong_shape(metric, other)),
     }
 }
 

@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::{Direction, EffectMeasure, MetricKind, Model, TestKind, Thresholds};
+use crate::model::{Direction, EffectMeasure, Metric, MetricKind, Model, TestKind, Thresholds};
 use crate::stats::{
     Alternative, Method, StatsError, effect::EffectSizes, hodges_lehmann::ShiftEstimate,
     mannwhitney::MannWhitney, proportions::ProportionTest,
@@ -235,6 +235,20 @@ pub enum JudgeError {
 }
 
 impl JudgeError {
+    /// `metric`'s data has a shape its kind does not take.
+    pub(crate) fn wrong_shape(metric: &Metric, got: &MetricData) -> JudgeError {
+        let (kind, expected) = match metric.kind {
+            MetricKind::Distribution => ("distribution", "samples or histograms"),
+            MetricKind::ErrorRatio => ("error-ratio", "counts ({\"requests\": n, \"errors\": k})"),
+        };
+        JudgeError::WrongShape {
+            metric: metric.name.clone(),
+            kind,
+            expected,
+            got: got.shape(),
+        }
+    }
+
     /// The metric the refused input was for.
     pub fn metric(&self) -> &str {
         match self {

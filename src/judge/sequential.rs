@@ -189,20 +189,7 @@ fn take_look(
             let b = histogram(metric, baseline, "baseline", index)?;
             judge.look_histograms(&c, &b)
         }
-        (kind, other) => {
-            return Err(JudgeError::WrongShape {
-                metric: metric.name.clone(),
-                kind: match kind {
-                    MetricKind::Distribution => "distribution",
-                    MetricKind::ErrorRatio => "error-ratio",
-                },
-                expected: match kind {
-                    MetricKind::Distribution => "samples or histograms",
-                    MetricKind::ErrorRatio => "counts ({\"requests\": n, \"errors\": k})",
-                },
-                got: other.shape(),
-            });
-        }
+        (_, other) => return Err(JudgeError::wrong_shape(metric, other)),
     };
     look.map_err(|e| JudgeError::Stats {
         metric: metric.name.clone(),
