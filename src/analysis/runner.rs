@@ -403,12 +403,15 @@ impl<S: DataSource, O: Observer> Context<S, O> {
         self.cache().remove(id);
     }
 
-    /// The progress of `analysis`: kept in memory, else replayed from the store.
+    /// The progress of `analysis`: taken out of memory (the judged interval puts it back),
+    /// else replayed from the store. An attempt that fails leaves nothing in memory, and
+    /// the next one replays: failures are rare, a copy per interval would not be.
     async fn progress(&self, analysis: &Analysis) -> Result<Progress, StoreError> {
-        if let Some(p) = self.cache().get(&analysis.id)
+        let kept = self.cache().remove(&analysis.id);
+        if let Some(p) = kept
             && p.intervals == analysis.intervals
         {
-            return Ok(p.clone());
+            return Ok(p);
         }
         let stored = if analysis.intervals > 0 {
             self.replays

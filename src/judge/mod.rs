@@ -302,8 +302,7 @@ pub fn judge_step(
     options: &JudgeOptions,
 ) -> Result<Judgment, JudgeError> {
     check_known(model, cumulative.keys().chain(look.keys()))?;
-    let mut next = state.clone();
-    next.advance(model, look, options)?;
+    let next = state.advanced(model, look, options)?;
     let judgment = judge_state(model, cumulative, &next, options)?;
     *state = next;
     Ok(judgment)

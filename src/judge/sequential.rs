@@ -92,6 +92,17 @@ impl SequentialState {
         look: &BTreeMap<String, MetricData>,
         options: &JudgeOptions,
     ) -> Result<(), JudgeError> {
+        *self = self.advanced(model, look, options)?;
+        Ok(())
+    }
+
+    /// The state after one more look; `self` is left as it was.
+    pub(super) fn advanced(
+        &self,
+        model: &Model,
+        look: &BTreeMap<String, MetricData>,
+        options: &JudgeOptions,
+    ) -> Result<SequentialState, JudgeError> {
         let mut next = self.clone();
         for metric in model
             .metrics
@@ -111,8 +122,7 @@ impl SequentialState {
             }
         }
         next.offered += 1;
-        *self = next;
-        Ok(())
+        Ok(next)
     }
 
     /// The numbers behind `metric`'s classification after the looks taken so far.
