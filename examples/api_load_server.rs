@@ -8,7 +8,6 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use augury::analysis::runner::RunnerHandle;
 use augury::analysis::{AnalysisRequest, Interval, Status};
 use augury::api::{AppState, router};
 use augury::judge::{JudgeOptions, MetricData, judge};
@@ -74,14 +73,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     .await?;
     let model = Model::from_yaml(MODEL, "load.yaml")?;
     let catalog = Catalog::builtin();
-    let (runner, mut commands) = RunnerHandle::new();
-    // No runner here: drain its commands so they do not pile up.
-    tokio::spawn(async move { while commands.recv().await.is_some() {} });
-
     let mut ids = Vec::with_capacity(args.analyses);
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)?
-        .as_millis() as i64;
+    let now = augury::clock::now_ms();
     for i in 0..args.analyses {
         let request: AnalysisRequest = serde_json::from_value(serde_json::json!({
             "key": format!("load-{i}"),
@@ -129,7 +122,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let metrics = Arc::new(Metrics::new());
     metrics.set_analyses(Status::Running, ids.len() as i64);
-    let app = router(AppState::new(store, Arc::new(catalog), runner, metrics));
+    let app = router(AppState::new(store, Arc::new(catalog), metrics));
     let listener = tokio::net::TcpListener::bind(&args.listen).await?;
     println!("http://{}", listener.local_addr()?);
     axum::serve(listener, app).await?;

@@ -13,10 +13,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use augury::analysis::runner::{
-    Clock, DataSource, Observer, Runner, RunnerHandle, SourceError, now_ms,
+use augury::analysis::{
+    Analysis, AnalysisRequest, DataSource, Interval, Observer, SourceError, Status,
 };
-use augury::analysis::{Analysis, AnalysisRequest, Interval, Status};
+use augury::clock::{Clock, now_ms};
+use augury::daemon::{Runner, RunnerHandle};
 use augury::judge::MetricData;
 use augury::judge::data::HistogramSide;
 use augury::model::Catalog;

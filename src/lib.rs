@@ -4,6 +4,7 @@
 pub mod analysis;
 pub mod api;
 pub mod cli;
+pub mod clock;
 pub mod config;
 pub mod daemon;
 pub mod ingest;

@@ -21,8 +21,8 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
-use crate::analysis::runner::{Observer, SourceError};
 use crate::analysis::{Analysis, Interval, Status};
+use crate::analysis::{Observer, SourceError};
 use crate::judge::Judgment;
 use crate::model::Source;
 

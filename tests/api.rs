@@ -5,8 +5,8 @@ mod common;
 use std::time::Duration;
 
 use augury::analysis::Status;
-use augury::analysis::runner::Command;
 use augury::api::Limits;
+use augury::daemon::runner::Command;
 use augury::judge::{JudgeOptions, judge};
 use augury::model::Model;
 use common::{ERRORS_MODEL, Options, Server, request, start, start_with};

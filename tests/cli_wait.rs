@@ -10,7 +10,7 @@ use std::process::Output;
 use std::sync::Arc;
 
 use augury::analysis::Status;
-use augury::api::analyses::VerdictView;
+use augury::analysis::VerdictView;
 use axum::extract::Request;
 use axum::middleware::{self, Next};
 use common::{Options, Server, request, start, start_with};

@@ -7,8 +7,10 @@
 //! Invariant: an analysis changes state only through the store, in one transaction per
 //! interval, so what the API shows is what survives a crash.
 
+pub mod policy;
+pub mod ports;
 pub mod request;
-pub mod runner;
+pub mod view;
 
 use std::collections::BTreeMap;
 
@@ -17,7 +19,9 @@ use serde::{Deserialize, Serialize};
 use crate::judge::{Judgment, MetricData};
 use crate::model::Model;
 
+pub use ports::{DataSource, NoObserver, Observer, SourceError};
 pub use request::{AnalysisRequest, ModelRef, RequestError, Scope, ValidRequest};
+pub use view::VerdictView;
 
 /// Where an analysis stands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]

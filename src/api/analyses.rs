@@ -16,150 +16,14 @@ use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::{ApiError, AppState, JsonBody, now_ms, rfc3339};
+use super::{ApiError, AppState, JsonBody};
+use crate::analysis::view::{Progress, VerdictView, elapsed_seconds, progress};
 use crate::analysis::{Analysis, AnalysisRequest, Interval, Scope, Status};
-use crate::judge::{Classification, Judgment, MetricData, Verdict};
-use crate::model::{EffectMeasure, Model};
+use crate::clock::{now_ms, rfc3339};
+use crate::judge::{Judgment, MetricData, Verdict};
+use crate::model::Model;
 use crate::notify::{DeliveryState, Event, Notification};
-use crate::stats::sequential::Decision;
-use crate::stats::sequential::quantiles::QuantileBand;
 use crate::store::{Cursor, Store, Summary};
-
-/// How far an analysis has come.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
-pub struct Progress {
-    /// Intervals judged so far.
-    pub intervals: u32,
-    /// Intervals in the whole lifetime.
-    pub planned: u32,
-    /// Since creation; for a decided analysis, from creation to the decision.
-    pub elapsed_seconds: f64,
-}
-
-/// One metric, as the verdict shows it.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
-pub struct MetricVerdict {
-    pub name: String,
-    pub classification: Classification,
-    pub critical: bool,
-    /// p-value of the metric's test (anytime-valid for a sequential metric); null when it
-    /// was not run (no data).
-    pub p_value: Option<f64>,
-    /// Sequential metrics: the decision so far (`continue`, `reject`, `accept-equivalent`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub decision: Option<Decision>,
-    /// Sequential metrics: the confidence sequence so far. Error ratios: on the
-    /// canary/baseline error-rate ratio; distributions: per watched quantile, the band on
-    /// the canary-minus-baseline difference (and ratio).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub confidence_sequence: Option<ConfidenceSequence>,
-    /// The effect size the model gates on; null when not computed or undefined.
-    pub effect: Option<f64>,
-    /// Which effect size `effect` is (`median-ratio`, `ratio`, ...).
-    pub measure: Option<EffectMeasure>,
-    /// One sentence a person can act on.
-    pub reason: String,
-}
-
-/// A sequential metric's confidence sequence, as the verdict shows it.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum ConfidenceSequence {
-    /// Canary/baseline error-rate ratio; `upper` null when unbounded.
-    RateRatio { lower: f64, upper: Option<f64> },
-    /// Per watched quantile, the difference and ratio canary vs baseline.
-    Quantiles(Vec<QuantileBand>),
-}
-
-/// The small answer controllers poll: `GET /api/v1/analyses/{id}/verdict`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
-pub struct VerdictView {
-    pub id: String,
-    pub key: String,
-    /// `running` until the analysis is decided; then `pass`, `fail`, `inconclusive` or
-    /// `cancelled`, never to change again.
-    pub status: Status,
-    /// Score of the latest judgment, 0 to 100; null before the first interval.
-    pub score: Option<f64>,
-    /// Verdict of the latest judgment (over everything gathered so far); null before the
-    /// first interval. While running, it says where the analysis is heading.
-    pub verdict: Option<Verdict>,
-    /// When the analysis was decided (RFC 3339), null while running.
-    pub decided_at: Option<String>,
-    /// Why, most important first.
-    pub reasons: Vec<String>,
-    pub metrics: Vec<MetricVerdict>,
-    /// Kept last: it is the only part that changes between two polls of an unchanged
-    /// analysis, so the cache renders everything before it once.
-    pub progress: Progress,
-}
-
-impl VerdictView {
-    pub fn of(a: &Analysis, now_ms: i64) -> VerdictView {
-        let mut reasons = Vec::new();
-        if a.status == Status::Cancelled {
-            reasons.push(match a.decided_ms {
-                Some(t) => format!("cancelled at {}", rfc3339(t)),
-                None => "cancelled".to_string(),
-            });
-        }
-        if let Some(j) = &a.judgment {
-            reasons.extend(j.reasons.iter().cloned());
-        }
-        VerdictView {
-            id: a.id.clone(),
-            key: a.key.clone(),
-            status: a.status,
-            score: a.judgment.as_ref().map(|j| j.score).or(a.score),
-            verdict: a.judgment.as_ref().map(|j| j.verdict),
-            decided_at: a.decided_ms.map(rfc3339),
-            reasons,
-            metrics: a.judgment.as_ref().map(metric_verdicts).unwrap_or_default(),
-            progress: progress(a, now_ms),
-        }
-    }
-}
-
-fn metric_verdicts(j: &Judgment) -> Vec<MetricVerdict> {
-    j.metrics
-        .iter()
-        .map(|m| MetricVerdict {
-            name: m.name.clone(),
-            classification: m.classification,
-            critical: m.critical,
-            p_value: m.p_value(),
-            decision: m.sequential.as_ref().map(|s| s.decision),
-            confidence_sequence: m.sequential.as_ref().and_then(|s| {
-                s.errors
-                    .as_ref()
-                    .map(|e| ConfidenceSequence::RateRatio {
-                        lower: e.ratio_lower,
-                        upper: e.ratio_upper,
-                    })
-                    .or_else(|| {
-                        s.latency
-                            .as_ref()
-                            .map(|l| ConfidenceSequence::Quantiles(l.bands.clone()))
-                    })
-            }),
-            effect: m.effect_gate.as_ref().and_then(|g| g.value),
-            measure: m.effect_gate.as_ref().map(|g| g.measure),
-            reason: m.reason.clone(),
-        })
-        .collect()
-}
-
-fn progress(a: &Analysis, now_ms: i64) -> Progress {
-    Progress {
-        intervals: a.intervals,
-        planned: a.planned_intervals(),
-        elapsed_seconds: elapsed_seconds(a.created_ms, a.decided_ms.unwrap_or(now_ms)),
-    }
-}
-
-fn elapsed_seconds(from_ms: i64, to_ms: i64) -> f64 {
-    (to_ms - from_ms).max(0) as f64 / 1000.0
-}
 
 /// One line of the list.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
@@ -383,23 +247,11 @@ pub async fn create(
         )
         .with_field("key"));
     }
-    Ok(created_response(&state, &analysis, created))
-}
-
-/// What follows a create, new or repeated: count it when new, and hand a running
-/// analysis to the runner (which ignores what it already has, so a repeat is harmless).
-pub(crate) fn started(state: &AppState, analysis: &Analysis, created: bool) {
-    if created {
-        state.metrics.analysis_created();
-    }
-    if analysis.status == Status::Running {
-        state.runner.schedule(&analysis.id);
-    }
+    Ok(created_response(&analysis, created))
 }
 
 /// The answer to a create: 201 with `Location` when new, 200 when the key existed.
-fn created_response(state: &AppState, analysis: &Analysis, created: bool) -> Response {
-    started(state, analysis, created);
+fn created_response(analysis: &Analysis, created: bool) -> Response {
     let status = if created {
         StatusCode::CREATED
     } else {
@@ -599,15 +451,13 @@ pub async fn cancel(
     Path(id): Path<String>,
 ) -> Result<Json<VerdictView>, ApiError> {
     let now = now_ms();
-    let (a, cancelled) = state
+    // The runner, the status gauge and the verdict cache hear of the cancel from the
+    // store; nothing else to tell here.
+    let (a, _) = state
         .store
         .cancel(&id, now)
         .await?
         .ok_or_else(|| ApiError::no_analysis(&id))?;
-    if cancelled {
-        state.runner.cancel(&id);
-        state.metrics.verdict(&id, Status::Cancelled);
-    }
     match a.status {
         Status::Cancelled => Ok(Json(VerdictView::of(&a, now))),
         decided => Err(ApiError::new(

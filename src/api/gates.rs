@@ -22,9 +22,10 @@ use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::analyses::VerdictView;
-use super::{ApiError, AppState, JsonBody, now_ms, unauthorized};
+use super::{ApiError, AppState, JsonBody, unauthorized};
+use crate::analysis::VerdictView;
 use crate::analysis::{AnalysisRequest, ModelRef, Scope, Status};
+use crate::clock::now_ms;
 
 /// The model a Flagger gate uses when the metadata names none.
 pub const FLAGGER_DEFAULT_MODEL: &str = "http-red";
@@ -154,11 +155,10 @@ pub async fn flagger(
         .notifiers
         .recipients(valid.request.notify.as_deref())
         .map_err(|e| ApiError::invalid("metadata.notify", e.message))?;
-    let (analysis, created) = state
+    let (analysis, _) = state
         .store
         .create_notifying(&valid, &recipients, now_ms())
         .await?;
-    super::analyses::started(&state, &analysis, created);
     let view = VerdictView::of(&analysis, now_ms());
     let (status, allowed, reason) = decide(mode, &view);
     let answer = GateAnswer {

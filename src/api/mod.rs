@@ -7,7 +7,8 @@
 //!
 //! Invariants: every response to a refused request is the JSON of [`error::ErrorBody`]
 //! with the most precise 4xx; every route is bounded in body size and time; the API
-//! changes analyses only through the store (and tells the runner), so what it shows is
+//! changes analyses only through the store, whose change listeners (the runner, the
+//! status gauge, the verdict cache) hear of it; so what it shows is
 //! what a restart finds.
 
 pub mod analyses;
@@ -19,7 +20,7 @@ pub mod openapi;
 
 use std::ops::Deref;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::body::Bytes;
@@ -29,10 +30,9 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 
-use crate::analysis::runner::RunnerHandle;
 use crate::model::Catalog;
 use crate::notify::Notifiers;
-use crate::store::Store;
+use crate::store::{Change, Store};
 use crate::telemetry::Metrics;
 
 pub use analyses::VerdictCache;
@@ -62,7 +62,6 @@ impl Default for Limits {
 pub struct Shared {
     pub store: Store,
     pub catalog: Arc<Catalog>,
-    pub runner: RunnerHandle,
     pub metrics: Arc<Metrics>,
     /// Bearer tokens accepted on mutating routes (POST, DELETE); `None` turns auth off.
     pub auth: Option<Vec<String>>,
@@ -86,20 +85,14 @@ impl Deref for AppState {
 
 impl AppState {
     /// State with no auth and default [`Limits`].
-    pub fn new(
-        store: Store,
-        catalog: Arc<Catalog>,
-        runner: RunnerHandle,
-        metrics: Arc<Metrics>,
-    ) -> AppState {
-        AppState::with_options(store, catalog, runner, metrics, None, Limits::default())
+    pub fn new(store: Store, catalog: Arc<Catalog>, metrics: Arc<Metrics>) -> AppState {
+        AppState::with_options(store, catalog, metrics, None, Limits::default())
     }
 
     /// `auth`: bearer tokens for mutating routes; `None` or an empty list turns auth off.
     pub fn with_options(
         store: Store,
         catalog: Arc<Catalog>,
-        runner: RunnerHandle,
         metrics: Arc<Metrics>,
         auth: Option<Vec<String>>,
         limits: Limits,
@@ -107,11 +100,10 @@ impl AppState {
         let auth = auth.filter(|tokens| !tokens.is_empty());
         let verdicts = Arc::new(VerdictCache::default());
         let cache = Arc::clone(&verdicts);
-        store.on_change(Arc::new(move |id: &str| cache.invalidate(id)));
+        store.on_change(Arc::new(move |c: &Change<'_>| cache.invalidate(c.id)));
         AppState(Arc::new(Shared {
             store,
             catalog,
-            runner,
             metrics,
             auth,
             limits,
@@ -317,18 +309,4 @@ impl<T: serde::de::DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
         })?;
         error::parse_json(&bytes).map(JsonBody)
     }
-}
-
-/// Milliseconds since the Unix epoch, the store's clock.
-pub(crate) fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
-
-/// RFC 3339 UTC with milliseconds, for timestamps in responses.
-pub(crate) fn rfc3339(ms: i64) -> String {
-    let t = UNIX_EPOCH + Duration::from_millis(ms.max(0) as u64);
-    humantime::format_rfc3339_millis(t).to_string()
 }

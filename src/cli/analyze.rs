@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use reqwest::StatusCode;
 use serde_json::{Map, Value, json};
 
-use crate::api::analyses::VerdictView;
+use crate::analysis::VerdictView;
 
 use super::wait::{Client, ClientError, ServerArgs, WaitOptions, block_on, wait_for};
 use super::{EXIT_USAGE, Format};

@@ -174,9 +174,7 @@ async fn demo_inner(args: &DemoArgs) -> Result<i32, String> {
         token: None,
     })
     .map_err(|e| e.message)?;
-    let unique = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
+    let unique = crate::clock::now_ms() / 1000;
     let request = json!({
         "key": format!("demo-{}-{unique}", args.scenario.name()),
         "model": "http-red",

@@ -14,8 +14,8 @@ use indicatif::{ProgressBar, ProgressStyle};
 use reqwest::{StatusCode, Url};
 use serde::de::DeserializeOwned;
 
+use crate::analysis::VerdictView;
 use crate::api::ErrorBody;
-use crate::api::analyses::VerdictView;
 use crate::judge::{Classification, Verdict, fmt_num, fmt_p};
 
 use super::{EXIT_OPERATIONAL, EXIT_USAGE, Format};

@@ -11,6 +11,8 @@
 //! on its own (an error, a panic, a bug that returns) shuts the daemon down with that
 //! error, which `augury serve` turns into exit 4.
 
+pub mod deliver;
+pub mod runner;
 pub mod sources;
 
 use std::net::SocketAddr;
@@ -23,16 +25,17 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 use crate::analysis::Status;
-use crate::analysis::runner::{Clock, Runner, RunnerHandle};
 use crate::api::{AppState, Limits, router};
+use crate::clock::Clock;
 use crate::ingest::otlp::{OtlpConfig, OtlpReceiver};
 use crate::ingest::prometheus::{Client, PackCatalog, PrometheusConfig, QuerySource};
 use crate::model::Catalog;
 use crate::notify::Notifiers;
-use crate::store::Store;
+use crate::store::{Change, ChangeKind, ChangeListener, Store};
 use crate::telemetry::{Metrics, SpanResult};
 use crate::windows::{Windows, WindowsConfig};
 
+pub use runner::{Runner, RunnerHandle};
 pub use sources::Sources;
 
 /// Everything the daemon needs to start (flags, environment and config file merged).
@@ -216,12 +219,9 @@ impl Daemon {
             notifiers.links.public_url = format!("http://{api_addr}");
         }
         let notifiers = Arc::new(notifiers);
-        let deliverer = crate::notify::Deliverer::new(
-            store.clone(),
-            Arc::clone(&notifiers),
-            Arc::clone(&metrics),
-        )
-        .map_err(DaemonError::Task)?;
+        let deliverer =
+            deliver::Deliverer::new(store.clone(), Arc::clone(&notifiers), Arc::clone(&metrics))
+                .map_err(DaemonError::Task)?;
         let (deliverer_stop, deliverer_stopped) = watch::channel(false);
         let deliverer = Some((
             deliverer_stop,
@@ -235,10 +235,10 @@ impl Daemon {
             concurrency: settings.runner_concurrency.max(1),
             clock: Clock::system(),
         };
+        subscribe(&store, &runner_handle, &metrics);
         let state = AppState::with_options(
             store.clone(),
             Arc::new(catalog),
-            runner_handle,
             Arc::clone(&metrics),
             Some(settings.api_tokens.clone()),
             settings.limits,
@@ -426,6 +426,26 @@ async fn copy_span_counters(
         );
         seen = now;
     }
+}
+
+/// Subscribes the parts that follow the store's changes and are not built around it: the
+/// runner (schedules what is created, drops what is cancelled) and the status gauge. (The
+/// deliverer and the API's verdict cache subscribe themselves when built.) The daemon and
+/// the in-process test servers wire them through this one function.
+pub fn subscribe(store: &Store, runner: &RunnerHandle, metrics: &Arc<Metrics>) {
+    store.on_change(runner.listener());
+    store.on_change(count_statuses(Arc::clone(metrics)));
+}
+
+/// The `augury_analyses{status}` gauge as a listener of the store: a created analysis
+/// counts as running, a cancelled one moves to cancelled. (A verdict reached by an
+/// interval is counted by the runner's observer, after the interval's own series.)
+fn count_statuses(metrics: Arc<Metrics>) -> ChangeListener {
+    Arc::new(move |c: &Change<'_>| match c.kind {
+        ChangeKind::Created => metrics.analysis_created(),
+        ChangeKind::Cancelled => metrics.verdict(c.id, Status::Cancelled),
+        ChangeKind::Recorded(_) => {}
+    })
 }
 
 #[cfg(test)]

@@ -16,10 +16,10 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, UNIX_EPOCH};
+use std::time::Duration;
 
 use crate::analysis::Analysis;
-use crate::analysis::runner::{DataSource, SourceError};
+use crate::analysis::{DataSource, SourceError};
 use crate::ingest::prometheus::{QuerySource, Window};
 use crate::judge::MetricData;
 use crate::judge::data::HistogramSide;
@@ -108,7 +108,7 @@ impl Sources {
     fn register(&self, analysis: &Analysis, filter: &SpanFilter) -> Sides {
         let baseline = Self::otlp_scope(analysis, &analysis.request.baseline);
         let canary = Self::otlp_scope(analysis, &analysis.request.canary);
-        let since_ms = crate::analysis::runner::now_ms();
+        let since_ms = crate::clock::now_ms();
         let b = match self.windows.watch(baseline, filter.clone()) {
             Ok(b) => b,
             Err(e) => return Sides::Refused(format!("cannot watch the baseline's spans: {e}")),
@@ -262,7 +262,7 @@ impl Sources {
         };
         let length = Duration::from_millis((end_ms - start_ms).max(1) as u64);
         let window = Window {
-            end: UNIX_EPOCH + Duration::from_millis(end_ms.max(0) as u64),
+            end: crate::clock::system_time(end_ms),
             length,
             step: self.step.min(length),
         };

@@ -1,7 +1,7 @@
 //! What every notifier says about an event, before each renders it its own way.
 
+use crate::analysis::VerdictView;
 use crate::analysis::{Analysis, Scope};
-use crate::api::analyses::VerdictView;
 use crate::judge::Classification;
 
 use super::{Event, Links, Notification};

@@ -6,29 +6,26 @@
 //! Every state change that is an event (started, failed, passed, inconclusive,
 //! cancelled, superseded) writes one outbox row per recipient that wants it, in the
 //! store transaction that makes the change: a verdict and its notifications commit
-//! together or not at all. The [`Deliverer`] sends the rows (`slack.rs`, `pagerduty.rs`,
-//! `webhook.rs` render the bodies), retries what may succeed later, and records every
-//! attempt.
+//! together or not at all. `slack.rs`, `pagerduty.rs` and `webhook.rs` render
+//! the bodies; the daemon's deliverer (`daemon/deliver.rs`) sends the rows, retries what
+//! may succeed later, and records every attempt.
 //!
 //! Invariants: a delivered notification is never sent again; an undelivered one survives
 //! a crash and goes out after the restart (at least once; the deduplication keys make a
 //! repeat harmless); secrets (webhook URLs, routing keys, signing secrets) are never
 //! logged, stored or returned by the API.
 
-mod config;
-mod deliver;
-mod message;
-mod pagerduty;
-mod slack;
-mod webhook;
+pub mod config;
+pub mod message;
+pub mod pagerduty;
+pub mod slack;
+pub mod webhook;
 
 use serde::{Deserialize, Serialize};
 
 use crate::analysis::Status;
-use crate::store::StoreError;
 
 pub use config::{Delivery as DeliverySettings, Links, NotifierConfig, Notifiers, Secret};
-pub use deliver::{Deliverer, Outbox};
 pub use webhook::signature;
 
 /// What happened to an analysis that a notifier may be told about.
@@ -184,55 +181,4 @@ pub struct Attempt {
     pub error: Option<String>,
     /// For `Retry`: when to try again.
     pub next_attempt_ms: i64,
-}
-
-/// Why a notification could not be prepared or its attempt recorded. The deliverer
-/// branches on [`NotifyError::is_transient`]: a transient error leaves the row pending, is
-/// not counted as an attempt and is retried after a back-off, however often it happens
-/// (an undelivered notification survives); a permanent one gives the row up (`failed`).
-#[derive(Debug, thiserror::Error)]
-pub enum NotifyError {
-    /// The store could not be read or written just now (busy, locked, I/O, no connection
-    /// free, closing). Transient.
-    #[error("store unavailable: {0}")]
-    Store(#[source] StoreError),
-    /// The analysis the notification is about no longer exists. Permanent.
-    #[error("analysis {0} no longer exists")]
-    AnalysisGone(String),
-    /// The stored analysis cannot be decoded (a column of the wrong type, JSON that does
-    /// not parse, an unknown status): it will not decode next time either. Permanent.
-    #[error("analysis unreadable: {0}")]
-    AnalysisCorrupt(#[source] StoreError),
-    /// The notifier was removed from the configuration since the row was written. Permanent.
-    #[error("notifier `{0}` is no longer configured")]
-    NotifierGone(String),
-    /// The message cannot be made into a request (a body that does not serialise, a
-    /// header value that is not valid): the same row renders the same way next time.
-    /// Permanent.
-    #[error("{0}")]
-    Render(String),
-}
-
-impl NotifyError {
-    /// May succeed later without anyone changing the row or the configuration.
-    pub fn is_transient(&self) -> bool {
-        matches!(self, NotifyError::Store(_))
-    }
-
-    /// A failed read of the analysis a notification is about: a row that does not decode
-    /// is corrupt (permanent); anything else the database says is about the database,
-    /// not the row, and may pass (transient).
-    pub fn reading_analysis(e: StoreError) -> NotifyError {
-        match e {
-            StoreError::Corrupt { .. }
-            | StoreError::Database(
-                sqlx::Error::ColumnDecode { .. }
-                | sqlx::Error::ColumnNotFound(_)
-                | sqlx::Error::ColumnIndexOutOfBounds { .. }
-                | sqlx::Error::Decode(_)
-                | sqlx::Error::TypeNotFound { .. },
-            ) => NotifyError::AnalysisCorrupt(e),
-            other => NotifyError::Store(other),
-        }
-    }
 }

@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use super::config::Severity;
 use super::message::{Message, scope_text, truncate};
 use super::{Event, Secret};
-use crate::api::rfc3339;
+use crate::clock::rfc3339;
 
 /// PagerDuty's limit on `payload.summary`.
 const SUMMARY_MAX: usize = 1024;

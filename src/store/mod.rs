@@ -29,10 +29,44 @@ use crate::notify::{Attempt, Notification, Recipient};
 
 pub use sqlite::SqliteStore;
 
-/// Called with an analysis's id after a change to it commits (an interval recorded, a
-/// cancel), in the writing task, before the write returns. In-process caches of what the
-/// store holds (the API's verdicts) invalidate through it.
-pub type ChangeListener = std::sync::Arc<dyn Fn(&str) + Send + Sync>;
+/// What a committed change did to an analysis.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ChangeKind {
+    /// The analysis was created (not when a create found its key taken).
+    Created,
+    /// An interval was recorded; the analysis is now in this status (still `Running`, or
+    /// the verdict it reached).
+    Recorded(Status),
+    /// The analysis was cancelled while running.
+    Cancelled,
+}
+
+/// A committed change to one analysis, as the store's listeners hear it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Change<'a> {
+    pub id: &'a str,
+    pub kind: ChangeKind,
+}
+
+impl Change<'_> {
+    /// The status the analysis entered, when the change moved it into one: `Running` on
+    /// creation, the verdict on a deciding interval, `Cancelled` on a cancel.
+    pub fn entered(&self) -> Option<Status> {
+        match self.kind {
+            ChangeKind::Created => Some(Status::Running),
+            ChangeKind::Recorded(s) if s.is_final() => Some(s),
+            ChangeKind::Recorded(_) => None,
+            ChangeKind::Cancelled => Some(Status::Cancelled),
+        }
+    }
+}
+
+/// Called after a change to an analysis commits, in the writing task, before the write
+/// returns. The store is the one hub of change: the runner schedules and unschedules
+/// through it, the deliverer wakes through it, the API's verdict cache invalidates
+/// through it and the daemon's status gauge counts through it; nobody calls them
+/// directly. A listener must be quick and must not block (it runs inside the write).
+pub type ChangeListener = std::sync::Arc<dyn Fn(&Change<'_>) + Send + Sync>;
 
 /// What can go wrong talking to the database.
 #[derive(Debug, thiserror::Error)]

@@ -15,9 +15,11 @@ use sqlx::sqlite::{
 use sqlx::{Connection as _, Row, Sqlite};
 
 use super::{
-    ChangeListener, Cursor, IntervalUpdate, NotReady, Page, StoreError, Summary, Unreadable,
+    Change, ChangeKind, ChangeListener, Cursor, IntervalUpdate, NotReady, Page, StoreError,
+    Summary, Unreadable,
 };
 use crate::analysis::{Analysis, Interval, Scope, Status, ValidRequest};
+use crate::clock::now_ms;
 use crate::judge::Verdict;
 use crate::notify::{Attempt, DeliveryState, Event, Notification, Outcome, Recipient};
 
@@ -271,14 +273,6 @@ async fn supersede(
     .execute(&mut *tx)
     .await?;
     Ok(())
-}
-
-/// Milliseconds since the Unix epoch.
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
 }
 
 /// The create transaction: the analysis (unless its key exists), its recipients and
@@ -576,14 +570,15 @@ impl SqliteStore {
             .push(listener);
     }
 
-    fn changed(&self, id: &str) {
+    fn changed(&self, id: &str, kind: ChangeKind) {
+        let change = Change { id, kind };
         for listener in self
             .listeners
             .read()
             .unwrap_or_else(|e| e.into_inner())
             .iter()
         {
-            listener(id);
+            listener(&change);
         }
     }
 
@@ -635,7 +630,7 @@ impl SqliteStore {
         // failed COMMIT, so the API never acknowledges what is not in the database.
         let (row, inserted) = self.finish(conn, written).await?;
         if inserted {
-            self.changed(&id);
+            self.changed(&id, ChangeKind::Created);
         }
         Ok((analysis(&row)?, inserted))
     }
@@ -817,7 +812,7 @@ impl SqliteStore {
         let written = record_interval_in(&mut conn, id, update).await;
         let advanced = self.finish(conn, written).await?;
         if advanced {
-            self.changed(id);
+            self.changed(id, ChangeKind::Recorded(update.status));
         }
         Ok(advanced)
     }
@@ -849,7 +844,7 @@ impl SqliteStore {
         .await;
         let cancelled = self.finish(conn, written).await?;
         if cancelled {
-            self.changed(id);
+            self.changed(id, ChangeKind::Cancelled);
         }
         Ok(self.get(id).await?.map(|a| (a, cancelled)))
     }

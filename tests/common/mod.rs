@@ -5,9 +5,10 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use augury::analysis::runner::{Command, RunnerHandle};
 use augury::analysis::{Analysis, Interval, Status};
 use augury::api::{AppState, Limits, router};
+use augury::daemon::runner::Command;
+use augury::daemon::{RunnerHandle, subscribe};
 use augury::judge::{JudgeOptions, Judgment, MetricData, judge};
 use augury::model::Catalog;
 use augury::stats::proportions::Counts;
@@ -72,10 +73,12 @@ pub async fn start_with(options: Options) -> Server {
     catalog.load_dir(&models).unwrap();
     let (runner, commands) = RunnerHandle::new();
     let metrics = Arc::new(Metrics::new());
+    // Wired to the store as the daemon wires it: the runner (here, the commands it would
+    // receive) and the status gauge hear of changes from the store alone.
+    subscribe(&store, &runner, &metrics);
     let state = AppState::with_options(
         store.clone(),
         Arc::new(catalog),
-        runner,
         Arc::clone(&metrics),
         options.auth,
         options.limits,

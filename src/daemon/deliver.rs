@@ -22,18 +22,18 @@
 //! `flush_timeout`; whatever is left goes out after the next start.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime};
 
 use reqwest::StatusCode;
 use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderValue, RETRY_AFTER};
 use tokio::sync::{Notify, Semaphore, watch};
 
-use super::config::{NotifierConfig, PAGERDUTY_EVENTS_URL};
-use super::message::Message;
-use super::{Attempt, Notification, Notifiers, NotifyError, Outcome, pagerduty, slack, webhook};
 use crate::analysis::Analysis;
-use crate::analysis::runner::now_ms;
-use crate::store::{ChangeListener, Store, StoreError};
+use crate::clock::now_ms;
+use crate::notify::config::{NotifierConfig, PAGERDUTY_EVENTS_URL};
+use crate::notify::message::{self, Message};
+use crate::notify::{Attempt, Notification, Notifiers, Outcome, pagerduty, slack, webhook};
+use crate::store::{Change, ChangeListener, Store, StoreError};
 use crate::telemetry::Metrics;
 
 /// Rows fetched per round.
@@ -42,6 +42,57 @@ const BATCH: u32 = 64;
 const ROUNDS: usize = 16;
 /// Longest error text kept from a receiver's answer.
 const ERROR_MAX: usize = 300;
+
+/// Why a notification could not be prepared or its attempt recorded. The deliverer
+/// branches on [`NotifyError::is_transient`]: a transient error leaves the row pending, is
+/// not counted as an attempt and is retried after a back-off, however often it happens
+/// (an undelivered notification survives); a permanent one gives the row up (`failed`).
+#[derive(Debug, thiserror::Error)]
+pub enum NotifyError {
+    /// The store could not be read or written just now (busy, locked, I/O, no connection
+    /// free, closing). Transient.
+    #[error("store unavailable: {0}")]
+    Store(#[source] StoreError),
+    /// The analysis the notification is about no longer exists. Permanent.
+    #[error("analysis {0} no longer exists")]
+    AnalysisGone(String),
+    /// The stored analysis cannot be decoded (a column of the wrong type, JSON that does
+    /// not parse, an unknown status): it will not decode next time either. Permanent.
+    #[error("analysis unreadable: {0}")]
+    AnalysisCorrupt(#[source] StoreError),
+    /// The notifier was removed from the configuration since the row was written. Permanent.
+    #[error("notifier `{0}` is no longer configured")]
+    NotifierGone(String),
+    /// The message cannot be made into a request (a body that does not serialise, a
+    /// header value that is not valid): the same row renders the same way next time.
+    /// Permanent.
+    #[error("{0}")]
+    Render(String),
+}
+
+impl NotifyError {
+    /// May succeed later without anyone changing the row or the configuration.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, NotifyError::Store(_))
+    }
+
+    /// A failed read of the analysis a notification is about: a row that does not decode
+    /// is corrupt (permanent); anything else the database says is about the database,
+    /// not the row, and may pass (transient).
+    pub fn reading_analysis(e: StoreError) -> NotifyError {
+        match e {
+            StoreError::Corrupt { .. }
+            | StoreError::Database(
+                sqlx::Error::ColumnDecode { .. }
+                | sqlx::Error::ColumnNotFound(_)
+                | sqlx::Error::ColumnIndexOutOfBounds { .. }
+                | sqlx::Error::Decode(_)
+                | sqlx::Error::TypeNotFound { .. },
+            ) => NotifyError::AnalysisCorrupt(e),
+            other => NotifyError::Store(other),
+        }
+    }
+}
 
 /// What the deliverer needs of the store. [`Store`] is the implementation; the seam lets
 /// tests put a store that fails on demand in front of a real one.
@@ -122,7 +173,7 @@ impl<S: Outbox> Deliverer<S> {
             .map_err(|e| format!("notification HTTP client: {e}"))?;
         let wake = Arc::new(Notify::new());
         let w = Arc::clone(&wake);
-        store.on_change(Arc::new(move |_: &str| w.notify_one()));
+        store.on_change(Arc::new(move |_: &Change<'_>| w.notify_one()));
         for name in notifiers.notifiers.keys() {
             metrics.notifier_configured(name);
         }
@@ -379,9 +430,7 @@ impl<S: Outbox> Sender<S> {
             },
             NotifierConfig::Webhook { url, secret, .. } => {
                 let body = json(&webhook::body(&m))?;
-                let timestamp = SystemTime::now()
-                    .duration_since(UNIX_EPOCH)
-                    .map_or(0, |d| d.as_secs() as i64);
+                let timestamp = now.div_euclid(1000);
                 let signature = webhook::signature(secret, timestamp, &body);
                 let header = |v: String| {
                     HeaderValue::from_str(&v).map_err(|e| NotifyError::Render(e.to_string()))
@@ -445,7 +494,7 @@ impl<S: Outbox> Sender<S> {
             status.as_u16(),
             match text.trim() {
                 "" => String::new(),
-                t => format!(": {}", super::message::truncate(t, ERROR_MAX)),
+                t => format!(": {}", message::truncate(t, ERROR_MAX)),
             }
         );
         let outcome = if retryable(status) {
@@ -486,43 +535,17 @@ fn parse_retry_after(value: &str) -> Option<Duration> {
     )
 }
 
-/// An IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`), the form servers send.
+/// An HTTP date (`Sun, 06 Nov 1994 08:49:37 GMT`, or the two obsolete forms RFC 9110
+/// still asks recipients to accept).
 fn httpdate(value: &str) -> Option<SystemTime> {
-    let mut parts = value.split_whitespace();
-    let _weekday = parts.next()?;
-    let day: u64 = parts.next()?.parse().ok()?;
-    let month = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ]
-    .iter()
-    .position(|m| Some(*m) == parts.clone().next())? as u64
-        + 1;
-    parts.next();
-    let year: i64 = parts.next()?.parse().ok()?;
-    let mut hms = parts.next()?.split(':').map(|p| p.parse::<u64>().ok());
-    let (h, mi, s) = (hms.next()??, hms.next()??, hms.next()??);
-    if parts.next()? != "GMT" || !(1..=31).contains(&day) || h > 23 || mi > 59 || s > 60 {
-        return None;
-    }
-    // Days from the civil date (Howard Hinnant's algorithm).
-    let (y, m) = if month <= 2 {
-        (year - 1, month + 9)
-    } else {
-        (year, month - 3)
-    };
-    let era = y.div_euclid(400);
-    let yoe = (y - era * 400) as u64;
-    let doy = (153 * m + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe as i64 - 719_468;
-    let secs = days * 86_400 + (h * 3600 + mi * 60 + s) as i64;
-    (secs >= 0).then(|| UNIX_EPOCH + Duration::from_secs(secs as u64))
+    httpdate::parse_http_date(value.trim()).ok()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::sync::atomic::{AtomicU32, Ordering};
+    use std::time::UNIX_EPOCH;
 
     use sqlx::Connection;
     use tokio::sync::mpsc;
