@@ -825,3 +825,48 @@ async fn a_request_that_takes_too_long_is_cut_off() {
     assert!(answer.contains("\"code\":\"timeout\""), "{answer}");
     s.assert_serving().await;
 }
+
+/// An inline model whose metric reads Prometheus is checked against this daemon: refused
+/// without Prometheus, refused when its query does not exist, accepted when it does.
+#[tokio::test]
+async fn inline_models_are_checked_against_the_query_packs() {
+    let mut body = request("inline-prom");
+    body["baseline"]["version"] = json!("v1");
+    body["canary"]["version"] = json!("v2");
+    body["model"] = json!({
+        "name": "mesh",
+        "scope": ["namespace", "workload", "version"],
+        "metrics": [
+            {"name": "latency", "kind": "distribution", "source": {"otlp": {"span_kind": "server"}}},
+            {"name": "errors", "kind": "error-ratio",
+             "source": {"prometheus": {"pack": "istio", "query": "no-such-query"}}},
+        ],
+    });
+    let s = start().await;
+    let (code, v) = s.post("/api/v1/analyses", &body).await;
+    assert_eq!(code, 400, "{v}");
+    let (err, field, message) = error_of(&v);
+    assert_eq!(
+        (err, field),
+        (
+            "invalid_request",
+            Some("model.metrics[1].source.prometheus")
+        )
+    );
+    assert!(message.contains("no Prometheus configured"), "{message}");
+
+    let s = start_with(Options {
+        packs: Some(augury::ingest::prometheus::PackCatalog::builtin()),
+        ..Options::default()
+    })
+    .await;
+    let (code, v) = s.post("/api/v1/analyses", &body).await;
+    assert_eq!(code, 400, "{v}");
+    let (_, field, message) = error_of(&v);
+    assert_eq!(field, Some("model.metrics[1].source.prometheus"));
+    assert!(message.contains("no query `no-such-query`"), "{message}");
+
+    body["model"]["metrics"][1]["source"]["prometheus"]["query"] = json!("error-ratio");
+    let (code, v) = s.post("/api/v1/analyses", &body).await;
+    assert_eq!(code, 201, "{v}");
+}

@@ -227,7 +227,7 @@ pub async fn create(
     State(state): State<AppState>,
     JsonBody(request): JsonBody<AnalysisRequest>,
 ) -> Result<Response, ApiError> {
-    let valid = request.validate(&state.catalog)?;
+    let valid = state.validate(request)?;
     let recipients = state
         .notifiers
         .recipients(valid.request.notify.as_deref())?;

@@ -137,7 +137,7 @@ pub async fn flagger(
         )
     })?;
     let request = analysis_request(&state, &payload)?;
-    let valid = request.validate(&state.catalog).map_err(|e| {
+    let valid = state.validate(request).map_err(|e| {
         let hint = if e.message.contains("missing `") {
             " (set it with Flagger webhook metadata `scope.<name>`, `baseline.<name>` or \
              `canary.<name>`, or choose another `model`)"

@@ -30,7 +30,9 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 
-use crate::model::Catalog;
+use crate::analysis::{AnalysisRequest, RequestError, ValidRequest};
+use crate::ingest::prometheus::PackCatalog;
+use crate::model::{Catalog, Source};
 use crate::notify::Notifiers;
 use crate::store::{Change, Store};
 use crate::telemetry::Metrics;
@@ -70,6 +72,9 @@ pub struct Shared {
     pub verdicts: Arc<VerdictCache>,
     /// Configured notifiers: a new analysis's `notify` names are checked against them.
     pub notifiers: Arc<Notifiers>,
+    /// The query packs, when Prometheus is configured (`None`: it is not, and a model
+    /// whose metrics read Prometheus is refused).
+    pub packs: Option<Arc<PackCatalog>>,
 }
 
 /// The state behind the router: cheap to clone (one `Arc`).
@@ -109,6 +114,7 @@ impl AppState {
             limits,
             verdicts,
             notifiers: Arc::default(),
+            packs: None,
         }))
     }
 
@@ -116,6 +122,47 @@ impl AppState {
     pub fn with_notifiers(mut self, notifiers: Arc<Notifiers>) -> AppState {
         Arc::make_mut(&mut self.0).notifiers = notifiers;
         self
+    }
+
+    /// The same state with Prometheus configured, its queries in `packs`.
+    pub fn with_prometheus(mut self, packs: Arc<PackCatalog>) -> AppState {
+        Arc::make_mut(&mut self.0).packs = Some(packs);
+        self
+    }
+
+    /// Validates `request` completely: against its model (`AnalysisRequest::validate`),
+    /// then its model's Prometheus metrics against this daemon (Prometheus configured,
+    /// every pack and query there, feeding the metric's kind, with the scope it needs).
+    /// A model named from the catalog was checked at start; an inline one is checked
+    /// here, so an analysis that could never get data is refused, not accepted.
+    pub fn validate(&self, request: AnalysisRequest) -> Result<ValidRequest, RequestError> {
+        let valid = request.validate(&self.catalog)?;
+        let field = |f: &str| format!("model.{f}");
+        let prometheus = valid
+            .model
+            .metrics
+            .iter()
+            .position(|m| matches!(m.source, Some(Source::Prometheus(_))));
+        match (&self.packs, prometheus) {
+            (_, None) => Ok(valid),
+            (None, Some(i)) => Err(RequestError {
+                field: field(&format!("metrics[{i}].source.prometheus")),
+                message: format!(
+                    "metric `{}` reads Prometheus, and this daemon has no Prometheus \
+                     configured (--prometheus-url or `prometheus:` in the config)",
+                    valid.model.metrics[i].name
+                ),
+            }),
+            (Some(packs), Some(_)) => {
+                match packs.check_model(&valid.model, "").into_iter().next() {
+                    None => Ok(valid),
+                    Some(p) => Err(RequestError {
+                        field: field(&p.field),
+                        message: p.reason,
+                    }),
+                }
+            }
+        }
     }
 
     /// Whether `headers` carry one of the configured tokens (always true without auth).

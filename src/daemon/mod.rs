@@ -148,6 +148,7 @@ impl Daemon {
                 reason: e.to_string(),
             })?;
         }
+        let mut api_packs = None;
         let prometheus = match &settings.prometheus {
             Some(config) => {
                 let mut packs = PackCatalog::builtin();
@@ -157,6 +158,8 @@ impl Daemon {
                         reason: e.to_string(),
                     })?;
                 }
+                check_models(&catalog, &packs)?;
+                api_packs = Some(Arc::new(packs.clone()));
                 let client =
                     Client::new(config).map_err(|e| DaemonError::Prometheus(e.to_string()))?;
                 Some(QuerySource::new(client, packs))
@@ -244,6 +247,10 @@ impl Daemon {
             settings.limits,
         )
         .with_notifiers(Arc::clone(&notifiers));
+        let state = match api_packs {
+            Some(packs) => state.with_prometheus(packs),
+            None => state,
+        };
 
         let mut tasks = JoinSet::new();
         let runner_stop = stopped.clone();
@@ -428,6 +435,24 @@ async fn copy_span_counters(
     }
 }
 
+/// Checks every model of `catalog` whose metrics read Prometheus against `packs` (the
+/// pack and query exist, feed the metric's kind, and find their scope variables), so a
+/// model that could never get data stops the start instead of failing every interval.
+fn check_models(catalog: &Catalog, packs: &PackCatalog) -> Result<(), DaemonError> {
+    let problems: Vec<String> = catalog
+        .models()
+        .flat_map(|model| packs.check_model(model, &format!("model `{}`", model.name)))
+        .map(|p| p.to_string())
+        .collect();
+    if problems.is_empty() {
+        return Ok(());
+    }
+    Err(DaemonError::Models {
+        path: "models".to_string(),
+        reason: problems.join("; "),
+    })
+}
+
 /// Subscribes the parts that follow the store's changes and are not built around it: the
 /// runner (schedules what is created, drops what is cancelled) and the status gauge. (The
 /// deliverer and the API's verdict cache subscribe themselves when built.) The daemon and
@@ -509,6 +534,38 @@ mod tests {
                 assert_eq!(e, "notification deliverer stopped unexpectedly")
             }
             other => panic!("the daemon went on without its deliverer: {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_model_whose_query_does_not_exist_stops_the_start() {
+        let dir = tempfile::tempdir().unwrap();
+        let models = dir.path().join("models");
+        std::fs::create_dir(&models).unwrap();
+        std::fs::write(
+            models.join("mesh.yaml"),
+            "name: mesh\nscope: [namespace, workload]\nmetrics:\n  - name: errors\n    \
+             kind: error-ratio\n    source: {prometheus: {pack: istio, query: no-such-query}}\n",
+        )
+        .unwrap();
+        let mut settings = Settings::new();
+        let any = SocketAddr::from(([127, 0, 0, 1], 0));
+        settings.listen = any;
+        settings.otlp.grpc_listen = any;
+        settings.otlp.http_listen = any;
+        settings.database = format!("sqlite://{}", dir.path().join("a.db").display());
+        settings.models = Some(models);
+        // Never contacted: the start stops before anything is queried.
+        settings.prometheus = Some(PrometheusConfig::new("http://127.0.0.1:9"));
+        match Daemon::start(settings).await {
+            Err(DaemonError::Models { reason, .. }) => assert!(
+                reason.contains("model `mesh`")
+                    && reason.contains("metrics[0].source.prometheus")
+                    && reason.contains("no query `no-such-query`"),
+                "{reason}"
+            ),
+            Err(other) => panic!("refused for another reason: {other}"),
+            Ok(_) => panic!("a model that can never get data was accepted"),
         }
     }
 

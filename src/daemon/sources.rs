@@ -23,7 +23,7 @@ use crate::analysis::{DataSource, SourceError};
 use crate::ingest::prometheus::{QuerySource, Window};
 use crate::judge::MetricData;
 use crate::judge::data::HistogramSide;
-use crate::model::{Metric, MetricKind, OtlpSource, Source};
+use crate::model::{self, Metric, MetricKind, OtlpSource, Source};
 use crate::stats::proportions::Counts;
 use crate::telemetry::Metrics;
 use crate::windows::{Scope, SpanFilter, SpanKind, WatchId, WindowData, Windows};
@@ -327,48 +327,36 @@ fn metric_data(kind: MetricKind, baseline: &WindowData, canary: &WindowData) -> 
 }
 
 /// The span filter of an OTLP source (a metric without a source reads server spans).
-pub fn span_filter(source: Option<&OtlpSource>) -> Result<SpanFilter, String> {
+pub fn span_filter(source: Option<&OtlpSource>) -> SpanFilter {
     let Some(source) = source else {
-        return Ok(SpanFilter::default());
+        return SpanFilter::default();
     };
-    let kind = match source.span_kind.as_str() {
-        "any" | "all" => None,
-        "unspecified" => Some(SpanKind::Unspecified),
-        "internal" => Some(SpanKind::Internal),
-        "server" => Some(SpanKind::Server),
-        "client" => Some(SpanKind::Client),
-        "producer" => Some(SpanKind::Producer),
-        "consumer" => Some(SpanKind::Consumer),
-        other => {
-            return Err(format!(
-                "span_kind `{other}` is not one of server, client, internal, producer, consumer, unspecified, any"
-            ));
-        }
+    let kind = match source.span_kind {
+        model::SpanKind::Any => None,
+        model::SpanKind::Unspecified => Some(SpanKind::Unspecified),
+        model::SpanKind::Internal => Some(SpanKind::Internal),
+        model::SpanKind::Server => Some(SpanKind::Server),
+        model::SpanKind::Client => Some(SpanKind::Client),
+        model::SpanKind::Producer => Some(SpanKind::Producer),
+        model::SpanKind::Consumer => Some(SpanKind::Consumer),
     };
-    Ok(SpanFilter {
+    SpanFilter {
         kind,
         name: source.span_name.clone(),
         route: source.http_route.clone(),
-    })
+    }
 }
 
 impl DataSource for Sources {
     fn watch(&self, analysis: &Analysis) {
         let mut groups: Vec<OtlpWatch> = Vec::new();
-        let mut refused = Vec::new();
         for m in &analysis.model.metrics {
             let otlp = match &m.source {
                 Some(Source::Otlp(o)) => Some(o),
                 None => None,
                 Some(Source::Prometheus(_)) => continue,
             };
-            let filter = match span_filter(otlp) {
-                Ok(f) => f,
-                Err(reason) => {
-                    refused.push((m.name.clone(), reason));
-                    continue;
-                }
-            };
+            let filter = span_filter(otlp);
             match groups.iter_mut().find(|g| g.filter == filter) {
                 Some(g) => g.metrics.push((m.name.clone(), m.kind)),
                 None => {
@@ -383,9 +371,6 @@ impl DataSource for Sources {
                     });
                 }
             }
-        }
-        for (metric, reason) in refused {
-            tracing::warn!(analysis = %analysis.id, %metric, %reason, "metric not watched");
         }
         let old = self.watches().insert(analysis.id.clone(), groups);
         if let Some(old) = old {

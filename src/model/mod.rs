@@ -248,16 +248,32 @@ pub enum Source {
 #[serde(deny_unknown_fields)]
 pub struct OtlpSource {
     /// Span kind to keep (default `server`).
-    #[serde(default = "default_span_kind")]
-    pub span_kind: String,
+    #[serde(default)]
+    pub span_kind: SpanKind,
     /// Keep only spans whose name equals this.
     pub span_name: Option<String>,
     /// Keep only spans whose `http.route` equals this.
     pub http_route: Option<String>,
 }
 
-fn default_span_kind() -> String {
-    "server".into()
+/// Which spans of an OTLP source a metric reads, by the span's kind. Typed, so a typo in
+/// a model is refused when the model is loaded, not discovered as missing data later.
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum SpanKind {
+    /// Spans of every kind.
+    #[serde(alias = "all")]
+    Any,
+    Unspecified,
+    Internal,
+    /// The default: the requests a service served.
+    #[default]
+    Server,
+    Client,
+    Producer,
+    Consumer,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -673,6 +689,11 @@ impl Catalog {
     pub fn names(&self) -> impl Iterator<Item = &str> {
         self.models.keys().map(String::as_str)
     }
+
+    /// Every model, by name.
+    pub fn models(&self) -> impl Iterator<Item = &Model> {
+        self.models.values()
+    }
 }
 
 /// The YAML files of a directory, sorted, or the file itself.
@@ -723,6 +744,36 @@ mod tests {
             Model::from_yaml(text, file).unwrap();
         }
         assert!(builtin(DEFAULT_MODEL).is_some());
+    }
+
+    #[test]
+    fn a_span_kind_is_one_of_the_otlp_kinds_or_refused_at_load() {
+        let model = |kind: &str| {
+            Model::from_yaml(
+                &format!(
+                    "name: m\nmetrics:\n  - name: x\n    source: {{otlp: {{span_kind: {kind}}}}}\n"
+                ),
+                "m.yaml",
+            )
+        };
+        let kind = |m: Model| match &m.metrics[0].source {
+            Some(Source::Otlp(o)) => o.span_kind,
+            other => panic!("not an OTLP source: {other:?}"),
+        };
+        assert_eq!(kind(model("client").unwrap()), SpanKind::Client);
+        assert_eq!(kind(model("all").unwrap()), SpanKind::Any);
+        let none = Model::from_yaml(
+            "name: m\nmetrics:\n  - name: x\n    source: {otlp: {}}\n",
+            "m.yaml",
+        )
+        .unwrap();
+        assert_eq!(kind(none), SpanKind::Server);
+        // A typo used to load and then watch nothing, every interval `nodata`.
+        let e = model("sever").unwrap_err().to_string();
+        assert!(
+            e.contains("m.yaml") && e.contains("sever") && e.contains("server"),
+            "{e}"
+        );
     }
 
     #[test]

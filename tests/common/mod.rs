@@ -42,6 +42,8 @@ pub struct Server {
 
 pub struct Options {
     pub auth: Option<Vec<String>>,
+    /// The query packs of a daemon with Prometheus configured (`None`: no Prometheus).
+    pub packs: Option<augury::ingest::prometheus::PackCatalog>,
     pub limits: Limits,
     /// Wraps the router (tests hook requests with it).
     pub wrap: Box<dyn FnOnce(axum::Router) -> axum::Router + Send>,
@@ -51,6 +53,7 @@ impl Default for Options {
     fn default() -> Self {
         Options {
             auth: None,
+            packs: None,
             limits: Limits::default(),
             wrap: Box::new(|r| r),
         }
@@ -83,6 +86,10 @@ pub async fn start_with(options: Options) -> Server {
         options.auth,
         options.limits,
     );
+    let state = match options.packs {
+        Some(packs) => state.with_prometheus(Arc::new(packs)),
+        None => state,
+    };
     let app = (options.wrap)(router(state));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
