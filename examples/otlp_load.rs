@@ -9,18 +9,19 @@
 //! cargo run --release --example otlp_load -- --http http://127.0.0.1:4318/v1/traces ...
 //! ```
 
+// Its raw OTLP sender is shared with the soak, in the test support: reached by path.
+#[path = "../tests/support/otlp_load.rs"]
+mod otlp_load;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use augury::ingest::otlp::synthetic::{BatchSpec, batch};
-use bytes::{BufMut, Bytes};
+use bytes::Bytes;
 use clap::Parser;
-use http_body_util::{BodyExt, Full};
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::TokioExecutor;
+use otlp_load::{Connection, Error, Outcome, rss_mib};
 use prost::Message;
-use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
 
 #[derive(Parser)]
 struct Args {
@@ -62,126 +63,31 @@ struct Counts {
     refused: AtomicU64,
 }
 
-fn rss_mib(pid: u32) -> Option<f64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let kib: f64 = status
-        .lines()
-        .find(|l| l.starts_with("VmRSS:"))?
-        .split_whitespace()
-        .nth(1)?
-        .parse()
-        .ok()?;
-    Some(kib / 1024.0)
-}
-
-/// Sends request bytes as they are and hands the response back as bytes.
-#[derive(Clone, Copy, Default)]
-struct RawCodec;
-
-impl Codec for RawCodec {
-    type Encode = Bytes;
-    type Decode = Bytes;
-    type Encoder = RawCodec;
-    type Decoder = RawCodec;
-    fn encoder(&mut self) -> RawCodec {
-        RawCodec
-    }
-    fn decoder(&mut self) -> RawCodec {
-        RawCodec
-    }
-}
-
-impl Encoder for RawCodec {
-    type Item = Bytes;
-    type Error = tonic::Status;
-    fn encode(&mut self, item: Bytes, dst: &mut EncodeBuf<'_>) -> Result<(), tonic::Status> {
-        dst.put_slice(&item);
-        Ok(())
-    }
-}
-
-impl Decoder for RawCodec {
-    type Item = Bytes;
-    type Error = tonic::Status;
-    fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<Bytes>, tonic::Status> {
-        use bytes::Buf;
-        Ok(Some(src.copy_to_bytes(src.remaining())))
-    }
-}
-
-async fn grpc_loop(
-    addr: String,
+/// One connection: sends the bodies in turn until the deadline.
+async fn send_loop(
+    mut connection: Connection,
     bodies: Arc<Vec<Bytes>>,
     spans: u64,
-    gzip: bool,
     deadline: Instant,
     counts: Arc<Counts>,
-) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
-    let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))?
-        .initial_stream_window_size(Some(4 << 20))
-        .initial_connection_window_size(Some(8 << 20))
-        .connect()
-        .await?;
-    let mut client = tonic::client::Grpc::new(channel).max_decoding_message_size(1 << 20);
-    if gzip {
-        client = client.send_compressed(tonic::codec::CompressionEncoding::Gzip);
-    }
-    let path = http::uri::PathAndQuery::from_static(
-        "/opentelemetry.proto.collector.trace.v1.TraceService/Export",
-    );
+) {
     let mut i = 0usize;
     while Instant::now() < deadline {
-        client.ready().await?;
         let body = bodies[i % bodies.len()].clone();
         i += 1;
-        match client
-            .unary(tonic::Request::new(body), path.clone(), RawCodec)
-            .await
-        {
-            Ok(_) => {
+        match connection.send(body).await {
+            Outcome::Ok { .. } => {
                 counts.spans.fetch_add(spans, Ordering::Relaxed);
                 counts.requests.fetch_add(1, Ordering::Relaxed);
             }
-            Err(_) => {
+            Outcome::Refused(_) | Outcome::Failed(_) => {
                 counts.refused.fetch_add(1, Ordering::Relaxed);
             }
         }
     }
-    Ok(())
 }
 
-async fn http_loop(
-    url: String,
-    bodies: Arc<Vec<Bytes>>,
-    spans: u64,
-    gzip: bool,
-    deadline: Instant,
-    counts: Arc<Counts>,
-) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
-    let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
-    let mut i = 0usize;
-    while Instant::now() < deadline {
-        let body = bodies[i % bodies.len()].clone();
-        i += 1;
-        let mut request =
-            http::Request::post(&url).header("content-type", "application/x-protobuf");
-        if gzip {
-            request = request.header("content-encoding", "gzip");
-        }
-        let response = client.request(request.body(Full::new(body))?).await?;
-        let ok = response.status().is_success();
-        response.into_body().collect().await?;
-        if ok {
-            counts.spans.fetch_add(spans, Ordering::Relaxed);
-            counts.requests.fetch_add(1, Ordering::Relaxed);
-        } else {
-            counts.refused.fetch_add(1, Ordering::Relaxed);
-        }
-    }
-    Ok(())
-}
-
-fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+fn main() -> Result<(), Error> {
     let args = Args::parse();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(args.workers)
@@ -190,7 +96,7 @@ fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     runtime.block_on(run(args))
 }
 
-async fn run(args: Args) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+async fn run(args: Args) -> Result<(), Error> {
     let bodies: Vec<Bytes> = (0..args.batches)
         .map(|seed| {
             let version = if seed % 2 == 0 { "1.0.0" } else { "2.0.0" };
@@ -202,12 +108,7 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error + Send + Sync>>
             let raw = batch(&spec).encode_to_vec();
             // gRPC compresses on its own; HTTP bodies are compressed here.
             if args.gzip && args.http.is_some() {
-                use std::io::Write;
-                let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-                gz.write_all(&raw)
-                    .map(|_| ())
-                    .and_then(|_| gz.finish())
-                    .map(Bytes::from)
+                otlp_load::gzip(&raw)
             } else {
                 Ok(Bytes::from(raw))
             }
@@ -232,15 +133,15 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error + Send + Sync>>
 
     let mut tasks = Vec::new();
     for _ in 0..args.connections {
+        let connection = match (&args.grpc, &args.http) {
+            (Some(addr), _) => Connection::grpc(addr, args.gzip).await?,
+            (None, Some(url)) => Connection::http(url, args.gzip),
+            (None, None) => return Err("give --grpc ADDR or --http URL".into()),
+        };
         let (bodies, counts) = (Arc::clone(&bodies), Arc::clone(&counts));
-        let (gzip, grpc, http) = (args.gzip, args.grpc.clone(), args.http.clone());
-        tasks.push(tokio::spawn(async move {
-            match (grpc, http) {
-                (Some(addr), _) => grpc_loop(addr, bodies, spans, gzip, deadline, counts).await,
-                (None, Some(url)) => http_loop(url, bodies, spans, gzip, deadline, counts).await,
-                (None, None) => Err("give --grpc ADDR or --http URL".into()),
-            }
-        }));
+        tasks.push(tokio::spawn(send_loop(
+            connection, bodies, spans, deadline, counts,
+        )));
     }
 
     let mut tick = tokio::time::interval(Duration::from_secs(args.every));
@@ -268,7 +169,7 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error + Send + Sync>>
         last = now;
     }
     for task in tasks {
-        task.await??;
+        task.await?;
     }
     let elapsed = start.elapsed().as_secs_f64();
     let total = counts.spans.load(Ordering::Relaxed);

@@ -4,10 +4,7 @@
 //! Prometheus' HTTP API. A query that names a metric Augury does not export fails.
 //! The alert rules pass `promtool check rules` and their unit tests.
 
-#[path = "support/augury.rs"]
-mod augury_support;
-#[path = "support/prometheus.rs"]
-mod prometheus_support;
+mod support;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -15,8 +12,9 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use augury_support::{Augury, feed, workdir};
-use prometheus_support::Prometheus;
+use support::daemon::{Daemon, workdir};
+use support::prometheus::Prometheus;
+use support::traffic::feed;
 
 const DASHBOARDS: [&str; 3] = ["augury-overview", "augury-analysis", "augury-health"];
 
@@ -219,7 +217,7 @@ async fn every_panel_returns_data_from_a_live_daemon() {
         ),
     )
     .unwrap();
-    let augury = Augury::start(&path, &[]);
+    let augury = Daemon::in_dir(&path).start();
     let api = augury.api.trim_start_matches("http://").to_string();
     std::fs::write(&targets, json!([{"targets": [api]}]).to_string()).unwrap();
 

@@ -88,7 +88,7 @@ async fn create(api: &str, body: &Value) -> String {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_healthy_canary_passes_and_a_regressed_one_fails_naming_the_metric() {
     let dir = tempfile::tempdir().unwrap();
-    let daemon = Daemon::start(&dir.path().join("a.db"), &[], &[]);
+    let daemon = Daemon::on(&dir.path().join("a.db")).start();
     let healthy = create(&daemon.api, &request("healthy", "cart", "1s", "4s")).await;
     let regressed = create(&daemon.api, &request("regressed", "pay", "1s", "1m")).await;
     // Healthy over gRPC, regressed over HTTP/protobuf: both exporters, one daemon.
@@ -168,7 +168,7 @@ async fn a_healthy_canary_passes_and_a_regressed_one_fails_naming_the_metric() {
 async fn after_kill_9_a_restart_resumes_the_running_analysis_and_keeps_verdicts() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("crash.db");
-    let daemon = Daemon::start(&db, &[], &[]);
+    let daemon = Daemon::on(&db).start();
     let done = create(&daemon.api, &request("done", "cart", "1s", "2s")).await;
     let traffic = Traffic::start(Transport::Grpc, &daemon.otlp_grpc, versions("cart", false));
     let before = final_verdict(&daemon.api, &done).await;
@@ -182,7 +182,7 @@ async fn after_kill_9_a_restart_resumes_the_running_analysis_and_keeps_verdicts(
     traffic.stop();
     daemon.kill9();
 
-    let daemon = Daemon::start(&db, &[], &[]);
+    let daemon = Daemon::on(&db).start();
     let traffic = Traffic::start(Transport::Grpc, &daemon.otlp_grpc, versions("cart", false));
     let after = final_verdict(&daemon.api, &running).await;
     traffic.stop();
@@ -232,7 +232,7 @@ async fn after_kill_9_a_restart_resumes_the_running_analysis_and_keeps_verdicts(
 #[tokio::test(flavor = "multi_thread")]
 async fn flagger_webhooks_gate_and_confirm_promotion() {
     let dir = tempfile::tempdir().unwrap();
-    let daemon = Daemon::start(&dir.path().join("f.db"), &[], &[]);
+    let daemon = Daemon::on(&dir.path().join("f.db")).start();
     let hook = |name: &str, checksum: &str, lifetime: &str| {
         json!({"name": name, "namespace": "shop", "phase": "Progressing",
                "checksum": checksum,
@@ -293,7 +293,7 @@ async fn flagger_webhooks_gate_and_confirm_promotion() {
 #[tokio::test(flavor = "multi_thread")]
 async fn argo_web_provider_polls_an_idempotent_analysis_to_its_verdict() {
     let dir = tempfile::tempdir().unwrap();
-    let daemon = Daemon::start(&dir.path().join("argo.db"), &[], &[]);
+    let daemon = Daemon::on(&dir.path().join("argo.db")).start();
     // What the AnalysisTemplate's Web provider posts: the key is rollout + pod hash, so
     // Argo's retries and re-runs of one measurement land on one analysis.
     let body = request("checkout-6d4cf56db6", "checkout", "1s", "1m");
@@ -319,7 +319,7 @@ async fn argo_web_provider_polls_an_idempotent_analysis_to_its_verdict() {
 #[tokio::test(flavor = "multi_thread")]
 async fn bad_requests_get_precise_errors_and_lose_nothing() {
     let dir = tempfile::tempdir().unwrap();
-    let daemon = Daemon::start(&dir.path().join("bad.db"), &[], &[]);
+    let daemon = Daemon::on(&dir.path().join("bad.db")).start();
     let kept = create(&daemon.api, &request("kept", "cart", "1s", "1h")).await;
 
     // A scope name the model needs is missing: 400 naming it.
@@ -407,7 +407,7 @@ async fn bad_requests_get_precise_errors_and_lose_nothing() {
 
 #[test]
 fn the_demo_shows_a_regressing_canary_fail() {
-    let out = std::process::Command::new(support::daemon::BIN)
+    let out = std::process::Command::new(support::daemon::bin())
         .args([
             "demo",
             "--speed",
@@ -430,7 +430,7 @@ fn the_demo_shows_a_regressing_canary_fail() {
 #[tokio::test(flavor = "multi_thread")]
 async fn bad_settings_are_refused_before_serving() {
     let dir = tempfile::tempdir().unwrap();
-    let out = std::process::Command::new(support::daemon::BIN)
+    let out = std::process::Command::new(support::daemon::bin())
         .args(["serve", "--listen", "nowhere", "--database"])
         .arg(format!("sqlite://{}", dir.path().join("x.db").display()))
         .output()
@@ -444,7 +444,7 @@ async fn bad_settings_are_refused_before_serving() {
         "prometheus: {url: \"http://p:9090\", headers: {A: \"${AUGURY_E2E_UNSET}\"}}\n",
     )
     .unwrap();
-    let out = std::process::Command::new(support::daemon::BIN)
+    let out = std::process::Command::new(support::daemon::bin())
         .args(["serve", "--config"])
         .arg(&config)
         .env_remove("AUGURY_E2E_UNSET")
@@ -488,11 +488,9 @@ async fn with_an_otlp_endpoint_set_the_daemon_exports_its_own_traces() {
     }));
 
     let dir = tempfile::tempdir().unwrap();
-    let daemon = Daemon::start(
-        &dir.path().join("t.db"),
-        &[],
-        &[("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint.as_str())],
-    );
+    let daemon = Daemon::on(&dir.path().join("t.db"))
+        .env("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint)
+        .start();
     let id = create(&daemon.api, &request("traced", "cart", "1s", "1h")).await;
     for _ in 0..3 {
         let (status, _) = get(&daemon.api, &format!("/api/v1/analyses/{id}/verdict")).await;

@@ -1,6 +1,7 @@
 //! The integration examples stay true: what they send is what the API takes.
 
 mod common;
+mod support;
 
 use augury::model::Model;
 use serde_json::Value;
@@ -109,16 +110,12 @@ fn the_kubernetes_example_models_are_valid() {
     assert!(models > 0);
 }
 
-// The soak benchmark, compiled here as a module so that a short run of it is a test.
-#[allow(dead_code)]
-#[path = "../examples/soak.rs"]
-mod soak;
-
-/// A few seconds of the soak against the real binary: every span sent is accepted and
-/// lands in exactly one judged interval of its analysis.
+/// A few seconds of the soak benchmark (`examples/soak.rs`) against the real binary: every
+/// span sent is accepted and lands in exactly one judged interval of its analysis.
 #[test]
 fn a_short_soak_reconciles_every_span() {
     use clap::Parser as _;
+    use support::soak;
     let args = soak::Args::parse_from([
         "soak",
         "--analyses",

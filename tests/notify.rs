@@ -3,7 +3,6 @@
 //! webhook. Each receiver checks every payload against what the real service requires
 //! and answers as it does (or, on demand, 429, 500, 400).
 
-#[path = "support/augury.rs"]
 mod support;
 
 use std::collections::VecDeque;
@@ -20,7 +19,8 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
 
-use support::{Augury, feed, workdir};
+use support::daemon::{Daemon, workdir};
+use support::traffic::feed;
 
 const SLACK_PATH: &str = "/services/T000/B000/slacksecrettoken";
 const ROUTING_KEY: &str = "R0UT1NGKEYR0UT1NGKEYR0UT1NGKEY12";
@@ -388,7 +388,7 @@ fn notifications(detail: &Value) -> Vec<Value> {
 }
 
 /// Polls the analysis detail until `done` holds for its notifications (bounded).
-async fn wait_notifications(a: &Augury, id: &str, done: impl Fn(&[Value]) -> bool) -> Vec<Value> {
+async fn wait_notifications(a: &Daemon, id: &str, done: impl Fn(&[Value]) -> bool) -> Vec<Value> {
     for _ in 0..600 {
         let n = notifications(&a.detail(id).await);
         if done(&n) {
@@ -412,7 +412,7 @@ fn secrets_absent(text: &str, what: &str) {
 async fn slack_pagerduty_and_webhook_get_valid_payloads_for_each_event() {
     let mut rx = Receivers::start().await;
     let (_dir, path) = workdir(&rx.config());
-    let augury = Augury::start(&path, &ENV);
+    let augury = Daemon::in_dir(&path).envs(&ENV).start();
 
     // A canary with 20x the baseline's errors fails on its first interval.
     let failing = augury
@@ -582,7 +582,7 @@ async fn slack_pagerduty_and_webhook_get_valid_payloads_for_each_event() {
 async fn unknown_notifiers_are_refused_naming_the_field() {
     let rx = Receivers::start().await;
     let (_dir, path) = workdir(&rx.config());
-    let augury = Augury::start(&path, &ENV);
+    let augury = Daemon::in_dir(&path).envs(&ENV).start();
     let r = reqwest::Client::new()
         .post(format!("{}/api/v1/analyses", augury.api))
         .json(&request("k", "2", "1h", &["slack", "nope"]))
@@ -611,7 +611,7 @@ async fn retries_until_accepted_once_and_never_retries_a_400() {
     );
     rx.script("slack", &[(400, "invalid_payload", None)]);
     let (_dir, path) = workdir(&rx.config().replace("started, ", ""));
-    let augury = Augury::start(&path, &ENV);
+    let augury = Daemon::in_dir(&path).envs(&ENV).start();
     let id = augury
         .create(request("checkout@2", "2.0.0", "1h", &["hook", "slack"]))
         .await;
@@ -692,7 +692,9 @@ async fn undelivered_notifications_survive_kill_9_and_go_out_exactly_once() {
         )
         .replace("initial_backoff: 100ms", "initial_backoff: 1s");
     let (_dir, path) = workdir(&config);
-    let augury = Augury::start(&path, &ENV);
+    // Every start is on the same database: a restart.
+    let daemon = Daemon::in_dir(&path).envs(&ENV);
+    let augury = daemon.start();
     let id = augury
         .create(request("checkout@3", "3.0.0", "1h", &["hook"]))
         .await;
@@ -701,11 +703,11 @@ async fn undelivered_notifications_survive_kill_9_and_go_out_exactly_once() {
     feeding.abort();
     assert_eq!(refused.answered, 503);
     // ... and the daemon dies before it delivers.
-    augury.kill();
+    augury.kill9();
     rx.unscript("hook");
 
     // After the restart the verdict's notification goes out, once.
-    let augury = Augury::start(&path, &ENV);
+    let augury = daemon.start();
     let delivered = rx
         .next_where(|r| r.body["event"] == "failed" && r.answered == 200)
         .await;
@@ -722,12 +724,12 @@ async fn undelivered_notifications_survive_kill_9_and_go_out_exactly_once() {
     let refusals = rx.all().iter().filter(|r| r.answered == 503).count() as u64;
     let attempts = failed["attempts"].as_u64().unwrap();
     assert!((1..=refusals + 1).contains(&attempts), "{failed}");
-    augury.kill();
+    augury.kill9();
 
     // Another crash and restart: what was delivered is not sent again. The deliverer
     // sends rows oldest first, so once a newer notification has arrived, an old one
     // that was going to be re-sent would have arrived before it.
-    let augury = Augury::start(&path, &ENV);
+    let augury = daemon.start();
     let marker = augury
         .create(request("checkout@4", "4.0.0", "1h", &["slack"]))
         .await;

@@ -13,8 +13,7 @@
 //! exporter, read from the exporter's scrape counter. The tests check that the query
 //! source returns, per scope, the counts, buckets and rates the exporters produced.
 
-#[path = "support/prometheus.rs"]
-mod harness;
+mod support;
 
 use std::collections::BTreeMap;
 use std::sync::OnceLock;
@@ -27,7 +26,9 @@ use augury::ingest::prometheus::{
 use augury::judge::{Classification, JudgeOptions, MetricData, Verdict, judge};
 use augury::model::{Catalog, PrometheusSource};
 use augury::stats::{Alternative, Method};
-use harness::{Exporter, Exposition, Prometheus, Proxy, ProxyRules, at, bucketize, labels};
+use support::prometheus::{
+    Exporter, Exposition, Prometheus, Proxy, ProxyRules, at, bucketize, labels,
+};
 
 const ISTIO_MS: &[f64] = &[
     1.0, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1000.0, 2500.0, 5000.0, 10000.0, 30000.0,

@@ -166,7 +166,7 @@ async fn a_full_disk_makes_the_daemon_not_ready_and_it_recovers_without_losing_a
  {
     let tmpfs = Tmpfs::mount("4m");
     let database: PathBuf = tmpfs.path().join("a.db");
-    let daemon = Daemon::start(&database, &[], &[]);
+    let daemon = Daemon::on(&database).start();
     let api_owned = daemon.api.clone();
     let api: &str = &api_owned;
     let mut acked = Acknowledged::default();
@@ -243,7 +243,7 @@ async fn a_full_disk_makes_the_daemon_not_ready_and_it_recovers_without_losing_a
 
     // A crash, then a restart: every acknowledged create is there.
     daemon.kill9();
-    let daemon = Daemon::start(&database, &[], &[]);
+    let daemon = Daemon::on(&database).start();
     let mut listed = BTreeMap::new();
     let mut path = "/api/v1/analyses?limit=7".to_string();
     loop {
@@ -281,7 +281,7 @@ async fn a_full_disk_makes_the_daemon_not_ready_and_it_recovers_without_losing_a
 async fn the_daemon_starts_with_an_unreadable_running_analysis_and_serves_the_others() {
     let dir = tempfile::tempdir().unwrap();
     let database = dir.path().join("a.db");
-    let daemon = Daemon::start(&database, &[], &[]);
+    let daemon = Daemon::on(&database).start();
     let (status, good) = post(&daemon.api, "/api/v1/analyses", &request("good")).await;
     assert_eq!(status, 201, "{good}");
     let good = good["id"].as_str().unwrap().to_string();
@@ -301,7 +301,7 @@ async fn the_daemon_starts_with_an_unreadable_running_analysis_and_serves_the_ot
         .unwrap();
     db.close().await;
 
-    let daemon = Daemon::start(&database, &[], &[]);
+    let daemon = Daemon::on(&database).start();
     let (status, _) = get(&daemon.api, "/readyz").await;
     assert_eq!(status, 200);
     let (status, list) = get(&daemon.api, "/api/v1/analyses").await;
@@ -334,9 +334,7 @@ async fn the_daemon_starts_with_an_unreadable_running_analysis_and_serves_the_ot
     assert_eq!(status, 200);
     assert!(
         daemon
-            .log
-            .lock()
-            .unwrap()
+            .log_json()
             .iter()
             .any(|l| l["fields"]["analysis"] == bad.as_str()),
         "the unreadable row is logged by id"

@@ -413,3 +413,346 @@ impl DataSource for Sources {
         (data, errors)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! The OTLP watch state machine: one pair of windows per span filter, registered on
+    //! `watch`, refused by the windows' limit and tried again at the next take, released
+    //! on `unwatch`, registered again when lost, and the reason an interval gets when its
+    //! watch started after it began (with the grace of the first interval).
+
+    use super::*;
+    use crate::analysis::{AnalysisRequest, Status};
+    use crate::ingest::otlp::ingest_message;
+    use crate::ingest::otlp::synthetic::{BatchSpec, batch};
+    use crate::model::Catalog;
+    use crate::windows::{WindowsConfig, WindowsError};
+
+    /// An `http-red` analysis of `service` (versions 1 and 2) that has judged
+    /// `intervals` intervals; its two metrics read the same (server) spans.
+    fn analysis(id: &str, service: &str, intervals: u32) -> Analysis {
+        let request: AnalysisRequest = serde_json::from_value(serde_json::json!({
+            "key": id, "model": "http-red",
+            "baseline": {"service.name": service, "service.version": "1"},
+            "canary": {"service.name": service, "service.version": "2"},
+            "interval": "10s", "lifetime": "10m"}))
+        .unwrap();
+        let valid = request.validate(&Catalog::builtin()).unwrap();
+        Analysis {
+            id: id.into(),
+            key: id.into(),
+            request: valid.request,
+            model: valid.model,
+            status: Status::Running,
+            interval_ms: 10_000,
+            lifetime_ms: 600_000,
+            created_ms: 1_000_000,
+            next_due_ms: 1_010_000,
+            decided_ms: None,
+            intervals,
+            score: None,
+            judgment: None,
+            cumulative: BTreeMap::new(),
+        }
+    }
+
+    fn sources(max_watches: usize) -> (Arc<Windows>, Sources) {
+        let windows = Arc::new(Windows::new(WindowsConfig {
+            max_watches,
+            ..WindowsConfig::default()
+        }));
+        (Arc::clone(&windows), Sources::new(windows, None))
+    }
+
+    /// A watch of something else, taking room in the windows.
+    fn other_watch(windows: &Windows, service: &str) -> WatchId {
+        let scope = [("service.name".to_string(), service.to_string())].into();
+        windows.watch(scope, SpanFilter::default()).unwrap()
+    }
+
+    /// Sends `spans` server spans of `service` at `version`, about half of them failed
+    /// when `errors`.
+    fn send(windows: &Windows, service: &str, version: &str, spans: usize, errors: bool) {
+        let spec = BatchSpec {
+            spans,
+            attributes: 2,
+            error_rate: if errors { 0.5 } else { 0.0 },
+            ..BatchSpec::standard(service, version, 7)
+        };
+        let outcome = ingest_message(windows, &batch(&spec));
+        assert_eq!(outcome.spans, spans as u64);
+    }
+
+    fn block_on<T>(future: impl Future<Output = T>) -> T {
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(future)
+    }
+
+    /// The take of the interval that began at `start_ms`.
+    fn take(
+        sources: &Sources,
+        analysis: &Analysis,
+        start_ms: i64,
+    ) -> (BTreeMap<String, MetricData>, Vec<SourceError>) {
+        block_on(sources.take(analysis, start_ms, start_ms + 10_000))
+    }
+
+    /// The state of each of the analysis's filters: `Ok(since_ms)` when live, else the
+    /// refusal.
+    fn states(sources: &Sources, id: &str) -> Vec<Result<i64, String>> {
+        sources.watches()[id]
+            .iter()
+            .map(|w| match &w.sides {
+                Sides::Live { since_ms, .. } => Ok(*since_ms),
+                Sides::Refused(reason) => Err(reason.clone()),
+            })
+            .collect()
+    }
+
+    /// When the analysis's one filter was registered.
+    fn since_ms(sources: &Sources, id: &str) -> i64 {
+        match states(sources, id).as_slice() {
+            [Ok(since)] => *since,
+            other => panic!("one live filter expected: {other:?}"),
+        }
+    }
+
+    /// The reason both metrics of the filter (latency, error rate) were given, if any.
+    fn reason(errors: &[SourceError]) -> Option<String> {
+        match errors {
+            [] => None,
+            [latency, error_rate] => {
+                assert_eq!(latency.metric, "latency");
+                assert_eq!(error_rate.metric, "error-rate");
+                assert_eq!(latency.reason, error_rate.reason);
+                Some(latency.reason.clone())
+            }
+            other => panic!("one reason for both metrics expected: {other:?}"),
+        }
+    }
+
+    /// Requests (baseline, canary) in a take's data.
+    fn requests(data: &BTreeMap<String, MetricData>) -> (u64, u64) {
+        match &data["error-rate"] {
+            MetricData::Counts { baseline, canary } => (baseline.requests, canary.requests),
+            other => panic!("counts expected: {other:?}"),
+        }
+    }
+
+    /// Requests (baseline, canary) taken for an interval its watch covered (no reason).
+    fn taken(sources: &Sources, analysis: &Analysis, start_ms: i64) -> (u64, u64) {
+        let (data, errors) = take(sources, analysis, start_ms);
+        assert_eq!(reason(&errors), None);
+        requests(&data)
+    }
+
+    #[test]
+    fn one_pair_of_windows_per_span_filter_and_each_take_gets_its_own_spans() {
+        let (windows, sources) = sources(16);
+        let a = analysis("a", "cart", 1);
+        let before = crate::analysis::runner::now_ms();
+        sources.watch(&a);
+        let since = since_ms(&sources, "a");
+        assert!(since >= before);
+        // Latency and error rate read the same spans: one filter, so one pair.
+        assert_eq!(windows.stats().live_watches, 2);
+        let metrics: Vec<String> = sources.watches()["a"][0]
+            .metrics
+            .iter()
+            .map(|(m, _)| m.clone())
+            .collect();
+        assert_eq!(metrics, ["latency", "error-rate"]);
+
+        send(&windows, "cart", "1", 100, true);
+        send(&windows, "cart", "2", 60, false);
+        send(&windows, "other", "1", 10, false);
+        let (data, errors) = take(&sources, &a, since);
+        assert_eq!(reason(&errors), None);
+        assert_eq!(requests(&data), (100, 60));
+        let MetricData::Counts { baseline, canary } = &data["error-rate"] else {
+            unreachable!()
+        };
+        assert!(baseline.errors > 0 && baseline.errors < 100);
+        assert_eq!(canary.errors, 0);
+        let MetricData::Histograms { baseline, canary } = &data["latency"] else {
+            panic!("histograms expected: {:?}", data["latency"]);
+        };
+        let counts = (baseline.histogram.count(), canary.histogram.count());
+        assert_eq!(counts, (100, 60));
+
+        // The next interval starts empty: each span lands in exactly one take.
+        send(&windows, "cart", "2", 5, false);
+        assert_eq!(taken(&sources, &a, since + 10_000), (0, 5));
+        assert_eq!(
+            states(&sources, "a"),
+            [Ok(since)],
+            "the same watch throughout"
+        );
+    }
+
+    #[test]
+    fn a_refused_watch_holds_no_window_and_is_tried_again_at_each_take() {
+        // Room for three windows, two of them taken: the baseline's fits, the canary's
+        // does not, and the baseline's is given back.
+        let (windows, sources) = sources(3);
+        other_watch(&windows, "x");
+        let spare = other_watch(&windows, "y");
+        let a = analysis("a", "cart", 1);
+        sources.watch(&a);
+        let full = WindowsError::TooManyWatches { limit: 3 };
+        let refusal = format!("cannot watch the canary's spans: {full}");
+        assert_eq!(states(&sources, "a"), [Err(refusal.clone())]);
+        assert_eq!(
+            windows.stats().live_watches,
+            2,
+            "the baseline's window given back"
+        );
+
+        // A take reports the refusal for every metric of the filter, and tries again:
+        // still no room.
+        send(&windows, "cart", "1", 10, false);
+        let (data, errors) = take(&sources, &a, 0);
+        assert!(data.is_empty(), "{data:?}");
+        assert_eq!(reason(&errors), Some(refusal.clone()));
+        assert_eq!(states(&sources, "a"), [Err(refusal.clone())]);
+        assert_eq!(windows.stats().live_watches, 2);
+
+        // With room again, the next take still reports the refusal that cost its
+        // interval, and registers the pair.
+        assert!(windows.unwatch(spare));
+        let before = crate::analysis::runner::now_ms();
+        let (data, errors) = take(&sources, &a, 0);
+        assert!(data.is_empty(), "{data:?}");
+        assert_eq!(reason(&errors), Some(refusal));
+        let since = since_ms(&sources, "a");
+        assert!(since >= before);
+        assert_eq!(windows.stats().live_watches, 3);
+
+        // The interval after that has its data, and no reason when its watch was set
+        // before it began.
+        send(&windows, "cart", "1", 10, false);
+        assert_eq!(taken(&sources, &a, since), (10, 0));
+    }
+
+    #[test]
+    fn a_refused_baseline_watch_is_named() {
+        let (windows, sources) = sources(0);
+        sources.watch(&analysis("a", "cart", 0));
+        let full = WindowsError::TooManyWatches { limit: 0 };
+        let refusal = format!("cannot watch the baseline's spans: {full}");
+        assert_eq!(states(&sources, "a"), [Err(refusal)]);
+        assert_eq!(windows.stats().live_watches, 0);
+    }
+
+    #[test]
+    fn unwatching_gives_the_windows_back_and_forgets_the_analysis() {
+        let (windows, sources) = sources(16);
+        let (a, b) = (analysis("a", "cart", 1), analysis("b", "pay", 1));
+        sources.watch(&a);
+        sources.watch(&b);
+        assert_eq!(windows.stats().live_watches, 4);
+        sources.unwatch("a");
+        assert_eq!(windows.stats().live_watches, 2);
+        assert!(!sources.watches().contains_key("a"));
+        // Spans of an unwatched analysis are counted as dropped, not recorded.
+        send(&windows, "cart", "1", 10, false);
+        assert_eq!(windows.stats().dropped_spans, 10);
+        // Unwatching twice, or an analysis never watched, changes nothing.
+        sources.unwatch("a");
+        sources.unwatch("never");
+        assert_eq!(windows.stats().live_watches, 2);
+        // Watching again replaces the pair instead of adding one.
+        sources.watch(&b);
+        assert_eq!(windows.stats().live_watches, 2);
+        sources.unwatch("b");
+        assert_eq!(windows.stats().live_watches, 0);
+    }
+
+    #[test]
+    fn a_watch_started_after_its_interval_began_says_which_spans_are_missing() {
+        // A source that restarted under a running analysis watches it at its next take:
+        // the spans of the interval before the watch are missing, and the interval says
+        // for how long.
+        let (windows, sources) = sources(16);
+        let a = analysis("a", "cart", 3);
+        let start_ms = crate::analysis::runner::now_ms() - 4_500;
+        let (data, errors) = take(&sources, &a, start_ms);
+        let since = since_ms(&sources, "a");
+        assert_eq!(windows.stats().live_watches, 2);
+        assert_eq!(requests(&data), (0, 0), "the data is still the interval's");
+        let missing = humantime::format_duration(Duration::from_millis((since - start_ms) as u64));
+        let expected = format!(
+            "spans that arrived in the first {missing} of this interval are missing: the \
+             daemon (re)started watching this analysis then"
+        );
+        assert_eq!(reason(&errors), Some(expected.clone()));
+        assert!(expected.contains("first 4s"), "{expected}");
+    }
+
+    #[test]
+    fn the_first_interval_has_a_grace_for_the_watch_the_others_none() {
+        let (_windows, sources) = sources(16);
+        let first = analysis("a", "cart", 0);
+        sources.watch(&first);
+        let since = since_ms(&sources, "a");
+        let late = |analysis: &Analysis, start_ms: i64| {
+            reason(&take(&sources, analysis, start_ms).1).unwrap_or_default()
+        };
+        // The first interval starts at creation, a moment before the watch: up to a
+        // second late counts as covering it.
+        assert_eq!(late(&first, since - WATCH_GRACE_MS), "");
+        let missing = late(&first, since - WATCH_GRACE_MS - 1);
+        assert!(
+            missing.contains("in the first 1s 1ms of this interval"),
+            "{missing}"
+        );
+        // Later intervals start after their watch was set: any lateness is reported.
+        let later = Analysis {
+            intervals: 1,
+            ..first
+        };
+        assert_eq!(late(&later, since), "");
+        let missing = late(&later, since - 1);
+        assert!(
+            missing.contains("in the first 1ms of this interval"),
+            "{missing}"
+        );
+    }
+
+    #[test]
+    fn a_lost_window_is_reported_and_watched_again() {
+        let (windows, sources) = sources(16);
+        let a = analysis("a", "cart", 1);
+        sources.watch(&a);
+        let since = since_ms(&sources, "a");
+        // Idle past the windows' timeout: expired under the analysis.
+        let idle = windows.config().idle_timeout;
+        assert_eq!(windows.expire_idle(std::time::Instant::now() + idle), 2);
+        send(&windows, "cart", "1", 10, false);
+        let (data, errors) = take(&sources, &a, since);
+        assert!(data.is_empty(), "{data:?}");
+        let lost = reason(&errors).unwrap();
+        assert!(
+            lost.starts_with("OTLP window lost (unknown watch")
+                && lost.ends_with("; watching again"),
+            "{lost}"
+        );
+        assert_eq!(windows.stats().live_watches, 2);
+        let again = since_ms(&sources, "a");
+        send(&windows, "cart", "2", 3, false);
+        assert_eq!(taken(&sources, &a, again), (0, 3));
+    }
+
+    #[test]
+    fn an_interval_missed_while_down_has_no_spans_and_says_why() {
+        let (_windows, sources) = sources(16);
+        let (data, errors) = block_on(sources.missed(&analysis("a", "cart", 1), 0, 10_000));
+        assert!(data.is_empty(), "{data:?}");
+        assert_eq!(
+            reason(&errors).as_deref(),
+            Some("no spans: the daemon was not running during this interval")
+        );
+    }
+}

@@ -1,4 +1,5 @@
-//! Traffic for end-to-end tests, sent with the real OpenTelemetry SDK and OTLP exporters.
+//! Traffic for end-to-end tests: [`Traffic`] is sent with the real OpenTelemetry SDK and
+//! OTLP exporters, [`feed`] posts synthetic batches (`synthetic::batch`) over OTLP/HTTP.
 //!
 //! Each version serves a fixed, repeating plan of latencies, so a healthy canary's
 //! data is the baseline's data: its verdict cannot be a statistical fluke. A regressed
@@ -8,11 +9,15 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread::JoinHandle;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use augury::ingest::otlp::synthetic::{BatchSpec, batch};
 use opentelemetry::KeyValue;
 use opentelemetry::trace::{Span as _, SpanKind, Status, Tracer as _, TracerProvider as _};
 use opentelemetry_sdk::trace::SdkTracerProvider;
+use prost::Message as _;
+
+use super::daemon::Daemon;
 
 /// How one version behaves.
 #[derive(Clone, Debug)]
@@ -189,4 +194,37 @@ fn emit(
     for p in providers {
         let _ = p.shutdown();
     }
+}
+
+/// Feeds spans for `baseline` and `canary` versions of `service` (version, error rate)
+/// every 200 ms until the returned task is aborted (the test waits on events, not on
+/// this pace).
+pub fn feed(daemon: &Daemon, service: &str, sides: &[(&str, f64)]) -> tokio::task::JoinHandle<()> {
+    let (otlp, service) = (daemon.otlp_http.clone(), service.to_string());
+    let sides: Vec<(String, f64)> = sides.iter().map(|(v, e)| (v.to_string(), *e)).collect();
+    tokio::spawn(async move {
+        let client = reqwest::Client::new();
+        let mut tick = tokio::time::interval(Duration::from_millis(200));
+        for seed in 0u64.. {
+            tick.tick().await;
+            for (version, error_rate) in &sides {
+                let now = SystemTime::now()
+                    .duration_since(UNIX_EPOCH)
+                    .unwrap()
+                    .as_nanos() as u64;
+                let spec = BatchSpec {
+                    error_rate: *error_rate,
+                    start_unix_nano: now,
+                    spans: 256,
+                    ..BatchSpec::standard(&service, version, seed)
+                };
+                let _ = client
+                    .post(&otlp)
+                    .header("content-type", "application/x-protobuf")
+                    .body(batch(&spec).encode_to_vec())
+                    .send()
+                    .await;
+            }
+        }
+    })
 }
