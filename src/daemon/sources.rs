@@ -552,7 +552,7 @@ mod tests {
     fn one_pair_of_windows_per_span_filter_and_each_take_gets_its_own_spans() {
         let (windows, sources) = sources(16);
         let a = analysis("a", "cart", 1);
-        let before = crate::analysis::runner::now_ms();
+        let before = crate::clock::now_ms();
         sources.watch(&a);
         let since = since_ms(&sources, "a");
         assert!(since >= before);
@@ -622,7 +622,7 @@ mod tests {
         // With room again, the next take still reports the refusal that cost its
         // interval, and registers the pair.
         assert!(windows.unwatch(spare));
-        let before = crate::analysis::runner::now_ms();
+        let before = crate::clock::now_ms();
         let (data, errors) = take(&sources, &a, 0);
         assert!(data.is_empty(), "{data:?}");
         assert_eq!(reason(&errors), Some(refusal));
@@ -677,7 +677,7 @@ mod tests {
         // for how long.
         let (windows, sources) = sources(16);
         let a = analysis("a", "cart", 3);
-        let start_ms = crate::analysis::runner::now_ms() - 4_500;
+        let start_ms = crate::clock::now_ms() - 4_500;
         let (data, errors) = take(&sources, &a, start_ms);
         let since = since_ms(&sources, "a");
         assert_eq!(windows.stats().live_watches, 2);
