@@ -3,6 +3,7 @@
 
 use augury::stats::burn::{BurnPolicy, THIRTY_DAYS_SECS, burn_rate, factor_for};
 use augury::stats::proportions::{AUTO_EXACT_MIN_EXPECTED, Counts, compare_proportions};
+use augury::stats::ratio::katz_interval;
 use augury::stats::{Alternative, Method, MethodUsed, StatsError};
 use serde_json::Value;
 
@@ -213,6 +214,50 @@ fn fisher_stays_in_range_on_large_counts() {
     // The z-test agrees on the order of magnitude at this size.
     let z = compare_proportions(c, b, Alternative::Greater, Method::Asymptotic).unwrap();
     assert!((z.p_value.ln() / g.p_value.ln() - 1.0).abs() < 0.05);
+}
+
+#[test]
+fn rate_ratio_interval_matches_scipy() {
+    let r = reference();
+    let (mut intervals, mut undefined) = (0, 0);
+    let mut worst: f64 = 0.0;
+    for case in r["rate_ratio"].as_array().unwrap() {
+        let (c, b) = (counts(&case["canary"]), counts(&case["baseline"]));
+        let alpha = case["alpha"].as_f64().unwrap();
+        let ci = katz_interval(c, b, alpha).unwrap();
+        // SciPy writes a bound it cannot give (a side without errors) as "NaN" or "+Inf";
+        // Augury gives no interval there.
+        match (case["lower"].as_f64(), case["upper"].as_f64()) {
+            (Some(lower), Some(upper)) => {
+                let ci = ci.unwrap_or_else(|| panic!("{c:?} vs {b:?} at {alpha}: no interval"));
+                for (got, want) in [
+                    (ci.ratio, case["ratio"].as_f64().unwrap()),
+                    (ci.lower, lower),
+                    (ci.upper, upper),
+                ] {
+                    assert!(
+                        close(got, want, 1e-9),
+                        "{c:?} vs {b:?} at {alpha}: {got} vs {want}"
+                    );
+                    worst = worst.max((got - want).abs() / want.abs());
+                }
+                intervals += 1;
+            }
+            _ => {
+                assert!(c.errors == 0 || b.errors == 0, "{case}");
+                assert_eq!(ci, None, "{c:?} vs {b:?} at {alpha}");
+                undefined += 1;
+            }
+        }
+    }
+    eprintln!(
+        "rate ratio: {intervals} intervals, {undefined} without one, \
+         largest relative deviation {worst:e}"
+    );
+    assert!(
+        intervals >= 100 && undefined > 0,
+        "reference lacks cases: {intervals} / {undefined}"
+    );
 }
 
 #[test]

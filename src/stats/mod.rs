@@ -1,5 +1,6 @@
 //! Pure statistics: ranks, Mann-Whitney U, Hodges-Lehmann, log-bucketed histograms,
-//! effect sizes, error proportions, error-budget burn rates and anytime-valid sequential tests.
+//! effect sizes, error proportions and the interval on their ratio, error-budget burn
+//! rates and anytime-valid sequential tests.
 //!
 //! Invariant: nothing in this module does I/O, reads a clock, spawns work that changes
 //! results, or draws random numbers. Same input, same output, bit for bit.
@@ -19,6 +20,7 @@ pub mod nonfinite;
 pub mod normal;
 pub mod proportions;
 pub mod rank;
+pub mod ratio;
 pub mod sequential;
 pub mod sorted;
 

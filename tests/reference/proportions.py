@@ -7,6 +7,12 @@ Writes tests/reference/proportions.json next to this script.
 - Fisher's exact test: scipy.stats.fisher_exact on [[canary errors, canary ok],
   [baseline errors, baseline ok]] for all three alternatives.
 - Pooled two-proportion z-test (no continuity correction), with scipy.stats.norm.
+- Rate ratio intervals: scipy.stats.contingency.relative_risk(canary errors, canary
+  requests, baseline errors, baseline requests).confidence_interval(1 - alpha), the Katz
+  log method on (e_c / n_c) / (e_b / n_b), the same ratio of error proportions as
+  src/stats/ratio.rs. The script also evaluates Katz's formula itself and checks that
+  SciPy agrees, so the reference is the formula and not just one implementation of it.
+  Non-finite bounds (a side without errors) are written as "NaN" / "+Inf".
 - Burn rates: the SRE workbook factors, the policy scaled to a canary's lifetime and an
   evaluation of a per-interval series, computed here from the rules stated in
   src/stats/burn.rs, independently of the Rust code.
@@ -96,6 +102,53 @@ for nc, ec, nb, eb in TABLES:
         case["z"][alt] = None if z is None else {"z": z, "p": p}
     proportions.append(case)
 
+# --- rate ratio intervals (Katz log method) ---------------------------------------------
+RATIO_ALPHAS = [0.2, 0.1, 0.05, 0.01, 0.001]
+RATIO_TABLES = TABLES + [
+    (122, 27, 487, 44),    # SciPy's documentation example
+    (75, 10, 225, 12),
+    (7, 7, 9, 9),          # all errors on both sides: zero variance, a point
+    (3, 1, 2000000, 1),    # a very wide interval
+    (10000, 80, 10000, 10),
+]
+
+
+def jsonable(x):
+    x = float(x)
+    if math.isnan(x):
+        return "NaN"
+    if math.isinf(x):
+        return "+Inf" if x > 0 else "-Inf"
+    return x
+
+
+def katz(nc, ec, nb, eb, alpha):
+    """Katz et al. (1978), written out: exp(log ratio -/+ z se)."""
+    log_ratio = math.log((ec / nc) / (eb / nb))
+    se = math.sqrt(1 / ec - 1 / nc + 1 / eb - 1 / nb)
+    z = stats.norm.isf(alpha / 2)
+    return math.exp(log_ratio - z * se), math.exp(log_ratio + z * se)
+
+
+rate_ratio = []
+for nc, ec, nb, eb in RATIO_TABLES:
+    rr = stats.contingency.relative_risk(ec, nc, eb, nb)
+    for alpha in RATIO_ALPHAS:
+        ci = rr.confidence_interval(confidence_level=1 - alpha)
+        low, high = float(ci.low), float(ci.high)
+        if ec > 0 and eb > 0:
+            own = katz(nc, ec, nb, eb, alpha)
+            assert math.isclose(low, own[0], rel_tol=1e-12), (nc, ec, nb, eb, alpha)
+            assert math.isclose(high, own[1], rel_tol=1e-12), (nc, ec, nb, eb, alpha)
+        rate_ratio.append({
+            "canary": {"requests": nc, "errors": ec},
+            "baseline": {"requests": nb, "errors": eb},
+            "alpha": alpha,
+            "ratio": jsonable(rr.relative_risk),
+            "lower": jsonable(low),
+            "upper": jsonable(high),
+        })
+
 # --- burn rates -----------------------------------------------------------------------
 HOUR = 3600.0
 PERIOD = 30 * 24 * HOUR
@@ -171,6 +224,7 @@ out = {
     "generator": "tests/reference/proportions.py",
     "versions": {"scipy": scipy.__version__, "numpy": np.__version__},
     "proportions": proportions,
+    "rate_ratio": rate_ratio,
     "burn": {
         "period_secs": PERIOD,
         "workbook_factors": factors,
