@@ -31,7 +31,7 @@ use crate::ingest::otlp::{OtlpConfig, OtlpReceiver};
 use crate::ingest::prometheus::{Client, PackCatalog, PrometheusConfig, QuerySource};
 use crate::model::Catalog;
 use crate::notify::Notifiers;
-use crate::store::{Change, ChangeKind, ChangeListener, Store};
+use crate::store::{Change, ChangeListener, Store};
 use crate::telemetry::{Metrics, SpanResult};
 use crate::windows::{Windows, WindowsConfig};
 
@@ -462,14 +462,14 @@ pub fn subscribe(store: &Store, runner: &RunnerHandle, metrics: &Arc<Metrics>) {
     store.on_change(count_statuses(Arc::clone(metrics)));
 }
 
-/// The `augury_analyses{status}` gauge as a listener of the store: a created analysis
-/// counts as running, a cancelled one moves to cancelled. (A verdict reached by an
-/// interval is counted by the runner's observer, after the interval's own series.)
+/// The `augury_analyses{status}` gauge and the verdict counter as a listener of the
+/// store: a created analysis counts as running, then moves to its verdict or to
+/// cancelled, whoever made the change.
 fn count_statuses(metrics: Arc<Metrics>) -> ChangeListener {
-    Arc::new(move |c: &Change<'_>| match c.kind {
-        ChangeKind::Created => metrics.analysis_created(),
-        ChangeKind::Cancelled => metrics.verdict(c.id, Status::Cancelled),
-        ChangeKind::Recorded(_) => {}
+    Arc::new(move |c: &Change<'_>| {
+        if let Some(status) = c.entered() {
+            metrics.status_entered(c.id, status);
+        }
     })
 }
 

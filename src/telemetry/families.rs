@@ -335,14 +335,6 @@ impl Metrics {
             .set(n);
     }
 
-    /// A new analysis started running.
-    pub fn analysis_created(&self) {
-        self.families
-            .analyses
-            .get_or_create(&status_labels(Status::Running))
-            .inc();
-    }
-
     /// Analysis `id` was decided as `status`, `seconds` after it was created.
     pub fn time_to_verdict(&self, status: Status, seconds: f64) {
         self.families
@@ -477,9 +469,9 @@ mod tests {
     #[test]
     fn counters_and_gauges_show_in_the_exposition() {
         let m = Metrics::new();
-        m.analysis_created();
-        m.analysis_created();
-        m.verdict("a1", Status::Fail);
+        m.status_entered("a1", Status::Running);
+        m.status_entered("a2", Status::Running);
+        m.status_entered("a1", Status::Fail);
         m.otlp_spans(SpanResult::Accepted, 5);
         m.otlp_spans(SpanResult::Dropped, 2);
         m.prometheus_query_error("istio", "latency");

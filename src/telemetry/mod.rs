@@ -59,18 +59,28 @@ impl Metrics {
         self.keep_series(id, series);
     }
 
-    /// Analysis `id` reached its final `status` (pass, fail, inconclusive or cancelled).
-    pub fn verdict(&self, id: &str, status: Status) {
+    /// Analysis `id` entered `status`, as the store reports its committed changes: on
+    /// creation `Running`, then its verdict or `Cancelled`. The one keeper of the
+    /// `augury_analyses{status}` gauge and of the verdict counter (the daemon subscribes
+    /// it to the store). A cancelled analysis's series are retired here, since no interval
+    /// follows a cancel; a decided one's by the runner's observer, once its last
+    /// interval's numbers are in.
+    pub fn status_entered(&self, id: &str, status: Status) {
+        let f = &self.families;
         if status == Status::Running {
+            f.analyses
+                .get_or_create(&status_labels(Status::Running))
+                .inc();
             return;
         }
-        let f = &self.families;
         f.analyses
             .get_or_create(&status_labels(Status::Running))
             .dec();
         f.analyses.get_or_create(&status_labels(status)).inc();
         f.verdicts.get_or_create(&outcome_labels(status)).inc();
-        self.retire_series(id);
+        if status == Status::Cancelled {
+            self.retire_series(id);
+        }
     }
 }
 

@@ -4,8 +4,8 @@
 use std::time::Duration;
 
 use super::Metrics;
-use crate::analysis::{Observer, SourceError};
 use crate::analysis::{Analysis, Interval, Status};
+use crate::analysis::{Observer, SourceError};
 use crate::model::Source;
 
 /// The runner reports through this: intervals, verdicts, and failed Prometheus queries
@@ -22,7 +22,9 @@ impl Observer for Metrics {
     }
 
     fn decided(&self, analysis: &Analysis, status: Status) {
-        self.verdict(&analysis.id, status);
+        // The status gauge and the verdict counter follow the store; here the analysis's
+        // series are retired, after its last interval's numbers went in.
+        self.retire_series(&analysis.id);
         if let Some(decided) = analysis.decided_ms {
             self.time_to_verdict(status, (decided - analysis.created_ms) as f64 / 1000.0);
         }
@@ -79,7 +81,6 @@ mod tests {
             cumulative: Default::default(),
         };
         let m = Metrics::new();
-        m.analysis_created();
         let errors = |metric: &str| SourceError {
             metric: metric.into(),
             reason: "timeout".into(),
@@ -93,7 +94,12 @@ mod tests {
             judgment: errors_judgment(),
         };
         Observer::interval_judged(&m, &a, &interval, 0.25);
-        Observer::decided(&m, &a, Status::Fail);
+        let decided = Analysis {
+            status: Status::Fail,
+            decided_ms: Some(30_000),
+            ..a.clone()
+        };
+        Observer::decided(&m, &decided, Status::Fail);
         let text = m.encode();
         assert_eq!(
             sample(
@@ -121,8 +127,17 @@ mod tests {
             sample(&text, "augury_interval_duration_seconds_sum", ""),
             Some("0.25")
         );
+        // The gauge and the verdict counter are the store's to move, not the runner's.
         assert_eq!(
             sample(&text, "augury_verdicts_total", "{outcome=\"fail\"}"),
+            Some("0")
+        );
+        assert_eq!(
+            sample(
+                &text,
+                "augury_time_to_verdict_seconds_count",
+                "{outcome=\"fail\"}"
+            ),
             Some("1")
         );
     }

@@ -130,9 +130,10 @@ mod tests {
         let n = KEEP_FINISHED + 10;
         for i in 0..n {
             let id = format!("a{i}");
-            m.analysis_created();
+            m.status_entered(&id, Status::Running);
             m.interval_judged(&id, "k", &j, Duration::from_millis(1));
-            m.verdict(&id, Status::Pass);
+            m.status_entered(&id, Status::Pass);
+            m.retire_series(&id);
         }
         let text = m.encode();
         let scores = text
