@@ -1,4 +1,6 @@
 //! Cost of one look of each sequential test (what the analysis runner pays per interval).
+// A benchmark panics on a broken setup: there is no caller to report an error to.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::hint::black_box;
 

@@ -8,6 +8,8 @@
 //! built-in name, default a Mann-Whitney model written here) is what `judge` runs.
 //! Process start-up and exit are not in any phase: compare the total with a timed run
 //! of the binary to see them.
+// An example panics on a broken setup: there is no caller to report an error to.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::BTreeMap;
 use std::time::Instant;

@@ -9,6 +9,9 @@
 //! cargo run --release --example otlp_load -- --http http://127.0.0.1:4318/v1/traces ...
 //! ```
 
+// The test support it shares panics on a broken fixture: there is no caller to report to.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 // Its raw OTLP sender is shared with the soak, in the test support: reached by path.
 #[path = "../tests/support/otlp_load.rs"]
 mod otlp_load;

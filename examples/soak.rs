@@ -10,6 +10,9 @@
 //! ./target/release/examples/soak --api http://127.0.0.1:8080 --otlp 127.0.0.1:4317 --daemon-pid PID ...
 //! ```
 
+// The test support it shares panics on a broken fixture: there is no caller to report to.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 // The test support is not a crate of its own: examples reach it by path.
 #[path = "../tests/support/mod.rs"]
 mod support;

@@ -1,4 +1,6 @@
 //! The HTTP API, end to end: real HTTP against the router over a real SQLite store.
+// Test helpers outside `#[test]` functions panic on a broken fixture: that is how a test fails.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 

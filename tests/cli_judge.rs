@@ -1,4 +1,6 @@
 //! End-to-end: the built `augury` binary on files, checked by output and exit code.
+// Test helpers outside `#[test]` functions panic on a broken fixture: that is how a test fails.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

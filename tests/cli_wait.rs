@@ -3,6 +3,8 @@
 //! Where an analysis must be decided while the binary waits, the server tells the test
 //! when the binary has polled, and only then does the test record the verdict: the
 //! binary sees `running` first and the verdict after, with no timing guesswork.
+// Test helpers outside `#[test]` functions panic on a broken fixture: that is how a test fails.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 

@@ -1,6 +1,8 @@
 //! End-to-end: the real `augury serve` binary on free ports with a temp SQLite database,
 //! fed by real OpenTelemetry OTLP exporters, driven and read through its public HTTP API
 //! only, the way pipelines and rollout controllers use it.
+// Test helpers outside `#[test]` functions panic on a broken fixture: that is how a test fails.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod support;
 

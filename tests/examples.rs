@@ -1,4 +1,6 @@
 //! The integration examples stay true: what they send is what the API takes.
+// Test helpers outside `#[test]` functions panic on a broken fixture: that is how a test fails.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 mod support;

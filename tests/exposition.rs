@@ -7,6 +7,8 @@
 //! - `err_*`: both must reject; ours must also point at the line given in `ERRORS`;
 //! - `lax_*`: the client accepts input the format specification rejects (listed with the
 //!   reason in `DIVERGENCES`); ours must reject it at the given line.
+// Test helpers outside `#[test]` functions panic on a broken fixture: that is how a test fails.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::{Path, PathBuf};
 

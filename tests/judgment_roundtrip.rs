@@ -6,6 +6,8 @@
 //! "Bit for bit" is checked on the `Debug` text of the values, which prints every `f64`
 //! in its shortest exact form (and NaN, infinities and -0 distinctly) without going
 //! through serde, so a lossy serializer cannot hide behind itself.
+// Test helpers outside `#[test]` functions panic on a broken fixture: that is how a test fails.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::BTreeMap;
 

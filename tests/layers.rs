@@ -2,6 +2,8 @@
 //! use only modules below it in the order ARCHITECTURE.md states (its "Layers" block),
 //! so the module graph has no cycle. A failure names the file, the line and the two
 //! modules, and, when the imports make a cycle, the cycle.
+// Test helpers outside `#[test]` functions panic on a broken fixture: that is how a test fails.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};

@@ -2,6 +2,8 @@
 //! spans and notifies local receivers that stand in for Slack, PagerDuty and a signed
 //! webhook. Each receiver checks every payload against what the real service requires
 //! and answers as it does (or, on demand, 429, 500, 400).
+// Test helpers outside `#[test]` functions panic on a broken fixture: that is how a test fails.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod support;
 

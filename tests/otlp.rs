@@ -1,5 +1,7 @@
 //! End-to-end tests of the OTLP receiver: a real server on 127.0.0.1 ports picked at run
 //! time, real OpenTelemetry exporters, and raw clients for the requests no exporter sends.
+// Test helpers outside `#[test]` functions panic on a broken fixture: that is how a test fails.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::io::Write;
 use std::net::SocketAddr;

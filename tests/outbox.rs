@@ -1,5 +1,7 @@
 //! The notification outbox in the store: rows commit with the change they announce, once,
 //! and come due in order per analysis and notifier.
+// Test helpers outside `#[test]` functions panic on a broken fixture: that is how a test fails.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 

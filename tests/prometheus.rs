@@ -12,6 +12,8 @@
 //! extrapolates over, each series' increase is its per-scrape amount times one factor per
 //! exporter, read from the exporter's scrape counter. The tests check that the query
 //! source returns, per scope, the counts, buckets and rates the exporters produced.
+// Test helpers outside `#[test]` functions panic on a broken fixture: that is how a test fails.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod support;
 

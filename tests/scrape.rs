@@ -2,6 +2,8 @@
 //! time) serve exposition that changes between scrapes; the scraper fetches, parses and
 //! turns successive scrapes into deltas. Each target answers its requests from a script,
 //! in order, so the test knows exactly what every scrape saw without sleeping.
+// Test helpers outside `#[test]` functions panic on a broken fixture: that is how a test fails.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::io::Write as _;
 use std::sync::{Arc, Mutex};

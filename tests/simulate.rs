@@ -1,4 +1,6 @@
 //! The Monte Carlo harness: its model of Kayenta against R, determinism, and its outputs.
+// Test helpers outside `#[test]` functions panic on a broken fixture: that is how a test fails.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 

@@ -1,5 +1,7 @@
 //! `LogHistogram`: accuracy, exact merging, order independence, persistence, and the
 //! histogram rank test's agreement with the sample rank test on the bucketed data.
+// Test helpers outside `#[test]` functions panic on a broken fixture: that is how a test fails.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use augury::stats::histogram::{
     GAMMA, MAX_INDEX, MIN_INDEX, RELATIVE_ACCURACY, ZERO_INDEX, aligned_counts,

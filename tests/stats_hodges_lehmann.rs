@@ -7,6 +7,8 @@
 //! relative, i.e. agreement to rounding. R's asymptotic interval itself comes from
 //! `uniroot(tol = 1e-4)`, which stops within `tol.root + 4 eps |root|` of the jump, so
 //! the raw R values are checked with that bound.
+// Test helpers outside `#[test]` functions panic on a broken fixture: that is how a test fails.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use augury::stats::effect::{effect_sizes, mean, median};
 use augury::stats::hodges_lehmann::{exact_u_quantile, hodges_lehmann, kth_difference};

@@ -4,6 +4,8 @@
 //!
 //! Mounting needs root (as in CI). A run without it fails saying so: skipping would
 //! report a pass for something never checked.
+// Test helpers outside `#[test]` functions panic on a broken fixture: that is how a test fails.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod support;
 

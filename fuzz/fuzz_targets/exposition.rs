@@ -8,6 +8,8 @@
 //! - text format round trip: rendering what was parsed and parsing that again gives the
 //!   same families (this is what catches escape and grouping mistakes).
 #![no_main]
+// A fuzz target panics on purpose: a panic is the finding it reports.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use augury::ingest::scrape::exposition::{
     Event, Events, Exposition, Family, Format, MetricType, parse, parse_bytes,

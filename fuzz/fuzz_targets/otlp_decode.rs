@@ -6,6 +6,8 @@
 //!
 //! Run: `cargo +nightly fuzz run otlp_decode -- -max_total_time=300` (from the crate root).
 #![no_main]
+// A fuzz target panics on purpose: a panic is the finding it reports.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::sync::{Arc, OnceLock};
 

@@ -159,7 +159,7 @@ impl<S: Outbox> Deliverer<S> {
         store: S,
         notifiers: Arc<Notifiers>,
         metrics: Arc<Metrics>,
-    ) -> Result<Deliverer<S>, String> {
+    ) -> Result<Deliverer<S>, reqwest::Error> {
         let client = reqwest::Client::builder()
             .timeout(notifiers.delivery.timeout)
             .connect_timeout(notifiers.delivery.timeout)
@@ -169,8 +169,7 @@ impl<S: Outbox> Deliverer<S> {
             // A fresh connection per notification: they are few, and a pooled connection
             // the receiver closed meanwhile cannot make one request look like two.
             .pool_max_idle_per_host(0)
-            .build()
-            .map_err(|e| format!("notification HTTP client: {e}"))?;
+            .build()?;
         let wake = Arc::new(Notify::new());
         let w = Arc::clone(&wake);
         store.on_change(Arc::new(move |_: &Change<'_>| w.notify_one()));

@@ -22,16 +22,16 @@ use std::time::Duration;
 
 use tokio::net::TcpListener;
 use tokio::sync::watch;
-use tokio::task::JoinSet;
+use tokio::task::{JoinError, JoinSet};
 
 use crate::analysis::Status;
 use crate::api::{AppState, Limits, router};
 use crate::clock::Clock;
-use crate::ingest::otlp::{OtlpConfig, OtlpReceiver};
+use crate::ingest::otlp::{OtlpConfig, OtlpError, OtlpReceiver};
 use crate::ingest::prometheus::{Client, PackCatalog, PrometheusConfig, QuerySource};
 use crate::model::Catalog;
 use crate::notify::Notifiers;
-use crate::store::{Change, ChangeListener, Store};
+use crate::store::{Change, ChangeListener, Store, StoreError};
 use crate::telemetry::{Metrics, SpanResult};
 use crate::windows::{Windows, WindowsConfig};
 
@@ -115,8 +115,30 @@ pub enum DaemonError {
     },
     #[error("OTLP receiver: {0}")]
     Otlp(String),
-    #[error("{0}")]
-    Task(String),
+    #[error("notification HTTP client: {0}")]
+    Notifications(#[source] reqwest::Error),
+    #[error(transparent)]
+    Task(#[from] TaskError),
+}
+
+/// How a part of the running daemon ended: on its own, every ending is a failure.
+#[derive(Debug, thiserror::Error)]
+pub enum TaskError {
+    #[error("runner: {0}")]
+    Runner(#[source] StoreError),
+    #[error("OTLP receiver: {0}")]
+    Otlp(#[source] OtlpError),
+    #[error("HTTP API: {0}")]
+    Api(#[source] std::io::Error),
+    /// A part returned without being told to stop.
+    #[error("{0} stopped unexpectedly")]
+    Stopped(&'static str),
+    #[error("a part of the daemon panicked: {0}")]
+    Panicked(#[source] JoinError),
+    #[error("notification deliverer stopped unexpectedly")]
+    DelivererStopped,
+    #[error("notification deliverer panicked: {0}")]
+    DelivererPanicked(#[source] JoinError),
 }
 
 /// A running daemon.
@@ -127,13 +149,15 @@ pub struct Daemon {
     store: Store,
     metrics: Arc<Metrics>,
     stop: watch::Sender<bool>,
-    /// Each part of the daemon, ending with its name and how it ended.
-    tasks: JoinSet<(&'static str, Result<(), String>)>,
+    tasks: Tasks,
     /// The notification deliverer, supervised like `tasks` (its ending on its own stops
     /// the daemon) but kept apart from them: it is stopped after the rest, so that it
     /// sends what the last intervals decided. `None` once it has ended.
     deliverer: Option<Deliverer>,
 }
+
+/// Each part of the daemon, ending with its name and how it ended.
+type Tasks = JoinSet<(&'static str, Result<(), TaskError>)>;
 
 /// The running deliverer: its stop signal and its task.
 type Deliverer = (watch::Sender<bool>, tokio::task::JoinHandle<()>);
@@ -148,72 +172,25 @@ impl Daemon {
                 reason: e.to_string(),
             })?;
         }
-        let mut api_packs = None;
-        let prometheus = match &settings.prometheus {
-            Some(config) => {
-                let mut packs = PackCatalog::builtin();
-                if let Some(dir) = &settings.queries {
-                    packs.load_dir(dir).map_err(|e| DaemonError::Queries {
-                        path: dir.display().to_string(),
-                        reason: e.to_string(),
-                    })?;
-                }
-                check_models(&catalog, &packs)?;
-                api_packs = Some(Arc::new(packs.clone()));
-                let client =
-                    Client::new(config).map_err(|e| DaemonError::Prometheus(e.to_string()))?;
-                Some(QuerySource::new(client, packs))
-            }
-            None => None,
+        let (prometheus, api_packs) = match prometheus_source(&settings, &catalog)? {
+            Some((source, packs)) => (Some(source), Some(packs)),
+            None => (None, None),
         };
-
-        let store = Store::open(&settings.database)
-            .await
-            .map_err(|e| DaemonError::Database {
-                url: settings.database.clone(),
-                reason: e.to_string(),
-            })?;
         let metrics = Arc::new(Metrics::new());
-        // Counted, not read: start-up does not parse every stored analysis, and an
-        // unreadable one does not zero its status's gauge.
-        let counts = store.count_by_status().await.unwrap_or_default();
-        for status in [
-            Status::Running,
-            Status::Pass,
-            Status::Fail,
-            Status::Inconclusive,
-            Status::Cancelled,
-        ] {
-            let n = counts
-                .iter()
-                .find(|(s, _)| *s == status)
-                .map_or(0, |(_, n)| *n);
-            metrics.set_analyses(status, n as i64);
-        }
+        let store = open_store(&settings.database, &metrics).await?;
 
         let windows = Arc::new(Windows::new(settings.windows.clone()));
         let receiver = OtlpReceiver::bind(settings.otlp.clone(), Arc::clone(&windows))
             .await
             .map_err(|e| DaemonError::Otlp(e.to_string()))?;
-        let listener =
-            TcpListener::bind(settings.listen)
-                .await
-                .map_err(|source| DaemonError::Listen {
-                    addr: settings.listen,
-                    source,
-                })?;
-        let api_addr = listener
-            .local_addr()
-            .map_err(|source| DaemonError::Listen {
-                addr: settings.listen,
-                source,
-            })?;
+        let listen = |source| DaemonError::Listen {
+            addr: settings.listen,
+            source,
+        };
+        let listener = TcpListener::bind(settings.listen).await.map_err(listen)?;
+        let api_addr = listener.local_addr().map_err(listen)?;
         let (otlp_grpc_addr, otlp_http_addr) = (receiver.grpc_addr(), receiver.http_addr());
 
-        let (stop, stopped) = watch::channel(false);
-        let until_stopped = |mut rx: watch::Receiver<bool>| async move {
-            let _ = rx.wait_for(|s| *s).await;
-        };
         let sources = Arc::new(
             Sources::new(Arc::clone(&windows), prometheus).with_metrics(Arc::clone(&metrics)),
         );
@@ -224,7 +201,7 @@ impl Daemon {
         let notifiers = Arc::new(notifiers);
         let deliverer =
             deliver::Deliverer::new(store.clone(), Arc::clone(&notifiers), Arc::clone(&metrics))
-                .map_err(DaemonError::Task)?;
+                .map_err(DaemonError::Notifications)?;
         let (deliverer_stop, deliverer_stopped) = watch::channel(false);
         let deliverer = Some((
             deliverer_stop,
@@ -252,37 +229,17 @@ impl Daemon {
             None => state,
         };
 
-        let mut tasks = JoinSet::new();
-        let runner_stop = stopped.clone();
-        tasks.spawn(async move {
-            let r = runner.run(commands, runner_stop).await;
-            ("runner", r.map_err(|e| format!("runner: {e}")))
-        });
-        let otlp_stop = until_stopped(stopped.clone());
-        tasks.spawn(async move {
-            let r = receiver.run(otlp_stop).await;
-            (
-                "OTLP receiver",
-                r.map_err(|e| format!("OTLP receiver: {e}")),
-            )
-        });
-        let api_stop = until_stopped(stopped.clone());
-        let app = router(state);
-        tasks.spawn(async move {
-            let r = axum::serve(listener, app)
-                .with_graceful_shutdown(api_stop)
-                .await;
-            ("HTTP API", r.map_err(|e| format!("HTTP API: {e}")))
-        });
-        let (m, w, span_stop) = (
-            Arc::clone(&metrics),
-            Arc::clone(&windows),
-            until_stopped(stopped),
+        let (stop, stopped) = watch::channel(false);
+        let tasks = spawn_parts(
+            Parts {
+                runner: (runner, commands),
+                receiver,
+                api: (listener, router(state)),
+                metrics: Arc::clone(&metrics),
+                windows,
+            },
+            stopped,
         );
-        tasks.spawn(async move {
-            copy_span_counters(&m, &w, span_stop).await;
-            ("span counters", Ok(()))
-        });
         tracing::info!(
             api = %api_addr,
             otlp_grpc = %otlp_grpc_addr,
@@ -335,9 +292,9 @@ impl Daemon {
         let early = tokio::select! {
             biased;
             Some(ended) = self.tasks.join_next() => Some(match ended {
-                Ok((name, Ok(()))) => format!("{name} stopped unexpectedly"),
+                Ok((name, Ok(()))) => TaskError::Stopped(name),
                 Ok((_, Err(e))) => e,
-                Err(e) => format!("a part of the daemon panicked: {e}"),
+                Err(e) => TaskError::Panicked(e),
             }),
             e = deliverer_ended(&mut self.deliverer) => Some(e),
             _ = signal => None,
@@ -347,7 +304,7 @@ impl Daemon {
         }
         let stopped = self.shutdown().await;
         match early {
-            Some(e) => Err(DaemonError::Task(e)),
+            Some(e) => Err(e.into()),
             None => stopped,
         }
     }
@@ -360,7 +317,7 @@ impl Daemon {
         while let Some(ended) = self.tasks.join_next().await {
             let outcome = match ended {
                 Ok((_, r)) => r,
-                Err(e) => Err(format!("a part of the daemon panicked: {e}")),
+                Err(e) => Err(TaskError::Panicked(e)),
             };
             if let Err(e) = outcome {
                 tracing::error!(error = %e, "stopped with an error");
@@ -371,7 +328,7 @@ impl Daemon {
         if let Some((stop, task)) = self.deliverer.take() {
             let _ = stop.send(true);
             if let Err(e) = task.await {
-                let e = format!("notification deliverer panicked: {e}");
+                let e = TaskError::DelivererPanicked(e);
                 tracing::error!(error = %e, "stopped with an error");
                 first_error.get_or_insert(e);
             }
@@ -379,23 +336,118 @@ impl Daemon {
         self.store.close().await;
         tracing::info!("stopped");
         match first_error {
-            Some(e) => Err(DaemonError::Task(e)),
+            Some(e) => Err(e.into()),
             None => Ok(()),
         }
     }
 }
 
+/// The Prometheus source, when the settings name a Prometheus: the client and the query
+/// packs (built in, and those of `settings.queries`), which every model of `catalog` is
+/// checked against; and the packs again, for the API to check inline models with.
+fn prometheus_source(
+    settings: &Settings,
+    catalog: &Catalog,
+) -> Result<Option<(QuerySource, Arc<PackCatalog>)>, DaemonError> {
+    let Some(config) = &settings.prometheus else {
+        return Ok(None);
+    };
+    let mut packs = PackCatalog::builtin();
+    if let Some(dir) = &settings.queries {
+        packs.load_dir(dir).map_err(|e| DaemonError::Queries {
+            path: dir.display().to_string(),
+            reason: e.to_string(),
+        })?;
+    }
+    check_models(catalog, &packs)?;
+    let client = Client::new(config).map_err(|e| DaemonError::Prometheus(e.to_string()))?;
+    let shared = Arc::new(packs.clone());
+    Ok(Some((QuerySource::new(client, packs), shared)))
+}
+
+/// Opens the store at `url` and seeds the `augury_analyses{status}` gauge from it.
+async fn open_store(url: &str, metrics: &Metrics) -> Result<Store, DaemonError> {
+    let store = Store::open(url).await.map_err(|e| DaemonError::Database {
+        url: url.to_string(),
+        reason: e.to_string(),
+    })?;
+    // Counted, not read: start-up does not parse every stored analysis, and an
+    // unreadable one does not zero its status's gauge.
+    let counts = store.count_by_status().await.unwrap_or_default();
+    for status in [
+        Status::Running,
+        Status::Pass,
+        Status::Fail,
+        Status::Inconclusive,
+        Status::Cancelled,
+    ] {
+        let n = counts
+            .iter()
+            .find(|(s, _)| *s == status)
+            .map_or(0, |(_, n)| *n);
+        metrics.set_analyses(status, n as i64);
+    }
+    Ok(store)
+}
+
+/// The parts of the daemon that run as supervised tasks, built and ready.
+struct Parts {
+    runner: (
+        Runner<Sources, Metrics>,
+        tokio::sync::mpsc::UnboundedReceiver<runner::Command>,
+    ),
+    receiver: OtlpReceiver,
+    api: (TcpListener, axum::Router),
+    /// With `windows`, for the span-counter copier.
+    metrics: Arc<Metrics>,
+    windows: Arc<Windows>,
+}
+
+/// Spawns each part, to run until `stopped` turns true.
+fn spawn_parts(parts: Parts, stopped: watch::Receiver<bool>) -> Tasks {
+    let until_stopped = |mut rx: watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|s| *s).await;
+    };
+    let mut tasks = JoinSet::new();
+    let (runner, commands) = parts.runner;
+    let runner_stop = stopped.clone();
+    tasks.spawn(async move {
+        let r = runner.run(commands, runner_stop).await;
+        ("runner", r.map_err(TaskError::Runner))
+    });
+    let receiver = parts.receiver;
+    let otlp_stop = until_stopped(stopped.clone());
+    tasks.spawn(async move {
+        let r = receiver.run(otlp_stop).await;
+        ("OTLP receiver", r.map_err(TaskError::Otlp))
+    });
+    let (listener, app) = parts.api;
+    let api_stop = until_stopped(stopped.clone());
+    tasks.spawn(async move {
+        let r = axum::serve(listener, app)
+            .with_graceful_shutdown(api_stop)
+            .await;
+        ("HTTP API", r.map_err(TaskError::Api))
+    });
+    let (m, w, span_stop) = (parts.metrics, parts.windows, until_stopped(stopped));
+    tasks.spawn(async move {
+        copy_span_counters(&m, &w, span_stop).await;
+        ("span counters", Ok(()))
+    });
+    tasks
+}
+
 /// Completes when the deliverer ends, saying how; never once it has ended (`None`). It
 /// only ends on its own by a bug: it runs until told to stop.
-async fn deliverer_ended(deliverer: &mut Option<Deliverer>) -> String {
+async fn deliverer_ended(deliverer: &mut Option<Deliverer>) -> TaskError {
     let Some((_, task)) = deliverer else {
         return std::future::pending().await;
     };
     let ended = task.await;
     *deliverer = None;
     match ended {
-        Ok(()) => "notification deliverer stopped unexpectedly".to_string(),
-        Err(e) => format!("notification deliverer panicked: {e}"),
+        Ok(()) => TaskError::DelivererStopped,
+        Err(e) => TaskError::DelivererPanicked(e),
     }
 }
 
@@ -507,8 +559,11 @@ mod tests {
             }
         };
         match d.run_until(signal).await {
-            Err(DaemonError::Task(e)) => {
-                assert!(e.contains("notification deliverer panicked"), "{e}")
+            Err(DaemonError::Task(e @ TaskError::DelivererPanicked(_))) => {
+                assert!(
+                    e.to_string().contains("notification deliverer panicked"),
+                    "{e}"
+                )
             }
             other => panic!("the daemon went on without its deliverer: {other:?}"),
         }
@@ -530,8 +585,8 @@ mod tests {
             }
         };
         match d.run_until(signal).await {
-            Err(DaemonError::Task(e)) => {
-                assert_eq!(e, "notification deliverer stopped unexpectedly")
+            Err(DaemonError::Task(e @ TaskError::DelivererStopped)) => {
+                assert_eq!(e.to_string(), "notification deliverer stopped unexpectedly")
             }
             other => panic!("the daemon went on without its deliverer: {other:?}"),
         }

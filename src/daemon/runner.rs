@@ -327,42 +327,13 @@ impl<S: DataSource, O: Observer> Runner<S, O> {
             self.clock,
         ));
         let clock = cx.clock.clone();
-        let mut due: BTreeSet<(i64, String)> = BTreeSet::new();
-        let mut by_id: HashMap<String, i64> = HashMap::new();
-        let mut in_flight: BTreeSet<String> = BTreeSet::new();
-        // Analyses whose windows the source holds.
-        let mut watched: HashSet<String> = HashSet::new();
-        // Per analysis: failed attempts in a row, and what they took.
-        let mut failures: HashMap<String, u32> = HashMap::new();
-        let mut carries: HashMap<String, BTreeMap<String, MetricData>> = HashMap::new();
+        let mut schedule = Schedule::default();
         let permits = Arc::new(Semaphore::new(concurrency));
-        let (done_tx, mut done_rx) =
-            mpsc::unbounded_channel::<(String, bool, Result<Judged, Failure>)>();
-
-        // Resume what was running before a restart. A running analysis that cannot be
-        // read stays on the schedule: each attempt reports it, and once it is mended
-        // (or deleted) the runner carries on with it.
-        let (running, unreadable) = cx.store.list_running().await?;
-        for a in running {
-            cx.source.watch(&a);
-            watched.insert(a.id.clone());
-            due.insert((a.next_due_ms, a.id.clone()));
-            by_id.insert(a.id.clone(), a.next_due_ms);
-        }
-        for u in unreadable {
-            // A warning: the daemon starts and serves the others; each failed attempt
-            // after this logs an error.
-            tracing::warn!(analysis = %u.id, reason = %u.reason,
-                "running analysis cannot be read; trying again");
-            cx.observer.interval_failed(&u.id, &u.reason);
-            let at = clock.now_ms() + retry_wait_ms(1, None);
-            failures.insert(u.id.clone(), 1);
-            due.insert((at, u.id.clone()));
-            by_id.insert(u.id, at);
-        }
+        let (done_tx, mut done_rx) = mpsc::unbounded_channel::<Done>();
+        schedule.resume(&cx).await?;
 
         loop {
-            let next = due.first().map(|(t, _)| *t);
+            let next = schedule.next_due();
             let sleep = match next {
                 Some(t) => Duration::from_millis((t - clock.now_ms()).max(0) as u64),
                 None => Duration::from_secs(3600),
@@ -370,124 +341,17 @@ impl<S: DataSource, O: Observer> Runner<S, O> {
             tokio::select! {
                 _ = shutdown.changed() => break,
                 cmd = commands.recv() => match cmd {
-                    Some(Command::Schedule(id)) => {
-                        if by_id.contains_key(&id) || in_flight.contains(&id) {
-                            continue;
-                        }
-                        match cx.store.get(&id).await {
-                            Ok(Some(a)) if a.status == Status::Running => {
-                                if watched.insert(a.id.clone()) {
-                                    cx.source.watch(&a);
-                                }
-                                due.insert((a.next_due_ms, a.id.clone()));
-                                by_id.insert(a.id, a.next_due_ms);
-                            }
-                            Ok(_) => {}
-                            Err(e) => {
-                                // Keep it on the schedule: the attempt re-reads it, and
-                                // watches it once it can.
-                                tracing::error!(analysis = %id, error = %e,
-                                    "cannot read a new analysis; trying again");
-                                let at = clock.now_ms() + retry_wait_ms(1, None);
-                                failures.insert(id.clone(), 1);
-                                due.insert((at, id.clone()));
-                                by_id.insert(id, at);
-                            }
-                        }
-                    }
-                    Some(Command::Cancel(id)) => {
-                        if let Some(t) = by_id.remove(&id) {
-                            due.remove(&(t, id.clone()));
-                        }
-                        failures.remove(&id);
-                        carries.remove(&id);
-                        cx.forget(&id);
-                        if watched.remove(&id) {
-                            cx.source.unwatch(&id);
-                        }
-                    }
+                    Some(Command::Schedule(id)) => schedule.add(&cx, id).await,
+                    Some(Command::Cancel(id)) => schedule.cancel(&cx, &id),
                     None => break,
                 },
                 Some((id, watched_now, outcome)) = done_rx.recv() => {
-                    in_flight.remove(&id);
-                    if watched_now {
-                        watched.insert(id.clone());
-                    }
-                    let at = match outcome {
-                        Ok(Judged::Running(next)) => {
-                            failures.remove(&id);
-                            next
-                        }
-                        Ok(Judged::Early { due_ms, carry }) => {
-                            if !carry.is_empty() {
-                                carries.insert(id.clone(), carry);
-                            }
-                            due_ms
-                        }
-                        Ok(Judged::Finished) => {
-                            failures.remove(&id);
-                            carries.remove(&id);
-                            cx.forget(&id);
-                            if watched.remove(&id) {
-                                cx.source.unwatch(&id);
-                            }
-                            continue;
-                        }
-                        Err(failure) => {
-                            let attempt = failures.entry(id.clone()).or_insert(0);
-                            *attempt += 1;
-                            let wait = retry_wait_ms(*attempt, failure.interval_ms);
-                            tracing::error!(analysis = %id, error = %failure.error,
-                                attempt = *attempt, retry_in_ms = wait,
-                                "interval not recorded; trying again");
-                            cx.observer.interval_failed(&id, &failure.error);
-                            if !failure.carry.is_empty() {
-                                carries.insert(id.clone(), failure.carry);
-                            }
-                            clock.now_ms() + wait
-                        }
-                    };
-                    due.insert((at, id.clone()));
-                    by_id.insert(id, at);
+                    schedule.returned(&cx, id, watched_now, outcome);
                 }
                 _ = tokio::time::sleep(sleep), if next.is_some() => {
                     let now = clock.now_ms();
-                    while let Some((t, id)) = due.first().cloned() {
-                        if t > now {
-                            break;
-                        }
-                        due.pop_first();
-                        by_id.remove(&id);
-                        in_flight.insert(id.clone());
-                        let carry = carries.remove(&id).unwrap_or_default();
-                        let needs_watch = !watched.contains(&id);
-                        let (cx, permits, done) = (cx.clone(), permits.clone(), done_tx.clone());
-                        tokio::spawn(async move {
-                            let _permit = permits.acquire_owned().await;
-                            // Judged in a task of its own so that even a panic comes back
-                            // here as a failure: the schedule must hear about every analysis.
-                            let judged = {
-                                let (cx, id) = (cx.clone(), id.clone());
-                                let span = tracing::info_span!("judge interval", analysis = %id);
-                                tokio::spawn(
-                                    async move {
-                                        let watched_now = needs_watch && watch_late(&cx, &id).await;
-                                        (watched_now, cx.judge_interval(&id, carry).await)
-                                    }
-                                    .instrument(span),
-                                )
-                                .await
-                            };
-                            let (watched_now, outcome) = match judged {
-                                Ok(r) => r,
-                                Err(e) => (false, Err(Failure {
-                                    error: format!("judging panicked: {e}"),
-                                    carry: BTreeMap::new(),
-                                    interval_ms: None,
-                                })),
-                            };
-                            let _ = done.send((id, watched_now, outcome));
-                        });
+                    while let Some((id, carry, needs_watch)) = schedule.take_due(now) {
+                        spawn_judging(&cx, &permits, &done_tx, id, carry, needs_watch);
                     }
                 }
             }
@@ -496,6 +360,224 @@ impl<S: DataSource, O: Observer> Runner<S, O> {
         let _ = permits.acquire_many(concurrency as u32).await;
         Ok(())
     }
+}
+
+/// An attempt come back: the analysis, whether it registered the analysis's windows, and
+/// what it came to.
+type Done = (String, bool, Result<Judged, Failure>);
+
+/// The runner's schedule: when each analysis is next due, which are being judged, whose
+/// windows the source holds, and what failed attempts left (their count and carry).
+///
+/// An analysis is either due (in `due` and `by_id`) or in flight, never both.
+#[derive(Default)]
+struct Schedule {
+    due: BTreeSet<(i64, String)>,
+    by_id: HashMap<String, i64>,
+    in_flight: BTreeSet<String>,
+    /// Analyses whose windows the source holds.
+    watched: HashSet<String>,
+    /// Per analysis: failed attempts in a row, and what they took.
+    failures: HashMap<String, u32>,
+    carries: HashMap<String, BTreeMap<String, MetricData>>,
+}
+
+impl Schedule {
+    /// When the first analysis is due.
+    fn next_due(&self) -> Option<i64> {
+        self.due.first().map(|(t, _)| *t)
+    }
+
+    /// Puts `id` on the schedule, due at `at`.
+    fn schedule(&mut self, id: String, at: i64) {
+        self.due.insert((at, id.clone()));
+        self.by_id.insert(id, at);
+    }
+
+    /// Has the source watch `a`'s windows, unless it already does.
+    fn watch<S: DataSource, O: Observer>(&mut self, cx: &Context<S, O>, a: &Analysis) {
+        if self.watched.insert(a.id.clone()) {
+            cx.source.watch(a);
+        }
+    }
+
+    /// Puts `id`, which could not be read, on the schedule as a first failed attempt: the
+    /// next attempt re-reads it, and watches it once it can.
+    fn retry_unread(&mut self, id: String, now: i64) {
+        self.failures.insert(id.clone(), 1);
+        self.schedule(id, now + retry_wait_ms(1, None));
+    }
+
+    /// Resumes what was running before a restart. A running analysis that cannot be read
+    /// stays on the schedule: each attempt reports it, and once it is mended (or deleted)
+    /// the runner carries on with it.
+    async fn resume<S: DataSource, O: Observer>(
+        &mut self,
+        cx: &Context<S, O>,
+    ) -> Result<(), StoreError> {
+        let (running, unreadable) = cx.store.list_running().await?;
+        for a in running {
+            self.watch(cx, &a);
+            self.schedule(a.id, a.next_due_ms);
+        }
+        for u in unreadable {
+            // A warning: the daemon starts and serves the others; each failed attempt
+            // after this logs an error.
+            tracing::warn!(analysis = %u.id, reason = %u.reason,
+                "running analysis cannot be read; trying again");
+            cx.observer.interval_failed(&u.id, &u.reason);
+            self.retry_unread(u.id, cx.clock.now_ms());
+        }
+        Ok(())
+    }
+
+    /// Schedules a new analysis, unless it is scheduled already.
+    async fn add<S: DataSource, O: Observer>(&mut self, cx: &Context<S, O>, id: String) {
+        if self.by_id.contains_key(&id) || self.in_flight.contains(&id) {
+            return;
+        }
+        match cx.store.get(&id).await {
+            Ok(Some(a)) if a.status == Status::Running => {
+                self.watch(cx, &a);
+                self.schedule(a.id, a.next_due_ms);
+            }
+            Ok(_) => {}
+            Err(e) => {
+                tracing::error!(analysis = %id, error = %e,
+                    "cannot read a new analysis; trying again");
+                self.retry_unread(id, cx.clock.now_ms());
+            }
+        }
+    }
+
+    /// Takes `id` off the schedule (cancelled) and lets it go.
+    fn cancel<S: DataSource, O: Observer>(&mut self, cx: &Context<S, O>, id: &str) {
+        if let Some(t) = self.by_id.remove(id) {
+            self.due.remove(&(t, id.to_string()));
+        }
+        self.finish(cx, id);
+    }
+
+    /// Lets `id` go for good: its failures, carry and progress forgotten, its windows
+    /// released.
+    fn finish<S: DataSource, O: Observer>(&mut self, cx: &Context<S, O>, id: &str) {
+        self.failures.remove(id);
+        self.carries.remove(id);
+        cx.forget(id);
+        if self.watched.remove(id) {
+            cx.source.unwatch(id);
+        }
+    }
+
+    /// Counts a failed attempt at `id`, reports it and keeps what it took; returns when
+    /// to try again.
+    fn retry<S: DataSource, O: Observer>(
+        &mut self,
+        cx: &Context<S, O>,
+        id: &str,
+        failure: Failure,
+    ) -> i64 {
+        let attempt = self.failures.entry(id.to_string()).or_insert(0);
+        *attempt += 1;
+        let wait = retry_wait_ms(*attempt, failure.interval_ms);
+        tracing::error!(analysis = %id, error = %failure.error,
+            attempt = *attempt, retry_in_ms = wait,
+            "interval not recorded; trying again");
+        cx.observer.interval_failed(id, &failure.error);
+        if !failure.carry.is_empty() {
+            self.carries.insert(id.to_string(), failure.carry);
+        }
+        cx.clock.now_ms() + wait
+    }
+
+    /// An attempt at `id` came back: schedules its next one, or lets it go.
+    fn returned<S: DataSource, O: Observer>(
+        &mut self,
+        cx: &Context<S, O>,
+        id: String,
+        watched_now: bool,
+        outcome: Result<Judged, Failure>,
+    ) {
+        self.in_flight.remove(&id);
+        if watched_now {
+            self.watched.insert(id.clone());
+        }
+        let at = match outcome {
+            Ok(Judged::Running(next)) => {
+                self.failures.remove(&id);
+                next
+            }
+            Ok(Judged::Early { due_ms, carry }) => {
+                if !carry.is_empty() {
+                    self.carries.insert(id.clone(), carry);
+                }
+                due_ms
+            }
+            Ok(Judged::Finished) => {
+                self.finish(cx, &id);
+                return;
+            }
+            Err(failure) => self.retry(cx, &id, failure),
+        };
+        self.schedule(id, at);
+    }
+
+    /// The first analysis due by `now`, moved in flight, with the carry of its failed
+    /// attempts and whether its windows still need registering.
+    fn take_due(&mut self, now: i64) -> Option<(String, BTreeMap<String, MetricData>, bool)> {
+        let (t, _) = self.due.first()?;
+        if *t > now {
+            return None;
+        }
+        let (_, id) = self.due.pop_first()?;
+        self.by_id.remove(&id);
+        self.in_flight.insert(id.clone());
+        let carry = self.carries.remove(&id).unwrap_or_default();
+        let needs_watch = !self.watched.contains(&id);
+        Some((id, carry, needs_watch))
+    }
+}
+
+/// Judges the next interval of `id` in a task of its own, once a permit is free, and
+/// sends what it came to on `done`.
+fn spawn_judging<S: DataSource, O: Observer>(
+    cx: &Arc<Context<S, O>>,
+    permits: &Arc<Semaphore>,
+    done: &mpsc::UnboundedSender<Done>,
+    id: String,
+    carry: BTreeMap<String, MetricData>,
+    needs_watch: bool,
+) {
+    let (cx, permits, done) = (cx.clone(), permits.clone(), done.clone());
+    tokio::spawn(async move {
+        let _permit = permits.acquire_owned().await;
+        // Judged in a task of its own so that even a panic comes back here as a
+        // failure: the schedule must hear about every analysis.
+        let judged = {
+            let (cx, id) = (cx.clone(), id.clone());
+            let span = tracing::info_span!("judge interval", analysis = %id);
+            tokio::spawn(
+                async move {
+                    let watched_now = needs_watch && watch_late(&cx, &id).await;
+                    (watched_now, cx.judge_interval(&id, carry).await)
+                }
+                .instrument(span),
+            )
+            .await
+        };
+        let (watched_now, outcome) = match judged {
+            Ok(r) => r,
+            Err(e) => (
+                false,
+                Err(Failure {
+                    error: format!("judging panicked: {e}"),
+                    carry: BTreeMap::new(),
+                    interval_ms: None,
+                }),
+            ),
+        };
+        let _ = done.send((id, watched_now, outcome));
+    });
 }
 
 /// Registers the windows of an analysis that was scheduled before it could be read (a

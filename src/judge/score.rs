@@ -8,18 +8,55 @@
 //! critical metric without data fails the canary and a `must_have_data` one counts as a
 //! failed metric, as in Kayenta.
 
-use crate::model::Model;
+use crate::model::{Model, Thresholds};
 
 use super::{Classification, GroupScore, Judgment, MetricResult, Verdict, classify::fmt_num};
 
 pub(super) fn score(model: &Model, metrics: Vec<MetricResult>) -> Judgment {
-    // Groups in the order their first metric appears in the model.
+    let groups = group_scores(model, &metrics);
+    let score = overall(&groups);
+    let t = model.thresholds;
+    let (verdict, score, mut reasons) = decide(&t, &metrics, score);
+    reasons.extend(unpassed_reasons(&metrics));
+    Judgment {
+        model: model.name.clone(),
+        verdict,
+        score,
+        thresholds: t,
+        reasons,
+        groups,
+        metrics,
+    }
+}
+
+/// The score of each group present, in the order its first metric appears in the model,
+/// with its weight normalised over those groups.
+fn group_scores(model: &Model, metrics: &[MetricResult]) -> Vec<GroupScore> {
     let mut names: Vec<String> = Vec::new();
-    for m in &metrics {
+    for m in metrics {
         if !names.contains(&m.group) {
             names.push(m.group.clone());
         }
     }
+    let raw = raw_weights(model, &names);
+    let total: f64 = raw.iter().sum();
+    names
+        .iter()
+        .zip(&raw)
+        .map(|(name, w)| {
+            let weight = if total > 0.0 {
+                100.0 * w / total
+            } else {
+                100.0 / names.len() as f64
+            };
+            group_score(name, weight, metrics)
+        })
+        .collect()
+}
+
+/// Each group's weight as the model gives it; groups without one share what the explicit
+/// weights leave of 100.
+fn raw_weights(model: &Model, names: &[String]) -> Vec<f64> {
     let explicit: f64 = names
         .iter()
         .filter_map(|g| model.groups.get(g).and_then(|g| g.weight))
@@ -33,57 +70,57 @@ pub(super) fn score(model: &Model, metrics: Vec<MetricResult>) -> Judgment {
     } else {
         0.0
     };
-    let raw: Vec<f64> = names
+    names
         .iter()
         .map(|g| model.groups.get(g).and_then(|g| g.weight).unwrap_or(share))
-        .collect();
-    let total: f64 = raw.iter().sum();
-    let groups: Vec<GroupScore> = names
-        .iter()
-        .zip(&raw)
-        .map(|(name, w)| {
-            let count = |c: Classification| {
-                metrics
-                    .iter()
-                    .filter(|m| &m.group == name && m.classification == c)
-                    .count()
-            };
-            let nodata_fail = metrics
-                .iter()
-                .filter(|m| &m.group == name && m.nodata_fails)
-                .count();
-            let (pass, high, low) = (
-                count(Classification::Pass),
-                count(Classification::High),
-                count(Classification::Low),
-            );
-            let denominator = pass + high + low + nodata_fail;
-            GroupScore {
-                name: name.clone(),
-                // Kayenta scores a group with nothing countable as 100.
-                score: if denominator == 0 {
-                    100.0
-                } else {
-                    100.0 * pass as f64 / denominator as f64
-                },
-                weight: if total > 0.0 {
-                    100.0 * w / total
-                } else {
-                    100.0 / names.len() as f64
-                },
-                pass,
-                high,
-                low,
-                nodata: count(Classification::Nodata),
-                error: count(Classification::Error),
-            }
-        })
-        .collect();
-    let mut score: f64 = groups.iter().map(|g| g.score * g.weight / 100.0).sum();
-    // Rounding noise from the weights must not turn 100 into 99.999...
-    score = (score * 1e9).round() / 1e9;
+        .collect()
+}
 
-    let t = model.thresholds;
+/// One group's counts and score.
+fn group_score(name: &str, weight: f64, metrics: &[MetricResult]) -> GroupScore {
+    let count = |c: Classification| {
+        metrics
+            .iter()
+            .filter(|m| m.group == name && m.classification == c)
+            .count()
+    };
+    let nodata_fail = metrics
+        .iter()
+        .filter(|m| m.group == name && m.nodata_fails)
+        .count();
+    let (pass, high, low) = (
+        count(Classification::Pass),
+        count(Classification::High),
+        count(Classification::Low),
+    );
+    let denominator = pass + high + low + nodata_fail;
+    GroupScore {
+        name: name.to_string(),
+        // Kayenta scores a group with nothing countable as 100.
+        score: if denominator == 0 {
+            100.0
+        } else {
+            100.0 * pass as f64 / denominator as f64
+        },
+        weight,
+        pass,
+        high,
+        low,
+        nodata: count(Classification::Nodata),
+        error: count(Classification::Error),
+    }
+}
+
+/// The weighted sum of the group scores.
+fn overall(groups: &[GroupScore]) -> f64 {
+    let score: f64 = groups.iter().map(|g| g.score * g.weight / 100.0).sum();
+    // Rounding noise from the weights must not turn 100 into 99.999...
+    (score * 1e9).round() / 1e9
+}
+
+/// The verdict, the score it stands on (0 when a critical metric fails the canary) and
+/// the reasons that decided it.
+fn decide(t: &Thresholds, metrics: &[MetricResult], score: f64) -> (Verdict, f64, Vec<String>) {
     let names = |pick: &dyn Fn(&MetricResult) -> bool| -> Vec<&str> {
         metrics
             .iter()
@@ -93,83 +130,88 @@ pub(super) fn score(model: &Model, metrics: Vec<MetricResult>) -> Judgment {
     };
     let regressed = names(&|m| m.critical_failure);
     let dead = names(&|m| m.critical_nodata());
+    if !regressed.is_empty() || !dead.is_empty() {
+        return (Verdict::Fail, 0.0, critical_reasons(&regressed, &dead));
+    }
     // Only missing data the model attaches no consequence to can make a judgment
     // inconclusive; critical and required metrics without data fail it instead.
     let nodata = metrics
         .iter()
         .filter(|m| m.classification == Classification::Nodata && !m.critical && !m.nodata_fails)
         .count();
-    let mut reasons = Vec::new();
-    let verdict = if !regressed.is_empty() || !dead.is_empty() {
-        score = 0.0;
-        let plural = |n: &[&str]| if n.len() > 1 { "s" } else { "" };
-        if !regressed.is_empty() {
-            reasons.push(format!(
-                "critical metric{} regressed: {}",
-                plural(&regressed),
-                regressed.join(", ")
-            ));
-        }
-        if !dead.is_empty() {
-            reasons.push(format!(
-                "critical metric{} had no data: {}",
-                plural(&dead),
-                dead.join(", ")
-            ));
-        }
-        Verdict::Fail
-    } else if !metrics.is_empty() && 2 * nodata >= metrics.len() {
-        reasons.push(format!(
-            "{nodata} of {} metrics had no data; not enough to judge",
-            metrics.len()
-        ));
-        Verdict::Inconclusive
+    let (verdict, reason) = if !metrics.is_empty() && 2 * nodata >= metrics.len() {
+        (
+            Verdict::Inconclusive,
+            format!(
+                "{nodata} of {} metrics had no data; not enough to judge",
+                metrics.len()
+            ),
+        )
     } else if score >= t.pass {
-        reasons.push(format!(
-            "score {} >= pass threshold {}",
-            fmt_num(score),
-            t.pass
-        ));
-        Verdict::Pass
+        (
+            Verdict::Pass,
+            format!("score {} >= pass threshold {}", fmt_num(score), t.pass),
+        )
     } else if score >= t.marginal {
-        reasons.push(format!(
-            "score {} is below pass {} but at least marginal {}",
-            fmt_num(score),
-            t.pass,
-            t.marginal
-        ));
-        Verdict::Marginal
+        (
+            Verdict::Marginal,
+            format!(
+                "score {} is below pass {} but at least marginal {}",
+                fmt_num(score),
+                t.pass,
+                t.marginal
+            ),
+        )
     } else {
-        reasons.push(format!(
-            "score {} < marginal threshold {}",
-            fmt_num(score),
-            t.marginal
-        ));
-        Verdict::Fail
+        (
+            Verdict::Fail,
+            format!(
+                "score {} < marginal threshold {}",
+                fmt_num(score),
+                t.marginal
+            ),
+        )
     };
-    // Then every metric that did not simply pass: regressions first, then missing data.
-    for class in [
+    (verdict, score, vec![reason])
+}
+
+/// Why critical metrics failed the canary: those that regressed, then those without data.
+fn critical_reasons(regressed: &[&str], dead: &[&str]) -> Vec<String> {
+    let plural = |n: &[&str]| if n.len() > 1 { "s" } else { "" };
+    let mut reasons = Vec::new();
+    if !regressed.is_empty() {
+        reasons.push(format!(
+            "critical metric{} regressed: {}",
+            plural(regressed),
+            regressed.join(", ")
+        ));
+    }
+    if !dead.is_empty() {
+        reasons.push(format!(
+            "critical metric{} had no data: {}",
+            plural(dead),
+            dead.join(", ")
+        ));
+    }
+    reasons
+}
+
+/// The reason of every metric that did not simply pass: regressions first, then errors,
+/// then missing data.
+fn unpassed_reasons(metrics: &[MetricResult]) -> impl Iterator<Item = String> + '_ {
+    [
         Classification::High,
         Classification::Low,
         Classification::Error,
         Classification::Nodata,
-    ] {
-        reasons.extend(
-            metrics
-                .iter()
-                .filter(|m| m.classification == class)
-                .map(|m| m.reason.clone()),
-        );
-    }
-    Judgment {
-        model: model.name.clone(),
-        verdict,
-        score,
-        thresholds: t,
-        reasons,
-        groups,
-        metrics,
-    }
+    ]
+    .into_iter()
+    .flat_map(move |class| {
+        metrics
+            .iter()
+            .filter(move |m| m.classification == class)
+            .map(|m| m.reason.clone())
+    })
 }
 
 #[cfg(test)]

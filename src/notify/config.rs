@@ -149,20 +149,19 @@ impl NotifierConfig {
         events
     }
 
-    fn check(&self) -> Result<(), String> {
+    fn check(&self) -> Result<(), NotifierProblem> {
         if let Some(listed) = self.listed()
             && let Some(e) = listed.iter().find(|e| !self.allowed().contains(e))
         {
-            return Err(format!(
-                "events: a {} notifier cannot send `{}`",
-                self.kind(),
-                e.as_str()
-            ));
+            return Err(NotifierProblem::Event {
+                kind: self.kind(),
+                event: e.as_str(),
+            });
         }
-        let url_ok = |field: &str, url: &str| match reqwest::Url::parse(url) {
+        let url_ok = |field: &'static str, url: &str| match reqwest::Url::parse(url) {
             Ok(u) if matches!(u.scheme(), "http" | "https") => Ok(()),
             // The URL may be a secret: say what is wrong without repeating it.
-            _ => Err(format!("{field}: not an http(s) URL")),
+            _ => Err(NotifierProblem::NotHttpUrl(field)),
         };
         match self {
             NotifierConfig::Slack { url, .. } => url_ok("url", url.expose()),
@@ -172,9 +171,8 @@ impl NotifierConfig {
                 ..
             } => {
                 if routing_key.expose().len() != 32 {
-                    return Err(format!(
-                        "routing_key: must be 32 characters (PagerDuty integration key), not {}",
-                        routing_key.expose().len()
+                    return Err(NotifierProblem::RoutingKeyLength(
+                        routing_key.expose().len(),
                     ));
                 }
                 url_ok(
@@ -184,12 +182,44 @@ impl NotifierConfig {
             }
             NotifierConfig::Webhook { url, secret, .. } => {
                 if secret.expose().is_empty() {
-                    return Err("secret: must not be empty".into());
+                    return Err(NotifierProblem::EmptySecret);
                 }
                 url_ok("url", url)
             }
         }
     }
+}
+
+/// Why the config file's notifiers were refused: each names the notifier and the field,
+/// never a secret's value.
+#[derive(Debug, thiserror::Error)]
+pub enum NotifiersError {
+    /// Not a notifier's shape (unknown type, missing or unknown field).
+    #[error("notifiers.{name}: {reason}")]
+    Unreadable { name: String, reason: String },
+    #[error("notifiers.{name}.{problem}")]
+    Invalid {
+        name: String,
+        problem: NotifierProblem,
+    },
+    #[error("default_notify: `{0}` is not a configured notifier")]
+    UnknownDefault(String),
+}
+
+/// What is wrong with one notifier's settings, starting with the field.
+#[derive(Debug, thiserror::Error)]
+pub enum NotifierProblem {
+    #[error("events: a {kind} notifier cannot send `{event}`")]
+    Event {
+        kind: &'static str,
+        event: &'static str,
+    },
+    #[error("{0}: not an http(s) URL")]
+    NotHttpUrl(&'static str),
+    #[error("routing_key: must be 32 characters (PagerDuty integration key), not {0}")]
+    RoutingKeyLength(usize),
+    #[error("secret: must not be empty")]
+    EmptySecret,
 }
 
 /// Where links in notifications point.
@@ -284,20 +314,22 @@ impl Notifiers {
     pub fn from_config(
         notifiers: &BTreeMap<String, serde_json::Value>,
         default_notify: &[String],
-    ) -> Result<Notifiers, String> {
+    ) -> Result<Notifiers, NotifiersError> {
         let mut out = BTreeMap::new();
         for (name, value) in notifiers {
-            let config: NotifierConfig = serde_json::from_value(value.clone())
-                .map_err(|e| format!("notifiers.{name}: {}", scrub(&e.to_string())))?;
-            config
-                .check()
-                .map_err(|e| format!("notifiers.{name}.{e}"))?;
+            let config: NotifierConfig =
+                serde_json::from_value(value.clone()).map_err(|e| NotifiersError::Unreadable {
+                    name: name.clone(),
+                    reason: scrub(&e.to_string()),
+                })?;
+            config.check().map_err(|problem| NotifiersError::Invalid {
+                name: name.clone(),
+                problem,
+            })?;
             out.insert(name.clone(), config);
         }
         if let Some(unknown) = default_notify.iter().find(|n| !out.contains_key(*n)) {
-            return Err(format!(
-                "default_notify: `{unknown}` is not a configured notifier"
-            ));
+            return Err(NotifiersError::UnknownDefault(unknown.clone()));
         }
         Ok(Notifiers {
             notifiers: out,
@@ -357,7 +389,7 @@ mod tests {
 
     fn config(yaml: serde_json::Value) -> Result<Notifiers, String> {
         let map: BTreeMap<String, serde_json::Value> = serde_json::from_value(yaml).unwrap();
-        Notifiers::from_config(&map, &["slack".to_string()])
+        Notifiers::from_config(&map, &["slack".to_string()]).map_err(|e| e.to_string())
     }
 
     fn design() -> serde_json::Value {
@@ -406,7 +438,9 @@ mod tests {
         let mut c = design();
         c["audit"]["type"] = "email".into();
         assert!(config(c).unwrap_err().starts_with("notifiers.audit"));
-        let e = Notifiers::from_config(&BTreeMap::new(), &["x".to_string()]).unwrap_err();
+        let e = Notifiers::from_config(&BTreeMap::new(), &["x".to_string()])
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("default_notify: `x`"), "{e}");
     }
 

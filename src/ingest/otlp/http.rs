@@ -60,10 +60,21 @@ impl Payload {
     }
 }
 
+/// A request the receiver refuses for its headers (415), saying what to send instead.
+#[derive(Debug, thiserror::Error)]
+enum Unsupported {
+    #[error("missing Content-Type: send {p} or {j}", p = PROTOBUF, j = JSON)]
+    NoContentType,
+    #[error("unsupported Content-Type {0:?}: send {p} or {j}", p = PROTOBUF, j = JSON)]
+    ContentType(String),
+    #[error("unsupported Content-Encoding {0:?}: send gzip or no encoding")]
+    ContentEncoding(String),
+}
+
 /// Media type without parameters (`; charset=utf-8`), compared case-insensitively.
-fn payload_of(headers: &HeaderMap) -> Result<Payload, String> {
+fn payload_of(headers: &HeaderMap) -> Result<Payload, Unsupported> {
     let Some(value) = headers.get(header::CONTENT_TYPE) else {
-        return Err(format!("missing Content-Type: send {PROTOBUF} or {JSON}"));
+        return Err(Unsupported::NoContentType);
     };
     let text = value.to_str().unwrap_or("");
     let media = text.split(';').next().unwrap_or("").trim();
@@ -72,14 +83,12 @@ fn payload_of(headers: &HeaderMap) -> Result<Payload, String> {
     } else if media.eq_ignore_ascii_case(JSON) {
         Ok(Payload::Json)
     } else {
-        Err(format!(
-            "unsupported Content-Type {text:?}: send {PROTOBUF} or {JSON}"
-        ))
+        Err(Unsupported::ContentType(text.to_string()))
     }
 }
 
 /// Whether the body is gzip-compressed; refuses any other coding.
-fn gzipped(headers: &HeaderMap) -> Result<bool, String> {
+fn gzipped(headers: &HeaderMap) -> Result<bool, Unsupported> {
     let Some(value) = headers.get(header::CONTENT_ENCODING) else {
         return Ok(false);
     };
@@ -89,9 +98,7 @@ fn gzipped(headers: &HeaderMap) -> Result<bool, String> {
     } else if text.is_empty() || text.eq_ignore_ascii_case("identity") {
         Ok(false)
     } else {
-        Err(format!(
-            "unsupported Content-Encoding {text:?}: send gzip or no encoding"
-        ))
+        Err(Unsupported::ContentEncoding(text.to_string()))
     }
 }
 
@@ -99,11 +106,11 @@ async fn export(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Bod
     let counters = &shared.http;
     let payload = match payload_of(&headers) {
         Ok(p) => p,
-        Err(message) => return unsupported(counters, message),
+        Err(e) => return unsupported(counters, e.to_string()),
     };
     let gzip = match gzipped(&headers) {
         Ok(g) => g,
-        Err(message) => return unsupported(counters, message),
+        Err(e) => return unsupported(counters, e.to_string()),
     };
     let limit = shared.config.max_body_bytes;
     let declared = headers
