@@ -364,6 +364,149 @@ impl Metric {
     }
 }
 
+/// Problems found in a model, each with its file and field.
+struct Problems<'a> {
+    file: &'a str,
+    problems: Vec<Problem>,
+}
+
+impl<'f> Problems<'f> {
+    fn add(&mut self, field: impl Into<String>, reason: impl Into<String>) {
+        self.problems.push(Problem {
+            file: self.file.into(),
+            field: field.into(),
+            reason: reason.into(),
+        });
+    }
+
+    /// The same collector, naming fields under `prefix` (`metrics[2].`).
+    fn at(&mut self, prefix: String) -> Scoped<'_, 'f> {
+        Scoped {
+            found: self,
+            prefix,
+        }
+    }
+}
+
+/// Problems of one part of a model (a metric), its fields named under a prefix.
+struct Scoped<'a, 'f> {
+    found: &'a mut Problems<'f>,
+    prefix: String,
+}
+
+impl Scoped<'_, '_> {
+    fn add(&mut self, field: &str, reason: impl Into<String>) {
+        let field = format!("{}{field}", self.prefix);
+        self.found.add(field, reason);
+    }
+}
+
+impl Metric {
+    /// The significance level, the test against the kind, and the equivalence margin.
+    fn check_test(&self, at: &mut Scoped<'_, '_>) {
+        if !(self.alpha > 0.0 && self.alpha < 0.5) {
+            at.add("alpha", format!("{} is not in (0, 0.5)", self.alpha));
+        }
+        match (self.kind, self.test()) {
+            (MetricKind::Distribution, TestKind::Proportion) => at.add(
+                "test",
+                "`proportion` tests error ratios; a distribution uses `mann-whitney`",
+            ),
+            (MetricKind::ErrorRatio, TestKind::MannWhitney) => at.add(
+                "test",
+                "`mann-whitney` tests distributions; an error ratio uses `proportion` or `sequential`",
+            ),
+            _ => {}
+        }
+        if let Some(margin) = self.equivalence_margin {
+            if !(margin.is_finite() && margin > 0.0) {
+                at.add(
+                    "equivalence_margin",
+                    format!("{margin} is not a margin > 0 (0.1 means within 10%)"),
+                );
+            } else if self.test() != TestKind::Sequential {
+                at.add("equivalence_margin", "applies to `test: sequential` only");
+            }
+        }
+    }
+
+    /// The effect measure against the kind, and the gates' values and order.
+    fn check_effect(&self, at: &mut Scoped<'_, '_>) {
+        let e = &self.effect;
+        match (self.kind, self.measure()) {
+            (MetricKind::ErrorRatio, EffectMeasure::Ratio) => {}
+            (MetricKind::ErrorRatio, other) => at.add(
+                "effect.measure",
+                format!(
+                    "`{}` does not apply to an error ratio; use `ratio`",
+                    other.name()
+                ),
+            ),
+            (MetricKind::Distribution, EffectMeasure::Ratio) => at.add(
+                "effect.measure",
+                "`ratio` is for error ratios; use median-ratio, mean-ratio, shift-ratio or cles",
+            ),
+            _ => {}
+        }
+        for (field, value) in [
+            ("allowed_increase", e.allowed_increase),
+            ("allowed_decrease", e.allowed_decrease),
+            ("critical_increase", e.critical_increase),
+            ("critical_decrease", e.critical_decrease),
+        ] {
+            if let Some(v) = value {
+                let bad =
+                    !v.is_finite() || v < 0.0 || (self.measure() == EffectMeasure::Cles && v > 1.0);
+                if bad {
+                    at.add(
+                        &format!("effect.{field}"),
+                        format!("{v} is not a valid `{}` value", self.measure().name()),
+                    );
+                }
+            }
+        }
+        if e.critical_increase() < e.allowed_increase() {
+            at.add(
+                "effect.critical_increase",
+                format!(
+                    "{} is below allowed_increase ({})",
+                    e.critical_increase(),
+                    e.allowed_increase()
+                ),
+            );
+        }
+        if e.critical_decrease() > e.allowed_decrease() {
+            at.add(
+                "effect.critical_decrease",
+                format!(
+                    "{} is above allowed_decrease ({})",
+                    e.critical_decrease(),
+                    e.allowed_decrease()
+                ),
+            );
+        }
+    }
+
+    /// The SLO: error ratios only, a target in (0, 1) and a positive burn rate.
+    fn check_slo(&self, at: &mut Scoped<'_, '_>) {
+        let Some(slo) = self.slo else {
+            return;
+        };
+        if self.kind != MetricKind::ErrorRatio {
+            at.add("slo", "an SLO applies to error-ratio metrics only");
+        }
+        if !(slo.target > 0.0 && slo.target < 1.0) {
+            at.add("slo.target", format!("{} is not in (0, 1)", slo.target));
+        }
+        if !(slo.max_burn_rate.is_finite() && slo.max_burn_rate > 0.0) {
+            at.add(
+                "slo.max_burn_rate",
+                format!("{} is not > 0", slo.max_burn_rate),
+            );
+        }
+    }
+}
+
 /// One thing wrong with a model file.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Problem {
@@ -423,62 +566,90 @@ impl Model {
 
     /// Every rule serde cannot express. Collects all problems, not the first.
     pub fn validate(&self, file: &str) -> Result<(), ModelError> {
-        let mut problems = Vec::new();
-        let mut add = |field: String, reason: String| {
-            problems.push(Problem {
-                file: file.into(),
-                field,
-                reason,
-            })
+        let mut found = Problems {
+            file,
+            problems: Vec::new(),
         };
         if self.name.trim().is_empty() {
-            add("name".into(), "must not be empty".into());
+            found.add("name", "must not be empty");
         }
         if self.metrics.is_empty() {
-            add("metrics".into(), "a model needs at least one metric".into());
+            found.add("metrics", "a model needs at least one metric");
         }
+        self.check_thresholds(&mut found);
+        self.check_early_pass(&mut found);
+        self.check_groups(&mut found);
+        let mut seen = std::collections::BTreeSet::new();
+        for (i, m) in self.metrics.iter().enumerate() {
+            let mut at = found.at(format!("metrics[{i}]."));
+            if m.name.trim().is_empty() {
+                at.add("name", "must not be empty");
+            } else if !seen.insert(m.name.as_str()) {
+                at.add("name", format!("`{}` is defined twice", m.name));
+            }
+            m.check_test(&mut at);
+            m.check_effect(&mut at);
+            m.check_slo(&mut at);
+        }
+        if found.problems.is_empty() {
+            Ok(())
+        } else {
+            Err(ModelError {
+                problems: found.problems,
+            })
+        }
+    }
+
+    fn check_thresholds(&self, found: &mut Problems<'_>) {
         let t = self.thresholds;
         if !(0.0..=100.0).contains(&t.pass) || !(0.0..=100.0).contains(&t.marginal) {
-            add(
-                "thresholds".into(),
+            found.add(
+                "thresholds",
                 format!(
                     "pass ({}) and marginal ({}) must be within 0..100",
                     t.pass, t.marginal
                 ),
             );
         } else if t.marginal > t.pass {
-            add(
-                "thresholds.marginal".into(),
+            found.add(
+                "thresholds.marginal",
                 format!("{} is above pass ({})", t.marginal, t.pass),
             );
         }
-        if let Some(early) = &self.early_pass {
-            if let Err(why) = early.min_duration() {
-                add("early_pass.min_duration".into(), why);
-            }
-            let sequential: Vec<usize> = (0..self.metrics.len())
-                .filter(|&i| self.metrics[i].test() == TestKind::Sequential)
-                .collect();
-            if sequential.is_empty() {
-                add(
-                    "early_pass".into(),
-                    "needs at least one metric with `test: sequential`".into(),
+    }
+
+    fn check_early_pass(&self, found: &mut Problems<'_>) {
+        let Some(early) = &self.early_pass else {
+            return;
+        };
+        if let Err(why) = early.min_duration() {
+            found.add("early_pass.min_duration", why);
+        }
+        let sequential: Vec<usize> = (0..self.metrics.len())
+            .filter(|&i| self.metrics[i].test() == TestKind::Sequential)
+            .collect();
+        if sequential.is_empty() {
+            found.add(
+                "early_pass",
+                "needs at least one metric with `test: sequential`",
+            );
+        }
+        for i in sequential {
+            if self.metrics[i].equivalence_margin.is_none() {
+                found.add(
+                    format!("metrics[{i}].equivalence_margin"),
+                    "early_pass needs a margin on every sequential metric",
                 );
             }
-            for i in sequential {
-                if self.metrics[i].equivalence_margin.is_none() {
-                    add(
-                        format!("metrics[{i}].equivalence_margin"),
-                        "early_pass needs a margin on every sequential metric".into(),
-                    );
-                }
-            }
         }
+    }
+
+    fn check_groups(&self, found: &mut Problems<'_>) {
         let mut total_weight = 0.0;
         for (name, group) in &self.groups {
             if let Some(w) = group.weight {
                 if !(w.is_finite() && w >= 0.0) {
-                    add(
+                    found.add(
                         format!("groups.{name}.weight"),
                         format!("{w} is not a weight >= 0"),
                     );
@@ -487,127 +658,14 @@ impl Model {
                 }
             }
             if !self.metrics.iter().any(|m| m.group() == name) {
-                add(
-                    format!("groups.{name}"),
-                    "no metric is in this group".into(),
-                );
+                found.add(format!("groups.{name}"), "no metric is in this group");
             }
         }
         if total_weight > 100.0 + 1e-9 {
-            add(
-                "groups".into(),
+            found.add(
+                "groups",
                 format!("weights add up to {total_weight}, more than 100"),
             );
-        }
-        let mut seen = std::collections::BTreeSet::new();
-        for (i, m) in self.metrics.iter().enumerate() {
-            let at = |field: &str| format!("metrics[{i}].{field}");
-            if m.name.trim().is_empty() {
-                add(at("name"), "must not be empty".into());
-            } else if !seen.insert(m.name.as_str()) {
-                add(at("name"), format!("`{}` is defined twice", m.name));
-            }
-            if !(m.alpha > 0.0 && m.alpha < 0.5) {
-                add(at("alpha"), format!("{} is not in (0, 0.5)", m.alpha));
-            }
-            match (m.kind, m.test()) {
-                (MetricKind::Distribution, TestKind::Proportion) => add(
-                    at("test"),
-                    "`proportion` tests error ratios; a distribution uses `mann-whitney`".into(),
-                ),
-                (MetricKind::ErrorRatio, TestKind::MannWhitney) => add(
-                    at("test"),
-                    "`mann-whitney` tests distributions; an error ratio uses `proportion` or `sequential`".into(),
-                ),
-                _ => {}
-            }
-            if let Some(margin) = m.equivalence_margin {
-                if !(margin.is_finite() && margin > 0.0) {
-                    add(
-                        at("equivalence_margin"),
-                        format!("{margin} is not a margin > 0 (0.1 means within 10%)"),
-                    );
-                } else if m.test() != TestKind::Sequential {
-                    add(
-                        at("equivalence_margin"),
-                        "applies to `test: sequential` only".into(),
-                    );
-                }
-            }
-            let e = &m.effect;
-            match (m.kind, m.measure()) {
-                (MetricKind::ErrorRatio, EffectMeasure::Ratio) => {}
-                (MetricKind::ErrorRatio, other) => add(
-                    at("effect.measure"),
-                    format!("`{}` does not apply to an error ratio; use `ratio`", other.name()),
-                ),
-                (MetricKind::Distribution, EffectMeasure::Ratio) => add(
-                    at("effect.measure"),
-                    "`ratio` is for error ratios; use median-ratio, mean-ratio, shift-ratio or cles"
-                        .into(),
-                ),
-                _ => {}
-            }
-            for (field, value) in [
-                ("allowed_increase", e.allowed_increase),
-                ("allowed_decrease", e.allowed_decrease),
-                ("critical_increase", e.critical_increase),
-                ("critical_decrease", e.critical_decrease),
-            ] {
-                if let Some(v) = value {
-                    let bad = !v.is_finite()
-                        || v < 0.0
-                        || (m.measure() == EffectMeasure::Cles && v > 1.0);
-                    if bad {
-                        add(
-                            at(&format!("effect.{field}")),
-                            format!("{v} is not a valid `{}` value", m.measure().name()),
-                        );
-                    }
-                }
-            }
-            if e.critical_increase() < e.allowed_increase() {
-                add(
-                    at("effect.critical_increase"),
-                    format!(
-                        "{} is below allowed_increase ({})",
-                        e.critical_increase(),
-                        e.allowed_increase()
-                    ),
-                );
-            }
-            if e.critical_decrease() > e.allowed_decrease() {
-                add(
-                    at("effect.critical_decrease"),
-                    format!(
-                        "{} is above allowed_decrease ({})",
-                        e.critical_decrease(),
-                        e.allowed_decrease()
-                    ),
-                );
-            }
-            if let Some(slo) = m.slo {
-                if m.kind != MetricKind::ErrorRatio {
-                    add(
-                        at("slo"),
-                        "an SLO applies to error-ratio metrics only".into(),
-                    );
-                }
-                if !(slo.target > 0.0 && slo.target < 1.0) {
-                    add(at("slo.target"), format!("{} is not in (0, 1)", slo.target));
-                }
-                if !(slo.max_burn_rate.is_finite() && slo.max_burn_rate > 0.0) {
-                    add(
-                        at("slo.max_burn_rate"),
-                        format!("{} is not > 0", slo.max_burn_rate),
-                    );
-                }
-            }
-        }
-        if problems.is_empty() {
-            Ok(())
-        } else {
-            Err(ModelError { problems })
         }
     }
 
