@@ -34,10 +34,14 @@ use super::exposition::{Exposition, Family, Format, MetricType, Sample, Suffix};
 pub enum MatchOp {
     Equal,
     NotEqual,
+    /// `=~`: the whole value matches a pattern of the [`pattern`] subset.
+    Matches,
+    /// `!~`: the whole value does not match the pattern.
+    NotMatches,
 }
 
-/// One label matcher (`name="value"` or `name!="value"`). A missing label counts as the
-/// empty string, as in PromQL.
+/// One label matcher (`name="value"`, `name!="value"`, `name=~"5.."`, `name!~"2..|3.."`).
+/// A missing label counts as the empty string, as in PromQL.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Matcher {
     pub name: String,
@@ -48,7 +52,90 @@ pub struct Matcher {
 impl Matcher {
     fn matches(&self, sample: &Sample<'_>) -> bool {
         let v = sample.label(&self.name).unwrap_or("");
-        (v == self.value) == (self.op == MatchOp::Equal)
+        match self.op {
+            MatchOp::Equal => v == self.value,
+            MatchOp::NotEqual => v != self.value,
+            MatchOp::Matches => pattern::full_match(&self.value, v),
+            MatchOp::NotMatches => !pattern::full_match(&self.value, v),
+        }
+    }
+}
+
+/// The regular expressions label matchers take here: a subset of RE2 with no engine
+/// behind it. A pattern is alternatives separated by `|`; each is literal characters,
+/// `.` (any one character) and `\x` (the character `x` itself). Anchored at both ends, as
+/// PromQL anchors `=~`. That covers status-code classes (`5..`, `500|502|503`) and
+/// literal alternatives; [`pattern::check`] refuses everything else by name, so nothing
+/// is matched differently from PromQL.
+pub mod pattern {
+    /// Characters with a meaning in RE2 that this subset does not give them.
+    const UNSUPPORTED: &str = "*+?()[]{}^$";
+
+    /// Why `pattern` is outside the subset, if it is.
+    pub fn check(pattern: &str) -> Result<(), String> {
+        let mut chars = pattern.chars();
+        while let Some(c) = chars.next() {
+            if c == '\\' {
+                match chars.next() {
+                    Some(e) if e.is_ascii_punctuation() => {}
+                    Some(e) => {
+                        return Err(format!(
+                            "`\\{e}` is not supported (only `\\` before punctuation, as in `\\.`)"
+                        ));
+                    }
+                    None => return Err("ends with a lone `\\`".into()),
+                }
+            } else if UNSUPPORTED.contains(c) {
+                return Err(format!(
+                    "`{c}` is not supported: patterns are literal text, `.` for any one \
+                     character and `|` between alternatives (e.g. `5..` or `500|503`)"
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether the whole of `text` matches `pattern` (assumed to pass [`check`]).
+    pub fn full_match(pattern: &str, text: &str) -> bool {
+        alternatives(pattern).any(|alt| matches_one(alt, text))
+    }
+
+    /// Splits at every `|` not escaped by a backslash.
+    fn alternatives(pattern: &str) -> impl Iterator<Item = &str> {
+        let mut start = 0;
+        let mut escaped = false;
+        let mut cuts = Vec::new();
+        for (i, c) in pattern.char_indices() {
+            match (escaped, c) {
+                (true, _) => escaped = false,
+                (false, '\\') => escaped = true,
+                (false, '|') => {
+                    cuts.push(&pattern[start..i]);
+                    start = i + 1;
+                }
+                _ => {}
+            }
+        }
+        cuts.push(&pattern[start..]);
+        cuts.into_iter()
+    }
+
+    fn matches_one(alternative: &str, text: &str) -> bool {
+        let mut want = alternative.chars();
+        let mut have = text.chars();
+        loop {
+            match (want.next(), have.next()) {
+                (None, None) => return true,
+                (Some('\\'), Some(h)) => {
+                    if want.next() != Some(h) {
+                        return false;
+                    }
+                }
+                (Some('.'), Some(_)) => {}
+                (Some(w), Some(h)) if w == h => {}
+                _ => return false,
+            }
+        }
     }
 }
 

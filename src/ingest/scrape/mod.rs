@@ -6,6 +6,8 @@
 //!   new and vanished series) and per-bucket histogram increases.
 //! - `scraper`: the HTTP side: one target, timeout, content negotiation, gzip, typed
 //!   errors, and a thin loop that turns successive scrapes into deltas.
+//! - `selector`: PromQL-style series selectors (`name{code=~"5.."}`) as models write them.
+//! - `target`: URL templates filled from an analysis's scope (one or several targets).
 //!
 //! Invariant: nothing here panics or grows without bound on what a target serves; a bad
 //! body is an error that names the target, the line and the reason.
@@ -13,6 +15,8 @@
 pub mod delta;
 pub mod exposition;
 pub mod scraper;
+pub mod selector;
+pub mod target;
 
 pub use delta::{Change, CounterDelta, Deltas, HistogramDelta, Selector, Series, Snapshot, deltas};
 pub use exposition::{Exposition, Family, Format, MetricType, ParseError, Sample, parse};
