@@ -242,6 +242,8 @@ pub enum Source {
     Otlp(OtlpSource),
     /// A query from a PromQL query pack.
     Prometheus(PrometheusSource),
+    /// The daemon scrapes the baseline's and the canary's `/metrics` endpoints itself.
+    Scrape(ScrapeSource),
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -267,6 +269,25 @@ pub struct PrometheusSource {
     pub pack: String,
     /// Query name inside the pack.
     pub query: String,
+}
+
+/// A metric read from `/metrics` endpoints the daemon scrapes at the start and end of
+/// every interval; the increase in between is judged (`src/ingest/scrape/source.rs`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ScrapeSource {
+    /// The targets' URL, with `{{ name }}` placeholders filled from the analysis's scope
+    /// (names the model's `scope` lists). A value listing several comma-separated items
+    /// gives one target each; a side's targets are summed.
+    pub url: String,
+    /// Distribution metrics: a histogram, as a PromQL selector (`name{label="value"}`).
+    pub histogram: Option<String>,
+    /// Error-ratio metrics: the counter of all requests, as a PromQL selector.
+    pub requests: Option<String>,
+    /// Error-ratio metrics: the counter of failed requests (`x_total{code=~"5.."}`).
+    pub errors: Option<String>,
+    /// Longest a scrape may take (default 10s).
+    pub timeout: Option<String>,
 }
 
 /// One metric of a model.
@@ -569,6 +590,13 @@ impl Model {
                         e.allowed_decrease()
                     ),
                 );
+            }
+            if let Some(Source::Scrape(source)) = &m.source {
+                for (field, reason) in
+                    crate::ingest::scrape::source::check(source, m.kind, &self.scope)
+                {
+                    add(at(&format!("source.scrape.{field}")), reason);
+                }
             }
             if let Some(slo) = m.slo {
                 if m.kind != MetricKind::ErrorRatio {

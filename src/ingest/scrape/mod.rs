@@ -8,6 +8,8 @@
 //!   errors, and a thin loop that turns successive scrapes into deltas.
 //! - `selector`: PromQL-style series selectors (`name{code=~"5.."}`) as models write them.
 //! - `target`: URL templates filled from an analysis's scope (one or several targets).
+//! - `source`: the model source (`source: {scrape: ...}`): per analysis, every target
+//!   scraped at watch time and at each interval's end, the increases judged.
 //!
 //! Invariant: nothing here panics or grows without bound on what a target serves; a bad
 //! body is an error that names the target, the line and the reason.
@@ -16,8 +18,10 @@ pub mod delta;
 pub mod exposition;
 pub mod scraper;
 pub mod selector;
+pub mod source;
 pub mod target;
 
 pub use delta::{Change, CounterDelta, Deltas, HistogramDelta, Selector, Series, Snapshot, deltas};
 pub use exposition::{Exposition, Family, Format, MetricType, ParseError, Sample, parse};
 pub use scraper::{ScrapeError, ScrapeLoop, Scraper};
+pub use source::Scrapes;
