@@ -368,7 +368,7 @@ impl PackCatalog {
     }
 }
 
-pub(super) fn kind_name(kind: MetricKind) -> &'static str {
+pub(crate) fn kind_name(kind: MetricKind) -> &'static str {
     match kind {
         MetricKind::Distribution => "distribution",
         MetricKind::ErrorRatio => "error-ratio",

@@ -101,50 +101,52 @@ impl Spec {
         let histogram = named("histogram", &source.histogram, SelectorKind::Histogram);
         let requests = named("requests", &source.requests, SelectorKind::Counter);
         let errors = named("errors", &source.errors, SelectorKind::Counter);
-        let mut misplaced = |field: &str, given: bool, why: &str| {
-            if given {
-                problems.push((field.to_string(), why.to_string()));
-            }
+        // Which fields each kind reads, and what a missing one is for.
+        let (wanted, other): (&[(&str, &str)], &str) = match kind {
+            MetricKind::Distribution => (
+                &[(
+                    "histogram",
+                    "the histogram to read (e.g. `http_request_duration_seconds`)",
+                )],
+                "error-ratio",
+            ),
+            MetricKind::ErrorRatio => (
+                &[
+                    (
+                        "requests",
+                        "the counter of all requests (e.g. `http_requests_total`)",
+                    ),
+                    (
+                        "errors",
+                        "the counter of failed requests (e.g. `http_requests_total{code=~\"5..\"}`)",
+                    ),
+                ],
+                "distribution",
+            ),
         };
+        let kind_name = crate::ingest::prometheus::pack::kind_name(kind);
+        for (field, given) in [
+            ("histogram", source.histogram.is_some()),
+            ("requests", source.requests.is_some()),
+            ("errors", source.errors.is_some()),
+        ] {
+            match (given, wanted.iter().find(|(f, _)| *f == field)) {
+                (true, None) => problems.push((
+                    field.to_string(),
+                    format!("feeds {other} metrics, not a {kind_name} one"),
+                )),
+                (false, Some((_, what))) => problems.push((
+                    field.to_string(),
+                    format!("a {kind_name} metric needs {what}"),
+                )),
+                _ => {}
+            }
+        }
         let want = match kind {
-            MetricKind::Distribution => {
-                misplaced(
-                    "requests",
-                    source.requests.is_some(),
-                    "feeds error-ratio metrics; a distribution reads a `histogram`",
-                );
-                misplaced(
-                    "errors",
-                    source.errors.is_some(),
-                    "feeds error-ratio metrics; a distribution reads a `histogram`",
-                );
-                misplaced(
-                    "histogram",
-                    source.histogram.is_none(),
-                    "a distribution metric needs the histogram to read (e.g. `http_request_duration_seconds`)",
-                );
-                histogram.map(Want::Histogram)
-            }
-            MetricKind::ErrorRatio => {
-                misplaced(
-                    "histogram",
-                    source.histogram.is_some(),
-                    "feeds distribution metrics; an error ratio reads `requests` and `errors`",
-                );
-                misplaced(
-                    "requests",
-                    source.requests.is_none(),
-                    "an error-ratio metric needs the counter of all requests (e.g. `http_requests_total`)",
-                );
-                misplaced(
-                    "errors",
-                    source.errors.is_none(),
-                    "an error-ratio metric needs the counter of failed requests (e.g. `http_requests_total{code=~\"5..\"}`)",
-                );
-                requests
-                    .zip(errors)
-                    .map(|(requests, errors)| Want::Counts { requests, errors })
-            }
+            MetricKind::Distribution => histogram.map(Want::Histogram),
+            MetricKind::ErrorRatio => requests
+                .zip(errors)
+                .map(|(requests, errors)| Want::Counts { requests, errors }),
         };
         let timeout = match &source.timeout {
             None => Some(DEFAULT_TIMEOUT),
@@ -966,8 +968,8 @@ metrics:
         assert_eq!(
             fields,
             [
-                "metrics[0].source.scrape.requests",
                 "metrics[0].source.scrape.histogram",
+                "metrics[0].source.scrape.requests",
                 "metrics[0].source.scrape.url",
                 "metrics[1].source.scrape.url",
                 "metrics[1].source.scrape.errors",
@@ -977,7 +979,11 @@ metrics:
             "{e}"
         );
         assert!(e.problems.iter().all(|p| p.file == "m.yaml"));
-        assert!(got[1].1.contains("needs the histogram"), "{e}");
+        assert!(got[0].1.contains("needs the histogram"), "{e}");
+        assert_eq!(
+            got[1].1,
+            "feeds error-ratio metrics, not a distribution one"
+        );
         assert!(got[2].1.contains("uses `{{ port }}`"), "{e}");
         assert!(got[4].1.contains("`*` is not supported"), "{e}");
         // A URL may use only names the request must give.
