@@ -13,6 +13,7 @@
 
 pub mod deliver;
 pub mod runner;
+pub mod scrape;
 pub mod sources;
 
 use std::net::SocketAddr;

@@ -13,11 +13,16 @@
 //! Prometheus: each metric with a query-pack source runs its pack's query for both scopes
 //! over the interval that just ended. Queries of one analysis run concurrently, and a
 //! failed query costs only its own metric (a reason on the interval), never the others.
+//!
+//! Scrape: each metric with a scrape source is judged on what its `/metrics` targets
+//! counted between the scrape at the interval's start and the one at its end
+//! ([`super::scrape`]); a target that fails costs only the metrics on it.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
+use super::scrape::Scrapes;
 use crate::analysis::Analysis;
 use crate::analysis::{DataSource, SourceError};
 use crate::ingest::prometheus::{QuerySource, Window};
@@ -41,6 +46,8 @@ pub struct Sources {
     watches: Mutex<HashMap<String, Vec<OtlpWatch>>>,
     /// Where query latencies are recorded.
     metrics: Option<Arc<Metrics>>,
+    /// The scrape source's targets and last scrapes, per analysis.
+    scrapes: Scrapes,
 }
 
 /// One span filter of one analysis, watched on both scopes.
@@ -75,6 +82,7 @@ impl Sources {
             step: DEFAULT_STEP,
             watches: Mutex::new(HashMap::new()),
             metrics: None,
+            scrapes: Scrapes::new(),
         }
     }
 
@@ -222,7 +230,7 @@ impl Sources {
     /// before the daemon was running.
     fn missed_otlp(analysis: &Analysis, errors: &mut Vec<SourceError>) {
         for m in &analysis.model.metrics {
-            if !matches!(m.source, Some(Source::Prometheus(_))) {
+            if matches!(m.source, None | Some(Source::Otlp(_))) {
                 errors.push(SourceError {
                     metric: m.name.clone(),
                     reason: "no spans: the daemon was not running during this interval".into(),
@@ -302,6 +310,10 @@ impl Sources {
     }
 }
 
+fn source_error((metric, reason): (String, String)) -> SourceError {
+    SourceError { metric, reason }
+}
+
 /// A metric's data from the spans one watch pair recorded.
 fn metric_data(kind: MetricKind, baseline: &WindowData, canary: &WindowData) -> MetricData {
     match kind {
@@ -354,7 +366,7 @@ impl DataSource for Sources {
             let otlp = match &m.source {
                 Some(Source::Otlp(o)) => Some(o),
                 None => None,
-                Some(Source::Prometheus(_)) => continue,
+                Some(Source::Prometheus(_) | Source::Scrape(_)) => continue,
             };
             let filter = span_filter(otlp);
             match groups.iter_mut().find(|g| g.filter == filter) {
@@ -376,9 +388,11 @@ impl DataSource for Sources {
         if let Some(old) = old {
             self.release(old);
         }
+        self.scrapes.watch(analysis);
     }
 
     fn unwatch(&self, id: &str) {
+        self.scrapes.unwatch(id);
         let removed = self.watches().remove(id);
         if let Some(w) = removed {
             self.release(w);
@@ -394,8 +408,12 @@ impl DataSource for Sources {
         let mut data = BTreeMap::new();
         let mut errors = Vec::new();
         self.take_otlp(analysis, start_ms, &mut data, &mut errors);
-        self.take_prometheus(analysis, start_ms, end_ms, &mut data, &mut errors)
-            .await;
+        let (_, scraped) = tokio::join!(
+            self.take_prometheus(analysis, start_ms, end_ms, &mut data, &mut errors),
+            self.scrapes.take(analysis, start_ms),
+        );
+        data.extend(scraped.data);
+        errors.extend(scraped.errors.into_iter().map(source_error));
         (data, errors)
     }
 
@@ -408,6 +426,7 @@ impl DataSource for Sources {
         let mut data = BTreeMap::new();
         let mut errors = Vec::new();
         Self::missed_otlp(analysis, &mut errors);
+        errors.extend(Scrapes::missed(analysis).into_iter().map(source_error));
         self.take_prometheus(analysis, start_ms, end_ms, &mut data, &mut errors)
             .await;
         (data, errors)

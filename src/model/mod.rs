@@ -6,6 +6,7 @@
 //! file, the field path and the reason, so `augury check` can list them all at once.
 
 mod builtin;
+pub mod scrape;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -75,6 +76,16 @@ pub enum MetricKind {
     Distribution,
     /// Requests and the errors among them.
     ErrorRatio,
+}
+
+impl MetricKind {
+    /// The name a model writes (`distribution`, `error-ratio`).
+    pub fn name(self) -> &'static str {
+        match self {
+            MetricKind::Distribution => "distribution",
+            MetricKind::ErrorRatio => "error-ratio",
+        }
+    }
 }
 
 /// How a metric is tested.
@@ -242,6 +253,8 @@ pub enum Source {
     Otlp(OtlpSource),
     /// A query from a PromQL query pack.
     Prometheus(PrometheusSource),
+    /// The daemon scrapes the baseline's and the canary's `/metrics` endpoints itself.
+    Scrape(ScrapeSource),
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -283,6 +296,25 @@ pub struct PrometheusSource {
     pub pack: String,
     /// Query name inside the pack.
     pub query: String,
+}
+
+/// A metric read from `/metrics` endpoints the daemon scrapes at the start and end of
+/// every interval; the increase in between is judged (`src/daemon/scrape.rs`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ScrapeSource {
+    /// The targets' URL, with `{{ name }}` placeholders filled from the analysis's scope
+    /// (names the model's `scope` lists). A value listing several comma-separated items
+    /// gives one target each; a side's targets are summed.
+    pub url: String,
+    /// Distribution metrics: a histogram, as a PromQL selector (`name{label="value"}`).
+    pub histogram: Option<String>,
+    /// Error-ratio metrics: the counter of all requests, as a PromQL selector.
+    pub requests: Option<String>,
+    /// Error-ratio metrics: the counter of failed requests (`x_total{code=~"5.."}`).
+    pub errors: Option<String>,
+    /// Longest a scrape may take (default 10s).
+    pub timeout: Option<String>,
 }
 
 /// One metric of a model.
@@ -589,6 +621,11 @@ impl Model {
             }
             m.check_test(&mut at);
             m.check_effect(&mut at);
+            if let Some(Source::Scrape(source)) = &m.source {
+                for (field, reason) in scrape::check(source, m.kind, &self.scope) {
+                    at.add(&format!("source.scrape.{field}"), reason);
+                }
+            }
             m.check_slo(&mut at);
         }
         if found.problems.is_empty() {

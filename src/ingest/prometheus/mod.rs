@@ -227,7 +227,7 @@ impl QuerySource {
                 pack: source.pack.clone(),
                 query: source.query.clone(),
                 query_kind: query.kind.name(),
-                metric_kind: pack::kind_name(metric.kind),
+                metric_kind: metric.kind.name(),
             });
         }
         let (b, c) = tokio::join!(

@@ -350,7 +350,7 @@ impl PackCatalog {
                     pack.name,
                     source.query,
                     query.kind.name(),
-                    kind_name(metric.kind)
+                    metric.kind.name()
                 ));
             }
             for var in query.scope_variables() {
@@ -365,13 +365,6 @@ impl PackCatalog {
             }
         }
         problems
-    }
-}
-
-pub(super) fn kind_name(kind: MetricKind) -> &'static str {
-    match kind {
-        MetricKind::Distribution => "distribution",
-        MetricKind::ErrorRatio => "error-ratio",
     }
 }
 

@@ -29,91 +29,11 @@ use std::fmt;
 
 use super::exposition::{Exposition, Family, Format, MetricType, Sample, Suffix};
 
-/// How a label must compare to a value.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum MatchOp {
-    Equal,
-    NotEqual,
-}
+pub use crate::model::scrape::{MatchOp, Matcher, Selector, SelectorKind, pattern};
 
-/// One label matcher (`name="value"` or `name!="value"`). A missing label counts as the
-/// empty string, as in PromQL.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Matcher {
-    pub name: String,
-    pub op: MatchOp,
-    pub value: String,
-}
-
-impl Matcher {
-    fn matches(&self, sample: &Sample<'_>) -> bool {
-        let v = sample.label(&self.name).unwrap_or("");
-        (v == self.value) == (self.op == MatchOp::Equal)
-    }
-}
-
-/// Whether a selector wants counters or histograms.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum SelectorKind {
-    Counter,
-    Histogram,
-}
-
-/// Which series of a scrape to follow. `metric` is the name as PromQL sees it: the
-/// counter's sample name (`istio_requests_total`) or the histogram's family name
-/// (`istio_request_duration_milliseconds`; a trailing `_bucket` is accepted too).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Selector {
-    pub kind: SelectorKind,
-    pub metric: String,
-    pub matchers: Vec<Matcher>,
-}
-
-impl Selector {
-    pub fn counter(metric: impl Into<String>) -> Self {
-        Selector {
-            kind: SelectorKind::Counter,
-            metric: metric.into(),
-            matchers: Vec::new(),
-        }
-    }
-
-    pub fn histogram(metric: impl Into<String>) -> Self {
-        let metric: String = metric.into();
-        let metric = metric
-            .strip_suffix("_bucket")
-            .map(str::to_string)
-            .unwrap_or(metric);
-        Selector {
-            kind: SelectorKind::Histogram,
-            metric,
-            matchers: Vec::new(),
-        }
-    }
-
-    /// Adds a `name="value"` matcher.
-    pub fn with(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
-        self.matchers.push(Matcher {
-            name: name.into(),
-            op: MatchOp::Equal,
-            value: value.into(),
-        });
-        self
-    }
-
-    /// Adds a `name!="value"` matcher.
-    pub fn without(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
-        self.matchers.push(Matcher {
-            name: name.into(),
-            op: MatchOp::NotEqual,
-            value: value.into(),
-        });
-        self
-    }
-
-    fn matches(&self, sample: &Sample<'_>) -> bool {
-        self.matchers.iter().all(|m| m.matches(sample))
-    }
+/// Whether `sample` is one of the series `selector` follows.
+fn selects(selector: &Selector, sample: &Sample<'_>) -> bool {
+    selector.matches(|name| sample.label(name))
 }
 
 /// One series: metric name and its labels, sorted by name (histograms without `le`).
@@ -255,7 +175,7 @@ fn select_counter(
     };
     let mut created_by_series: BTreeMap<Series, f64> = BTreeMap::new();
     for sample in &family.samples {
-        if !selector.matches(sample) {
+        if !selects(selector, sample) {
             continue;
         }
         let suffix = family.suffix_of(sample);
@@ -296,7 +216,7 @@ fn select_histogram(
         return Err(type_error(metric, "histogram", family));
     }
     for sample in &family.samples {
-        if !selector.matches(sample) {
+        if !selects(selector, sample) {
             continue;
         }
         let suffix = family.suffix_of(sample);
@@ -550,6 +470,26 @@ fn as_count(v: f64) -> Option<u64> {
 mod tests {
     use super::*;
     use crate::ingest::scrape::exposition::parse;
+
+    /// The values of the counters of `text` that `selector` (as a model writes it) picks.
+    fn picked(selector: &str, text: &str) -> Vec<f64> {
+        let s = crate::model::scrape::selector::parse(selector, SelectorKind::Counter).unwrap();
+        let e = parse(text, Format::Text).unwrap();
+        let snap = Snapshot::select(&e, &[s]).unwrap();
+        snap.counters.values().map(|p| p.value).collect()
+    }
+
+    #[test]
+    fn patterns_match_whole_values_like_promql() {
+        let text = "# TYPE c counter\nc{code=\"200\"} 1\nc{code=\"500\"} 2\nc{code=\"503\"} 4\nc{code=\"5000\"} 8\nc{code=\"5.1\"} 16\n";
+        // Series in label order: 5.1, 500, 503.
+        assert_eq!(picked(r#"c{code=~"5.."}"#, text), [16.0, 2.0, 4.0]);
+        assert_eq!(picked(r#"c{code=~"500|503"}"#, text), [2.0, 4.0]);
+        assert_eq!(picked(r#"c{code=~"5\\.1"}"#, text), [16.0]);
+        assert_eq!(picked(r#"c{code!~"5..|2.."}"#, text), [8.0]);
+        // Equality takes the value literally: `.` is a dot there.
+        assert_eq!(picked(r#"c{code="5.."}"#, text), Vec::<f64>::new());
+    }
 
     fn snap(text: &str, selectors: &[Selector]) -> Snapshot {
         Snapshot::select(&parse(text, Format::Text).unwrap(), selectors).unwrap()

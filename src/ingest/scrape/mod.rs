@@ -7,6 +7,11 @@
 //! - `scraper`: the HTTP side: one target, timeout, content negotiation, gzip, typed
 //!   errors, and a thin loop that turns successive scrapes into deltas.
 //!
+//! What a model writes (series selectors, target URL templates) is parsed in
+//! `model::scrape`; the model source that drives these per analysis (every target
+//! scraped at watch time and at each interval's end, the increases judged) is the
+//! daemon's `daemon::scrape`.
+//!
 //! Invariant: nothing here panics or grows without bound on what a target serves; a bad
 //! body is an error that names the target, the line and the reason.
 
