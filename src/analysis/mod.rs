@@ -1,11 +1,13 @@
-//! Analyses: the lifecycle of comparing a canary with its baseline over time.
+//! Analyses: what comparing a canary with its baseline over time is, as values and rules.
 //!
-//! `request` validates what clients ask for; `runner` (the scheduler) judges every running
-//! analysis each interval and moves it to its verdict; the records here are what the
-//! store persists and the API shows.
+//! The records here (`Analysis`, `Interval`, `Status`) are what the store persists and
+//! the API shows; `request` validates what clients ask for; `view` is the verdict view
+//! the API serves and notifications render; `policy` holds the rules between intervals
+//! (what is kept, when an analysis stops); `ports` the runner's `DataSource` and
+//! `Observer`. The runner that applies them is the daemon's (`daemon::runner`).
 //!
-//! Invariant: an analysis changes state only through the store, in one transaction per
-//! interval, so what the API shows is what survives a crash.
+//! Invariant: no I/O here; an analysis changes state only through the store, in one
+//! transaction per interval, so what the API shows is what survives a crash.
 
 pub mod policy;
 pub mod ports;

@@ -80,7 +80,7 @@ impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> ApiError {
         match e {
             // The database did not answer (locked, full disk, I/O): the client may retry.
-            StoreError::Database(_) => ApiError::new(
+            StoreError::Database(_) | StoreError::Interrupted => ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "store_unavailable",
                 e.to_string(),

@@ -26,9 +26,10 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use crate::analysis::Analysis;
+use crate::clock::now_ms;
 use crate::ingest::prometheus::{Buckets, Observation, metric_data};
 use crate::ingest::scrape::delta::{Selector, Snapshot, deltas};
 use crate::ingest::scrape::scraper::Scraper;
@@ -197,12 +198,6 @@ impl Layout {
                 selectors.len() - 1
             })
     }
-}
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
 }
 
 /// Scrapes every target once, concurrently; one result per target, in order.

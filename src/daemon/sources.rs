@@ -338,12 +338,14 @@ fn metric_data(kind: MetricKind, baseline: &WindowData, canary: &WindowData) -> 
     }
 }
 
-/// The span filter of an OTLP source (a metric without a source reads server spans).
-pub fn span_filter(source: Option<&OtlpSource>) -> SpanFilter {
+/// The span filter of an OTLP source (a metric without a source reads server spans);
+/// `None` for a span kind that is none of OTLP's (only a stored analysis of an older
+/// version can hold one: models refuse it at load).
+pub fn span_filter(source: Option<&OtlpSource>) -> Option<SpanFilter> {
     let Some(source) = source else {
-        return SpanFilter::default();
+        return Some(SpanFilter::default());
     };
-    let kind = match source.span_kind {
+    let kind = match &source.span_kind {
         model::SpanKind::Any => None,
         model::SpanKind::Unspecified => Some(SpanKind::Unspecified),
         model::SpanKind::Internal => Some(SpanKind::Internal),
@@ -351,12 +353,13 @@ pub fn span_filter(source: Option<&OtlpSource>) -> SpanFilter {
         model::SpanKind::Client => Some(SpanKind::Client),
         model::SpanKind::Producer => Some(SpanKind::Producer),
         model::SpanKind::Consumer => Some(SpanKind::Consumer),
+        model::SpanKind::Unknown(_) => return None,
     };
-    SpanFilter {
+    Some(SpanFilter {
         kind,
         name: source.span_name.clone(),
         route: source.http_route.clone(),
-    }
+    })
 }
 
 impl DataSource for Sources {
@@ -368,7 +371,11 @@ impl DataSource for Sources {
                 None => None,
                 Some(Source::Prometheus(_) | Source::Scrape(_)) => continue,
             };
-            let filter = span_filter(otlp);
+            let Some(filter) = span_filter(otlp) else {
+                tracing::warn!(analysis = %analysis.id, metric = %m.name,
+                    "metric not watched: its span_kind is none of OTLP's");
+                continue;
+            };
             match groups.iter_mut().find(|g| g.filter == filter) {
                 Some(g) => g.metrics.push((m.name.clone(), m.kind)),
                 None => {

@@ -260,8 +260,10 @@ pub enum Source {
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OtlpSource {
-    /// Span kind to keep (default `server`).
+    /// Span kind to keep: server (the default), client, internal, producer, consumer,
+    /// unspecified, or any.
     #[serde(default)]
+    #[schema(value_type = String, example = "server")]
     pub span_kind: SpanKind,
     /// Keep only spans whose name equals this.
     pub span_name: Option<String>,
@@ -269,15 +271,14 @@ pub struct OtlpSource {
     pub http_route: Option<String>,
 }
 
-/// Which spans of an OTLP source a metric reads, by the span's kind. Typed, so a typo in
-/// a model is refused when the model is loaded, not discovered as missing data later.
-#[derive(
-    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema,
-)]
-#[serde(rename_all = "lowercase")]
+/// Which spans of an OTLP source a metric reads, by the span's kind. A value that is none
+/// of the kinds is refused when a model loads (a typo would otherwise watch nothing and
+/// give `nodata` forever); it reads back as [`SpanKind::Unknown`] only from an analysis
+/// stored by an older version, so such a row stays readable.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(from = "String", into = "String")]
 pub enum SpanKind {
-    /// Spans of every kind.
-    #[serde(alias = "all")]
+    /// Spans of every kind (`any`, or `all`).
     Any,
     Unspecified,
     Internal,
@@ -287,6 +288,44 @@ pub enum SpanKind {
     Client,
     Producer,
     Consumer,
+    /// None of the above, as written.
+    Unknown(String),
+}
+
+impl SpanKind {
+    /// The kinds a model may name, as it names them.
+    pub const NAMES: &'static str =
+        "server, client, internal, producer, consumer, unspecified, any";
+}
+
+impl From<String> for SpanKind {
+    fn from(text: String) -> SpanKind {
+        match text.as_str() {
+            "any" | "all" => SpanKind::Any,
+            "unspecified" => SpanKind::Unspecified,
+            "internal" => SpanKind::Internal,
+            "server" => SpanKind::Server,
+            "client" => SpanKind::Client,
+            "producer" => SpanKind::Producer,
+            "consumer" => SpanKind::Consumer,
+            _ => SpanKind::Unknown(text),
+        }
+    }
+}
+
+impl From<SpanKind> for String {
+    fn from(kind: SpanKind) -> String {
+        match kind {
+            SpanKind::Any => "any".into(),
+            SpanKind::Unspecified => "unspecified".into(),
+            SpanKind::Internal => "internal".into(),
+            SpanKind::Server => "server".into(),
+            SpanKind::Client => "client".into(),
+            SpanKind::Producer => "producer".into(),
+            SpanKind::Consumer => "consumer".into(),
+            SpanKind::Unknown(text) => text,
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -621,6 +660,14 @@ impl Model {
             }
             m.check_test(&mut at);
             m.check_effect(&mut at);
+            if let Some(Source::Otlp(o)) = &m.source
+                && let SpanKind::Unknown(text) = &o.span_kind
+            {
+                at.add(
+                    "source.otlp.span_kind",
+                    format!("`{text}` is not a span kind (one of {})", SpanKind::NAMES),
+                );
+            }
             if let Some(Source::Scrape(source)) = &m.source {
                 for (field, reason) in scrape::check(source, m.kind, &self.scope) {
                     at.add(&format!("source.scrape.{field}"), reason);
@@ -852,7 +899,7 @@ mod tests {
             )
         };
         let kind = |m: Model| match &m.metrics[0].source {
-            Some(Source::Otlp(o)) => o.span_kind,
+            Some(Source::Otlp(o)) => o.span_kind.clone(),
             other => panic!("not an OTLP source: {other:?}"),
         };
         assert_eq!(kind(model("client").unwrap()), SpanKind::Client);
@@ -866,8 +913,17 @@ mod tests {
         // A typo used to load and then watch nothing, every interval `nodata`.
         let e = model("sever").unwrap_err().to_string();
         assert!(
-            e.contains("m.yaml") && e.contains("sever") && e.contains("server"),
+            e.contains("m.yaml")
+                && e.contains("metrics[0].source.otlp.span_kind")
+                && e.contains("`sever` is not a span kind"),
             "{e}"
+        );
+        // What a model of an older version stored reads back, as unknown.
+        let stored: OtlpSource = serde_json::from_str(r#"{"span_kind": "sever"}"#).unwrap();
+        assert_eq!(stored.span_kind, SpanKind::Unknown("sever".into()));
+        assert_eq!(
+            serde_json::to_string(&stored.span_kind).unwrap(),
+            r#""sever""#
         );
     }
 

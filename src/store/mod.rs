@@ -87,6 +87,9 @@ pub enum StoreError {
     Corrupt { what: String, reason: String },
     #[error("unsupported database URL `{0}` (use sqlite://PATH)")]
     Url(String),
+    /// The write's task was stopped before it finished (the daemon is shutting down).
+    #[error("the write was interrupted: the daemon is shutting down")]
+    Interrupted,
 }
 
 // SQLite primary result codes (the low byte of an extended code).
@@ -232,15 +235,24 @@ impl Store {
 
     /// [`Store::create`] with the analysis's notification recipients, stored in the same
     /// transaction together with the `started` notifications of those that want them.
+    ///
+    /// The write runs in a task of its own, so that once started it commits and is
+    /// announced to the listeners even if the caller stops waiting (a request deadline, a
+    /// client that went away): a committed analysis is never left unannounced, and so
+    /// never left unscheduled.
     pub async fn create_notifying(
         &self,
         request: &ValidRequest,
         recipients: &[Recipient],
         now_ms: i64,
     ) -> Result<(Analysis, bool), StoreError> {
-        match self {
-            Store::Sqlite(s) => s.create(request, recipients, now_ms).await,
-        }
+        let (store, request, recipients) = (self.clone(), request.clone(), recipients.to_vec());
+        completed(tokio::spawn(async move {
+            match &store {
+                Store::Sqlite(s) => s.create(&request, &recipients, now_ms).await,
+            }
+        }))
+        .await
     }
 
     pub async fn get(&self, id: &str) -> Result<Option<Analysis>, StoreError> {
@@ -316,14 +328,20 @@ impl Store {
 
     /// Cancels a running analysis; returns it as it now stands (None if unknown), and
     /// whether this call cancelled it (`false`: it was already decided or cancelled).
+    /// Like a create, the write completes and is announced even if the caller stops
+    /// waiting.
     pub async fn cancel(
         &self,
         id: &str,
         now_ms: i64,
     ) -> Result<Option<(Analysis, bool)>, StoreError> {
-        match self {
-            Store::Sqlite(s) => s.cancel(id, now_ms).await,
-        }
+        let (store, id) = (self.clone(), id.to_string());
+        completed(tokio::spawn(async move {
+            match &store {
+                Store::Sqlite(s) => s.cancel(&id, now_ms).await,
+            }
+        }))
+        .await
     }
 
     /// The notifications of analysis `id` (the outbox rows), oldest first.
@@ -370,5 +388,82 @@ impl Store {
         match self {
             Store::Sqlite(s) => s.close().await,
         }
+    }
+}
+
+/// What a write's own task came to: its result, its panic carried on to the caller, or
+/// [`StoreError::Interrupted`] when the runtime stopped it.
+async fn completed<T>(
+    task: tokio::task::JoinHandle<Result<T, StoreError>>,
+) -> Result<T, StoreError> {
+    match task.await {
+        Ok(result) => result,
+        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        Err(_) => Err(StoreError::Interrupted),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::analysis::AnalysisRequest;
+    use crate::model::Catalog;
+
+    /// Polls `write` once and drops it, as a caller that stops waiting does; true when it
+    /// had not finished by then.
+    fn abandoned<T>(write: impl std::future::Future<Output = T>) -> bool {
+        let mut write = std::pin::pin!(write);
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        write.as_mut().poll(&mut cx).is_pending()
+    }
+
+    /// The next change the listener heard; a bound on the wait turns a change that never
+    /// comes into a failure instead of a hang.
+    async fn announced(
+        heard: &mut tokio::sync::mpsc::UnboundedReceiver<(String, ChangeKind)>,
+    ) -> (String, ChangeKind) {
+        tokio::time::timeout(std::time::Duration::from_secs(60), heard.recv())
+            .await
+            .expect("the abandoned write was never announced")
+            .unwrap()
+    }
+
+    /// A create or cancel whose caller stops waiting at once (a request deadline, a
+    /// client gone) still commits and is announced: the runner never misses an analysis
+    /// that is in the database.
+    #[tokio::test]
+    async fn a_write_abandoned_by_its_caller_still_commits_and_is_announced() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("a.db").display());
+        let store = Store::open(&url).await.unwrap();
+        let (tx, mut heard) = tokio::sync::mpsc::unbounded_channel();
+        store.on_change(std::sync::Arc::new(move |c: &Change<'_>| {
+            let _ = tx.send((c.id.to_string(), c.kind));
+        }));
+        let request: AnalysisRequest = serde_json::from_value(serde_json::json!({
+            "key": "k", "model": "http-red",
+            "baseline": {"service.name": "s", "service.version": "1"},
+            "canary": {"service.name": "s", "service.version": "2"},
+            "interval": "1s", "lifetime": "1h"}))
+        .unwrap();
+        let valid = request.validate(&Catalog::builtin()).unwrap();
+        // Polled once, then dropped: the caller gave up before the write could finish.
+        assert!(abandoned(store.create_notifying(&valid, &[], 1_000)));
+        let (id, kind) = announced(&mut heard).await;
+        assert_eq!(kind, ChangeKind::Created);
+        assert_eq!(
+            store.get(&id).await.unwrap().unwrap().status,
+            Status::Running
+        );
+
+        assert!(abandoned(store.cancel(&id, 2_000)));
+        assert_eq!(
+            announced(&mut heard).await,
+            (id.clone(), ChangeKind::Cancelled)
+        );
+        assert_eq!(
+            store.get(&id).await.unwrap().unwrap().status,
+            Status::Cancelled
+        );
     }
 }

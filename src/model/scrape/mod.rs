@@ -17,6 +17,9 @@ use target::UrlTemplate;
 /// How long a scrape may take unless the model says otherwise.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// The longest timeout a model may give a scrape.
+pub const MAX_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// How a label must compare to a value.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum MatchOp {
@@ -298,7 +301,17 @@ impl Spec {
         let timeout = match &source.timeout {
             None => Some(DEFAULT_TIMEOUT),
             Some(text) => match humantime::parse_duration(text.trim()) {
-                Ok(d) if !d.is_zero() => Some(d),
+                Ok(d) if !d.is_zero() && d <= MAX_TIMEOUT => Some(d),
+                Ok(d) if d > MAX_TIMEOUT => {
+                    problems.push((
+                        "timeout".into(),
+                        format!(
+                            "`{text}` is longer than {}: a scrape holds its analysis's turn at the runner while it waits",
+                            humantime::format_duration(MAX_TIMEOUT)
+                        ),
+                    ));
+                    None
+                }
                 Ok(_) => {
                     problems.push(("timeout".into(), format!("`{text}` must be longer than 0")));
                     None
