@@ -16,27 +16,15 @@ use support::traffic::{Traffic, Transport, Version};
 const VERDICT_DEADLINE: Duration = Duration::from_secs(90);
 
 fn http() -> reqwest::Client {
-    reqwest::Client::builder()
-        .timeout(Duration::from_secs(15))
-        .build()
-        .unwrap()
+    support::http::client(Duration::from_secs(15))
 }
 
 async fn post(api: &str, path: &str, body: &Value) -> (u16, Value) {
-    let r = http()
-        .post(format!("{api}{path}"))
-        .json(body)
-        .send()
-        .await
-        .unwrap();
-    let status = r.status().as_u16();
-    (status, r.json().await.unwrap_or(Value::Null))
+    support::http::post(&http(), api, path, body).await
 }
 
 async fn get(api: &str, path: &str) -> (u16, Value) {
-    let r = http().get(format!("{api}{path}")).send().await.unwrap();
-    let status = r.status().as_u16();
-    (status, r.json().await.unwrap_or(Value::Null))
+    support::http::get(&http(), api, path).await
 }
 
 fn request(key: &str, service: &str, interval: &str, lifetime: &str) -> Value {

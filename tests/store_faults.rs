@@ -24,27 +24,15 @@ const DEADLINE: Duration = Duration::from_secs(90);
 const POLL: Duration = Duration::from_millis(100);
 
 fn http() -> reqwest::Client {
-    reqwest::Client::builder()
-        .timeout(Duration::from_secs(30))
-        .build()
-        .unwrap()
+    support::http::client(Duration::from_secs(30))
 }
 
 async fn post(api: &str, path: &str, body: &Value) -> (u16, Value) {
-    let r = http()
-        .post(format!("{api}{path}"))
-        .json(body)
-        .send()
-        .await
-        .unwrap();
-    let status = r.status().as_u16();
-    (status, r.json().await.unwrap_or(Value::Null))
+    support::http::post(&http(), api, path, body).await
 }
 
 async fn get(api: &str, path: &str) -> (u16, Value) {
-    let r = http().get(format!("{api}{path}")).send().await.unwrap();
-    let status = r.status().as_u16();
-    (status, r.json().await.unwrap_or(Value::Null))
+    support::http::get(&http(), api, path).await
 }
 
 /// An analysis judged every second for an hour, so it keeps writing intervals.

@@ -173,10 +173,7 @@ impl Daemon {
                 reason: e.to_string(),
             })?;
         }
-        let (prometheus, api_packs) = match prometheus_source(&settings, &catalog)? {
-            Some((source, packs)) => (Some(source), Some(packs)),
-            None => (None, None),
-        };
+        let (prometheus, api_packs) = prometheus_source(&settings, &catalog)?.unzip();
         let metrics = Arc::new(Metrics::new());
         let store = open_store(&settings.database, &metrics).await?;
 
@@ -362,8 +359,8 @@ fn prometheus_source(
     }
     check_models(catalog, &packs)?;
     let client = Client::new(config).map_err(|e| DaemonError::Prometheus(e.to_string()))?;
-    let shared = Arc::new(packs.clone());
-    Ok(Some((QuerySource::new(client, packs), shared)))
+    let packs = Arc::new(packs);
+    Ok(Some((QuerySource::new(client, Arc::clone(&packs)), packs)))
 }
 
 /// Opens the store at `url` and seeds the `augury_analyses{status}` gauge from it.

@@ -26,6 +26,7 @@ pub mod pack;
 pub mod template;
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use crate::judge::{MetricData, data::HistogramSide};
@@ -135,16 +136,22 @@ pub enum FetchError {
     },
 }
 
-/// Runs pack queries for scopes and windows.
+/// Runs pack queries for scopes and windows. Cheap to clone (each query task takes one):
+/// the client and the packs are shared.
 #[derive(Clone, Debug)]
 pub struct QuerySource {
     client: Client,
-    packs: PackCatalog,
+    packs: Arc<PackCatalog>,
 }
 
 impl QuerySource {
-    pub fn new(client: Client, packs: PackCatalog) -> QuerySource {
-        QuerySource { client, packs }
+    /// `packs` may be shared with whoever else reads them (the API checks models with
+    /// the same packs).
+    pub fn new(client: Client, packs: impl Into<Arc<PackCatalog>>) -> QuerySource {
+        QuerySource {
+            client,
+            packs: packs.into(),
+        }
     }
 
     pub fn client(&self) -> &Client {
