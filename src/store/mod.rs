@@ -1,7 +1,12 @@
 //! The store: analyses and interval results, persisted.
 //!
-//! SQLite (embedded, WAL) today. The daemon talks to [`Store`] only, so a PostgreSQL
-//! backend can be added behind it without touching callers.
+//! Two backends behind one API: SQLite (embedded, WAL; one replica) and PostgreSQL (a
+//! server that several replicas may share). The daemon talks to [`Store`] only. Both run
+//! the same queries and transactions ([`sql`], generic over the backend), read rows back
+//! the same way ([`rows`]) and keep the same readiness state ([`health`]); a backend's
+//! own module says how it is opened, how its JSON functions are spelled and which of its
+//! errors mean it cannot write. Their schemas are kept in step: migrations/sqlite and
+//! migrations/postgres hold the same numbered files, in each database's types.
 //!
 //! Invariant: one transaction per state change; an interval's result, the analysis
 //! state it leads to and the notifications announcing it commit together or not at all.
@@ -16,9 +21,15 @@
 //!   probe's, at most once a second while failing) makes it ready again, with no restart;
 //! - a damaged database file (SQLITE_CORRUPT, SQLITE_NOTADB) is
 //!   [`StoreError::DatabaseCorrupt`], permanent: not ready until repaired and restarted;
+//!   PostgreSQL has no such state: a server that cannot be reached is a failing write
+//!   like a full disk (not ready, retryable, ready again once a write commits);
 //! - one unreadable row (unknown status, malformed JSON) is that row's problem: the
 //!   readers that return many rows quarantine it ([`Unreadable`]) and serve the others.
 
+mod health;
+mod postgres;
+mod rows;
+mod sql;
 mod sqlite;
 
 use serde::Serialize;
@@ -27,6 +38,8 @@ use crate::analysis::{Analysis, Interval, Scope, Status, ValidRequest};
 use crate::judge::Verdict;
 use crate::notify::{Attempt, Notification, Recipient};
 
+pub use postgres::PgStore;
+pub use sql::SqlStore;
 pub use sqlite::SqliteStore;
 
 /// What a committed change did to an analysis.
@@ -85,7 +98,8 @@ pub enum StoreError {
     /// database and the other records are fine.
     #[error("stored {what} is corrupt: {reason}")]
     Corrupt { what: String, reason: String },
-    #[error("unsupported database URL `{0}` (use sqlite://PATH)")]
+    /// The URL names no backend (its password, if any, is left out).
+    #[error("unsupported database URL `{0}` (use sqlite://PATH or postgres://USER@HOST/DATABASE)")]
     Url(String),
     /// The write's task was stopped before it finished (the daemon is shutting down).
     #[error("the write was interrupted: the daemon is shutting down")]
@@ -102,10 +116,15 @@ pub(crate) const SQLITE_CANTOPEN: i32 = 14;
 pub(crate) const SQLITE_PROTOCOL: i32 = 15;
 pub(crate) const SQLITE_NOTADB: i32 = 26;
 
-/// The SQLite (extended) result code of `e`, when SQLite gave one.
+/// The SQLite (extended) result code of `e`, when SQLite gave one (never for another
+/// database's error, whose code may also be a number).
 pub(crate) fn sqlite_code(e: &sqlx::Error) -> Option<i32> {
     match e {
-        sqlx::Error::Database(d) => d.code()?.parse().ok(),
+        sqlx::Error::Database(d) => {
+            sqlx::error::DatabaseError::code(d.try_downcast_ref::<sqlx::sqlite::SqliteError>()?)?
+                .parse()
+                .ok()
+        }
         _ => None,
     }
 }
@@ -212,16 +231,37 @@ pub struct IntervalUpdate {
 #[derive(Clone, Debug)]
 pub enum Store {
     Sqlite(SqliteStore),
+    Postgres(PgStore),
+}
+
+/// `$call` on the backend store inside `$store`, named `$s`.
+macro_rules! on_backend {
+    ($store:expr, $s:ident => $call:expr) => {
+        match $store {
+            Store::Sqlite($s) => $call,
+            Store::Postgres($s) => $call,
+        }
+    };
 }
 
 impl Store {
-    /// Opens (creating if needed) the database at `url` and brings its schema up to date.
+    /// Opens the database at `url` and brings its schema up to date: `sqlite:` URLs open
+    /// (creating if needed) a SQLite file, `postgres://` and `postgresql://` URLs connect
+    /// to a PostgreSQL database (which must exist).
     pub async fn open(url: &str) -> Result<Store, StoreError> {
         if url.starts_with("sqlite:") {
             Ok(Store::Sqlite(SqliteStore::open(url).await?))
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Ok(Store::Postgres(PgStore::open(url).await?))
         } else {
-            Err(StoreError::Url(url.to_string()))
+            Err(StoreError::Url(without_password(url)))
         }
+    }
+
+    /// Whether several replicas may share this database (PostgreSQL), as opposed to one
+    /// process's own file (SQLite).
+    pub fn is_shared(&self) -> bool {
+        matches!(self, Store::Postgres(_))
     }
 
     /// Creates the analysis, or returns the one that already has this key (`false`).
@@ -248,35 +288,27 @@ impl Store {
     ) -> Result<(Analysis, bool), StoreError> {
         let (store, request, recipients) = (self.clone(), request.clone(), recipients.to_vec());
         completed(tokio::spawn(async move {
-            match &store {
-                Store::Sqlite(s) => s.create(&request, &recipients, now_ms).await,
-            }
+            on_backend!(&store, s => s.create(&request, &recipients, now_ms).await)
         }))
         .await
     }
 
     pub async fn get(&self, id: &str) -> Result<Option<Analysis>, StoreError> {
-        match self {
-            Store::Sqlite(s) => s.get(id).await,
-        }
+        on_backend!(self, s => s.get(id).await)
     }
 
     /// Every readable analysis (in `status`, if given), oldest first, in full. Rows that
     /// cannot be read are logged and left out; [`Store::list_running`] reports them, and
     /// [`Store::list_page`] is the cheap way to list.
     pub async fn list(&self, status: Option<Status>) -> Result<Vec<Analysis>, StoreError> {
-        match self {
-            Store::Sqlite(s) => s.list(status).await,
-        }
+        on_backend!(self, s => s.list(status).await)
     }
 
     /// The running analyses, in full, oldest first, for the runner to resume; and the
     /// running rows that cannot be read (id and reason, also logged), so one bad row
     /// never stops the others from resuming. Only a database failure is an `Err`.
     pub async fn list_running(&self) -> Result<(Vec<Analysis>, Vec<Unreadable>), StoreError> {
-        match self {
-            Store::Sqlite(s) => s.list_running().await,
-        }
+        on_backend!(self, s => s.list_running().await)
     }
 
     /// One page of summaries (in `status`, if given), oldest first, starting after
@@ -288,30 +320,22 @@ impl Store {
         after: Option<&Cursor>,
         limit: u32,
     ) -> Result<Page, StoreError> {
-        match self {
-            Store::Sqlite(s) => s.list_page(status, after, limit).await,
-        }
+        on_backend!(self, s => s.list_page(status, after, limit).await)
     }
 
     /// How many analyses are in each status.
     pub async fn count_by_status(&self) -> Result<Vec<(Status, u64)>, StoreError> {
-        match self {
-            Store::Sqlite(s) => s.count_by_status().await,
-        }
+        on_backend!(self, s => s.count_by_status().await)
     }
 
     /// Whether the store can serve: the database file is not corrupt, the last write
     /// (or a probe write, made here when due) committed, and a read answers.
     pub async fn ready(&self) -> Result<(), NotReady> {
-        match self {
-            Store::Sqlite(s) => s.ready().await,
-        }
+        on_backend!(self, s => s.ready().await)
     }
 
     pub async fn intervals(&self, id: &str) -> Result<Vec<Interval>, StoreError> {
-        match self {
-            Store::Sqlite(s) => s.intervals(id).await,
-        }
+        on_backend!(self, s => s.intervals(id).await)
     }
 
     /// Records an interval result, only if the analysis is still running and this is the
@@ -321,9 +345,7 @@ impl Store {
         id: &str,
         update: &IntervalUpdate,
     ) -> Result<bool, StoreError> {
-        match self {
-            Store::Sqlite(s) => s.record_interval(id, update).await,
-        }
+        on_backend!(self, s => s.record_interval(id, update).await)
     }
 
     /// Cancels a running analysis; returns it as it now stands (None if unknown), and
@@ -337,18 +359,14 @@ impl Store {
     ) -> Result<Option<(Analysis, bool)>, StoreError> {
         let (store, id) = (self.clone(), id.to_string());
         completed(tokio::spawn(async move {
-            match &store {
-                Store::Sqlite(s) => s.cancel(&id, now_ms).await,
-            }
+            on_backend!(&store, s => s.cancel(&id, now_ms).await)
         }))
         .await
     }
 
     /// The notifications of analysis `id` (the outbox rows), oldest first.
     pub async fn notifications(&self, id: &str) -> Result<Vec<Notification>, StoreError> {
-        match self {
-            Store::Sqlite(s) => s.notifications(id).await,
-        }
+        on_backend!(self, s => s.notifications(id).await)
     }
 
     /// Pending notifications due by `now_ms`, oldest first, in order per analysis and
@@ -358,36 +376,43 @@ impl Store {
         now_ms: i64,
         limit: u32,
     ) -> Result<Vec<Notification>, StoreError> {
-        match self {
-            Store::Sqlite(s) => s.due_notifications(now_ms, limit).await,
-        }
+        on_backend!(self, s => s.due_notifications(now_ms, limit).await)
     }
 
     /// When the next pending notification is due, and how many are pending.
     pub async fn pending_notifications(&self) -> Result<(Option<i64>, u64), StoreError> {
-        match self {
-            Store::Sqlite(s) => s.pending_notifications().await,
-        }
+        on_backend!(self, s => s.pending_notifications().await)
     }
 
     /// Records one delivery attempt and its consequence for the notification.
     pub async fn record_attempt(&self, id: i64, attempt: &Attempt) -> Result<(), StoreError> {
-        match self {
-            Store::Sqlite(s) => s.record_attempt(id, attempt).await,
-        }
+        on_backend!(self, s => s.record_attempt(id, attempt).await)
     }
 
     /// Registers a listener for committed changes to analyses.
     pub fn on_change(&self, listener: ChangeListener) {
-        match self {
-            Store::Sqlite(s) => s.on_change(listener),
-        }
+        on_backend!(self, s => s.on_change(listener))
     }
 
     pub async fn close(&self) {
-        match self {
-            Store::Sqlite(s) => s.close().await,
-        }
+        on_backend!(self, s => s.close().await)
+    }
+}
+
+/// `url` with the password of its user info, if any, replaced by `***`, fit for an
+/// error message or a log.
+fn without_password(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(authority_end);
+    match authority.rsplit_once('@') {
+        Some((user_info, host)) => match user_info.split_once(':') {
+            Some((user, _password)) => format!("{scheme}://{user}:***@{host}{tail}"),
+            None => url.to_string(),
+        },
+        None => url.to_string(),
     }
 }
 
