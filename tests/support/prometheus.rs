@@ -183,7 +183,7 @@ impl Prometheus {
         // The port is free when chosen but could be taken before Prometheus binds it.
         for _ in 0..3 {
             let dir = tempfile::tempdir().unwrap();
-            let port = free_port();
+            let port = super::free_port();
             let mut config = String::from(
                 "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n  evaluation_interval: 1s\nscrape_configs:\n",
             );
@@ -315,14 +315,6 @@ impl Drop for Prometheus {
         drop(self.child.stdin.take());
         let _ = self.child.wait();
     }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// Unix seconds as the `SystemTime` the query source takes.
