@@ -249,13 +249,16 @@ impl Store {
     /// (creating if needed) a SQLite file, `postgres://` and `postgresql://` URLs connect
     /// to a PostgreSQL database (which must exist).
     pub async fn open(url: &str) -> Result<Store, StoreError> {
-        if url.starts_with("sqlite:") {
-            Ok(Store::Sqlite(SqliteStore::open(url).await?))
-        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            Ok(Store::Postgres(PgStore::open(url).await?))
-        } else {
-            Err(StoreError::Url(without_password(url)))
+        match Kind::of(url)? {
+            Kind::Sqlite => Ok(Store::Sqlite(SqliteStore::open(url).await?)),
+            Kind::Postgres => Ok(Store::Postgres(PgStore::open(url).await?)),
         }
+    }
+
+    /// Whether `url` names a database [`Store::open`] can open, without opening it: a
+    /// [`StoreError::Url`] naming the forms it takes if not.
+    pub fn check_url(url: &str) -> Result<(), StoreError> {
+        Kind::of(url).map(|_| ())
     }
 
     /// Whether several replicas may share this database (PostgreSQL), as opposed to one
@@ -399,6 +402,24 @@ impl Store {
     }
 }
 
+/// The backend a database URL names.
+enum Kind {
+    Sqlite,
+    Postgres,
+}
+
+impl Kind {
+    fn of(url: &str) -> Result<Kind, StoreError> {
+        if url.starts_with("sqlite:") {
+            Ok(Kind::Sqlite)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Ok(Kind::Postgres)
+        } else {
+            Err(StoreError::Url(without_password(url)))
+        }
+    }
+}
+
 /// `url` with the password of its user info, if any, replaced by `***`, fit for an
 /// error message or a log.
 fn without_password(url: &str) -> String {
@@ -433,6 +454,18 @@ mod tests {
     use super::*;
     use crate::analysis::AnalysisRequest;
     use crate::model::Catalog;
+
+    #[test]
+    fn a_cursor_reads_back_from_its_text_and_other_text_is_none() {
+        let cursor = Cursor {
+            created_ms: 1_700_000_000_123,
+            id: "0190abcdef".into(),
+        };
+        assert_eq!(Cursor::decode(&cursor.encode()), Some(cursor));
+        for bad in ["", "12", "x.00", "12.zz", "12.ff"] {
+            assert_eq!(Cursor::decode(bad), None, "{bad}");
+        }
+    }
 
     /// Polls `write` once and drops it, as a caller that stops waiting does; true when it
     /// had not finished by then.
