@@ -34,7 +34,9 @@ pub struct ServeArgs {
     /// OTLP/HTTP receiver address [default: 127.0.0.1:4318].
     #[arg(long, env = "AUGURY_OTLP_HTTP_LISTEN", value_name = "ADDR")]
     pub otlp_http_listen: Option<String>,
-    /// Database URL [default: sqlite://augury.db]. The file is created if missing.
+    /// Database URL [default: sqlite://augury.db]: sqlite://PATH (the file is created if
+    /// missing; one replica) or postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE (the
+    /// database must exist; several replicas may share it).
     #[arg(long, env = "AUGURY_DATABASE", value_name = "URL")]
     pub database: Option<String>,
     /// Directory of extra judge models (*.yaml); they override built-ins of the same name.
@@ -96,12 +98,7 @@ pub fn settings(args: &ServeArgs) -> Result<(Settings, LogFormat), String> {
     if let Some(v) = args.database.as_ref().or(file.database.as_ref()) {
         s.database = v.clone();
     }
-    if !s.database.starts_with("sqlite:") {
-        return Err(format!(
-            "database `{}`: only sqlite://PATH is supported by this version",
-            s.database
-        ));
-    }
+    crate::store::Store::check_url(&s.database).map_err(|e| e.to_string())?;
     s.models = args.models.clone().or(file.models.clone());
     s.queries = args.queries.clone().or(file.queries.clone());
     let mut prometheus: Option<PrometheusConfig> = match file.prometheus {
@@ -255,8 +252,16 @@ mod tests {
         a.listen = Some("localhost".into());
         assert!(settings(&a).unwrap_err().starts_with("listen `localhost`"));
         let mut a = args(None);
-        a.database = Some("postgres://db/augury".into());
-        assert!(settings(&a).unwrap_err().contains("only sqlite://"));
+        a.database = Some("mysql://augury:s3cret@db/augury".into());
+        let e = settings(&a).unwrap_err();
+        assert!(e.contains("sqlite://") && e.contains("postgres://"), "{e}");
+        assert!(!e.contains("s3cret"), "{e}");
+        let mut a = args(None);
+        a.database = Some("postgres://augury@db/augury".into());
+        assert_eq!(
+            settings(&a).unwrap().0.database,
+            "postgres://augury@db/augury"
+        );
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("c.yaml");
         std::fs::write(&path, "prometheus: {uri: x}\n").unwrap();
