@@ -420,9 +420,9 @@ impl Kind {
     }
 }
 
-/// `url` with the password of its user info, if any, replaced by `***`, fit for an
-/// error message or a log.
-fn without_password(url: &str) -> String {
+/// Database URL `url` with the password of its user info, if any, replaced by `***`:
+/// fit for an error message or a log (a PostgreSQL URL may carry a password).
+pub fn without_password(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return url.to_string();
     };
@@ -454,6 +454,25 @@ mod tests {
     use super::*;
     use crate::analysis::AnalysisRequest;
     use crate::model::Catalog;
+
+    #[test]
+    fn a_url_is_shown_without_its_password() {
+        for (url, shown) in [
+            (
+                "postgres://augury:s3cret@db:5432/augury",
+                "postgres://augury:***@db:5432/augury",
+            ),
+            (
+                "postgres://augury:p@ss@db/a?x=1",
+                "postgres://augury:***@db/a?x=1",
+            ),
+            ("postgres://augury@db/augury", "postgres://augury@db/augury"),
+            ("sqlite://augury.db", "sqlite://augury.db"),
+            ("sqlite:a@b:c.db", "sqlite:a@b:c.db"),
+        ] {
+            assert_eq!(without_password(url), shown);
+        }
+    }
 
     #[test]
     fn a_cursor_reads_back_from_its_text_and_other_text_is_none() {
