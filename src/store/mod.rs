@@ -84,8 +84,8 @@ pub type ChangeListener = std::sync::Arc<dyn Fn(&Change<'_>) + Send + Sync>;
 /// What can go wrong talking to the database.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    /// The database did not answer or did not write (locked, full disk, I/O error): it may
-    /// work again, so a caller may retry.
+    /// The database did not answer or did not write (locked, full disk, I/O error, a
+    /// server that cannot be reached): it may work again, so a caller may retry.
     #[error("database: {0}")]
     Database(sqlx::Error),
     /// SQLite found the database file damaged (SQLITE_CORRUPT, SQLITE_NOTADB). Permanent:
@@ -331,8 +331,9 @@ impl Store {
         on_backend!(self, s => s.count_by_status().await)
     }
 
-    /// Whether the store can serve: the database file is not corrupt, the last write
-    /// (or a probe write, made here when due) committed, and a read answers.
+    /// Whether the store can serve: the database file is not corrupt (SQLite), the last
+    /// write (or a probe write, made here when due) committed, and a read answers (on
+    /// PostgreSQL, within the pool's acquire timeout while the server is away).
     pub async fn ready(&self) -> Result<(), NotReady> {
         on_backend!(self, s => s.ready().await)
     }
