@@ -19,7 +19,9 @@
 //! - one unreadable row (unknown status, malformed JSON) is that row's problem: the
 //!   readers that return many rows quarantine it ([`Unreadable`]) and serve the others.
 
+pub mod replicas;
 mod sqlite;
+mod url;
 
 use serde::Serialize;
 
@@ -27,7 +29,9 @@ use crate::analysis::{Analysis, Interval, Scope, Status, ValidRequest};
 use crate::judge::Verdict;
 use crate::notify::{Attempt, Notification, Recipient};
 
+pub use replicas::{Claimant, Fence, Lease, Replica, StoredPartial};
 pub use sqlite::SqliteStore;
+pub use url::redacted;
 
 /// What a committed change did to an analysis.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -1,5 +1,7 @@
 //! SQLite backend: one file, WAL journal, migrations embedded in the binary.
 
+mod replicas;
+
 use std::str::FromStr;
 
 use std::sync::{Arc, Mutex};
@@ -14,6 +16,7 @@ use sqlx::sqlite::{
 };
 use sqlx::{Connection as _, Row, Sqlite};
 
+use super::replicas::Fence;
 use super::{
     Change, ChangeKind, ChangeListener, Cursor, IntervalUpdate, NotReady, Page, StoreError,
     Summary, Unreadable,
@@ -330,20 +333,27 @@ async fn create_in(
     Ok((row, inserted))
 }
 
-/// The interval transaction: see [`super::Store::record_interval`].
+/// A lease to record under, and the partial windows the interval merged.
+type Fenced<'a> = Option<(&'a Fence, &'a [(u32, String)])>;
+
+/// The interval transaction: see [`super::Store::record_interval`] and
+/// [`super::Store::record_interval_fenced`].
 async fn record_interval_in(
     conn: &mut sqlx::SqliteConnection,
     id: &str,
     update: &IntervalUpdate,
+    fenced: Fenced<'_>,
 ) -> Result<bool, StoreError> {
     let i = &update.interval;
     let mut tx = conn.begin().await?;
     // The guard makes the write conditional on the state the runner read: a cancel
-    // or another writer in between turns this into a no-op instead of a clobber.
+    // or another writer in between turns this into a no-op instead of a clobber; under
+    // a lease, so does a lease that passed to another replica.
     let advanced = sqlx::query(
         "UPDATE analyses SET status = ?, next_due_ms = ?, decided_ms = ?, intervals = ?, \
          score = ?, judgment = ?, cumulative = ? \
-         WHERE id = ? AND status = 'running' AND intervals = ?",
+         WHERE id = ? AND status = 'running' AND intervals = ? \
+         AND (? IS NULL OR (lease_owner = ? AND lease_fence = ?))",
     )
     .bind(update.status.as_str())
     .bind(update.next_due_ms)
@@ -354,6 +364,9 @@ async fn record_interval_in(
     .bind(to_json(&update.cumulative, "cumulative")?)
     .bind(id)
     .bind(i.seq as i64 - 1)
+    .bind(fenced.map(|(f, _)| f.replica.as_str()))
+    .bind(fenced.map(|(f, _)| f.replica.as_str()))
+    .bind(fenced.map(|(f, _)| f.fence))
     .execute(&mut *tx)
     .await?
     .rows_affected()
@@ -361,6 +374,21 @@ async fn record_interval_in(
     if !advanced {
         tx.rollback().await?;
         return Ok(false);
+    }
+    if update.status.is_final() {
+        sqlx::query("DELETE FROM partials WHERE analysis_id = ?")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+    } else if let Some((_, consumed)) = fenced {
+        for (seq, replica) in consumed {
+            sqlx::query("DELETE FROM partials WHERE analysis_id = ? AND seq = ? AND replica = ?")
+                .bind(id)
+                .bind(i64::from(*seq))
+                .bind(replica)
+                .execute(&mut *tx)
+                .await?;
+        }
     }
     sqlx::query(
         "INSERT INTO intervals (analysis_id, seq, start_ms, end_ms, data, judgment) \
@@ -808,8 +836,17 @@ impl SqliteStore {
         id: &str,
         update: &IntervalUpdate,
     ) -> Result<bool, StoreError> {
+        self.record_interval_with(id, update, None).await
+    }
+
+    pub(crate) async fn record_interval_with(
+        &self,
+        id: &str,
+        update: &IntervalUpdate,
+        fenced: Fenced<'_>,
+    ) -> Result<bool, StoreError> {
         let mut conn = self.writer().await?;
-        let written = record_interval_in(&mut conn, id, update).await;
+        let written = record_interval_in(&mut conn, id, update, fenced).await;
         let advanced = self.finish(conn, written).await?;
         if advanced {
             self.changed(id, ChangeKind::Recorded(update.status));
@@ -837,6 +874,10 @@ impl SqliteStore {
                 == 1;
             if cancelled {
                 enqueue(&mut tx, id, Event::Cancelled, None, now_ms).await?;
+                sqlx::query("DELETE FROM partials WHERE analysis_id = ?")
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
             }
             tx.commit().await?;
             Ok::<_, StoreError>(cancelled)
@@ -909,7 +950,8 @@ impl SqliteStore {
             // the timeout), and an attempt left unrecorded would be sent again.
             let attempts: Option<i64> = sqlx::query_scalar(
                 "UPDATE notifications SET state = ?, attempts = attempts + 1, \
-                 next_attempt_ms = ?, done_ms = ?, last_status = ?, last_error = ? \
+                 next_attempt_ms = ?, done_ms = ?, last_status = ?, last_error = ?, \
+                 claimed_by = NULL, claim_until_ms = 0 \
                  WHERE id = ? AND state = 'pending' RETURNING attempts",
             )
             .bind(state.as_str())
