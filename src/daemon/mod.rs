@@ -396,6 +396,13 @@ async fn open_store(url: &str, metrics: &Metrics) -> Result<Store, DaemonError> 
         url: crate::store::redacted(url),
         reason: e.to_string(),
     })?;
+    count_analyses(&store, metrics).await;
+    Ok(store)
+}
+
+/// Sets the `augury_analyses{status}` gauge from the store: at start, and among replicas
+/// every few seconds (the others change analyses too).
+async fn count_analyses(store: &Store, metrics: &Metrics) {
     // Counted, not read: start-up does not parse every stored analysis, and an
     // unreadable one does not zero its status's gauge.
     let counts = store.count_by_status().await.unwrap_or_default();
@@ -412,7 +419,6 @@ async fn open_store(url: &str, metrics: &Metrics) -> Result<Store, DaemonError> 
             .map_or(0, |(_, n)| *n);
         metrics.set_analyses(status, n as i64);
     }
-    Ok(store)
 }
 
 /// The parts of the daemon that run as supervised tasks, built and ready.
@@ -519,6 +525,7 @@ async fn copy_span_counters(
             SpanResult::Filtered,
             now.filtered_spans - seen.filtered_spans,
         );
+        metrics.set_otlp_watches(now.live_watches);
         seen = now;
     }
 }

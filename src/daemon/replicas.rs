@@ -21,6 +21,9 @@ use crate::clock::Clock;
 use crate::store::{Replica, Store, StoreError};
 use crate::telemetry::Metrics;
 
+/// Beats between two recounts of the `augury_analyses{status}` gauge from the store.
+const GAUGE_EVERY: u64 = 10;
+
 /// How replicas sharing a database work together.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ReplicaSettings {
@@ -146,9 +149,14 @@ pub async fn coordinate(
 ) -> Result<(), StoreError> {
     let tick = membership.settings.tick();
     let mut known: HashSet<String> = HashSet::new();
+    let mut beats = 0u64;
     loop {
         if let Err(e) = beat(&store, &membership, &runner, &metrics, &clock, &mut known).await {
             tracing::warn!(error = %e, "replica coordination: the store failed; trying again");
+        }
+        beats += 1;
+        if beats % GAUGE_EVERY == 0 {
+            super::count_analyses(&store, &metrics).await;
         }
         tokio::select! {
             _ = stop.wait_for(|s| *s) => break,

@@ -189,6 +189,7 @@ pub(super) struct Families {
     notification_duration: Family<NotifierLabels, Histogram, HttpBuckets>,
     notifications_pending: Gauge,
     replicas: Gauge,
+    otlp_watches: Gauge,
     leases: Gauge,
     lease_takeovers: Counter,
     partial_windows: Family<PartialLabels, Counter>,
@@ -220,6 +221,7 @@ impl Families {
             notification_duration: Family::new_with_constructor(HttpBuckets),
             notifications_pending: Gauge::default(),
             replicas: Gauge::default(),
+            otlp_watches: Gauge::default(),
             leases: Gauge::default(),
             lease_takeovers: Counter::default(),
             partial_windows: Family::default(),
@@ -323,6 +325,11 @@ impl Families {
             "augury_replicas",
             "Replicas sharing the database that this one saw alive at its last heartbeat (1 on SQLite)",
             m.replicas.clone(),
+        );
+        r.register(
+            "augury_otlp_watches",
+            "Scopes (one side of an analysis, one span filter) whose spans this replica keeps",
+            m.otlp_watches.clone(),
         );
         r.register(
             "augury_leases",
@@ -440,6 +447,11 @@ impl Metrics {
     pub fn set_replicas(&self, alive: usize, leases: usize) {
         self.families.replicas.set(alive as i64);
         self.families.leases.set(leases as i64);
+    }
+
+    /// How many scopes the OTLP windows watch now.
+    pub fn set_otlp_watches(&self, n: usize) {
+        self.families.otlp_watches.set(n as i64);
     }
 
     /// This replica took over the lease of an analysis.
