@@ -85,17 +85,22 @@ impl SqliteStore {
             let room = (share - held.len() as i64).max(0);
             let claimed = if room > 0 {
                 sqlx::query(
+                    // The outer condition repeats the inner one: where writers do not
+                    // queue on one lock (PostgreSQL), a row another replica claimed
+                    // meanwhile is re-checked and left alone.
                     "UPDATE analyses SET lease_owner = ?, lease_until_ms = ?, \
                      lease_fence = lease_fence + 1 \
                      WHERE id IN (SELECT id FROM analyses WHERE status = 'running' \
                        AND (lease_owner IS NULL OR lease_until_ms < ?) \
                        ORDER BY created_ms, id LIMIT ?) \
+                     AND status = 'running' AND (lease_owner IS NULL OR lease_until_ms < ?) \
                      RETURNING id, lease_fence",
                 )
                 .bind(replica)
                 .bind(now_ms + ttl_ms)
                 .bind(now_ms)
                 .bind(room)
+                .bind(now_ms)
                 .fetch_all(&mut *tx)
                 .await?
             } else {
@@ -233,6 +238,7 @@ impl SqliteStore {
                  SELECT 1 FROM notifications o WHERE o.analysis_id = n.analysis_id \
                  AND o.notifier = n.notifier AND o.state = 'pending' AND o.id < n.id) \
                ORDER BY n.id LIMIT ?) \
+             AND state = 'pending' AND (claim_until_ms <= ? OR claimed_by = ?) \
              RETURNING {NOTIFICATION_COLUMNS}"
         ))
         .bind(&claimant.replica)
@@ -241,6 +247,8 @@ impl SqliteStore {
         .bind(now_ms)
         .bind(&claimant.replica)
         .bind(i64::from(limit))
+        .bind(now_ms)
+        .bind(&claimant.replica)
         .fetch_all(&mut *conn)
         .await
         .map_err(StoreError::from);
