@@ -193,6 +193,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         observer: Arc::clone(&observer),
         concurrency: 64,
         clock: Clock::system(),
+        replicas: None,
+        metrics: None,
     };
     // Start once every analysis is due, so the pass is one burst of N due analyses
     // (as after a restart, or when many were created together).

@@ -43,6 +43,12 @@ pub struct FileConfig {
     pub api_tokens: Vec<String>,
     /// Analyses judged at once (default 64).
     pub runner_concurrency: Option<usize>,
+    /// This replica's name among several sharing a PostgreSQL database.
+    pub replica_id: Option<String>,
+    /// How long a replica's lease on an analysis holds without renewal (`15s`).
+    pub lease_ttl: Option<String>,
+    /// How long the judging replica waits for the others' partial windows (`5s`).
+    pub flush_grace: Option<String>,
 }
 
 impl std::fmt::Debug for FileConfig {
@@ -51,7 +57,10 @@ impl std::fmt::Debug for FileConfig {
             .field("listen", &self.listen)
             .field("otlp_grpc_listen", &self.otlp_grpc_listen)
             .field("otlp_http_listen", &self.otlp_http_listen)
-            .field("database", &self.database)
+            .field(
+                "database",
+                &self.database.as_deref().map(crate::store::redacted),
+            )
             .field("models", &self.models)
             .field("queries", &self.queries)
             .field(
@@ -66,6 +75,9 @@ impl std::fmt::Debug for FileConfig {
             .field("log_format", &self.log_format)
             .field("api_tokens", &self.api_tokens.len())
             .field("runner_concurrency", &self.runner_concurrency)
+            .field("replica_id", &self.replica_id)
+            .field("lease_ttl", &self.lease_ttl)
+            .field("flush_grace", &self.flush_grace)
             .finish()
     }
 }

@@ -4,11 +4,13 @@
 //! the API shows; `request` validates what clients ask for; `view` is the verdict view
 //! the API serves and notifications render; `policy` holds the rules between intervals
 //! (what is kept, when an analysis stops); `ports` the runner's `DataSource` and
-//! `Observer`. The runner that applies them is the daemon's (`daemon::runner`).
+//! `Observer`; `partial` one replica's share of an interval's spans, merged by the
+//! replica that judges it. The runner that applies them is the daemon's (`daemon::runner`).
 //!
 //! Invariant: no I/O here; an analysis changes state only through the store, in one
 //! transaction per interval, so what the API shows is what survives a crash.
 
+pub mod partial;
 pub mod policy;
 pub mod ports;
 pub mod request;
@@ -21,6 +23,7 @@ use serde::{Deserialize, Serialize};
 use crate::judge::{Judgment, MetricData};
 use crate::model::Model;
 
+pub use partial::Partial;
 pub use ports::{DataSource, NoObserver, Observer, SourceError};
 pub use request::{AnalysisRequest, ModelRef, RequestError, Scope, ValidRequest};
 pub use view::VerdictView;

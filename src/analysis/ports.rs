@@ -10,7 +10,7 @@ use super::{Analysis, Interval, Status};
 use crate::judge::MetricData;
 
 /// Why a source could not deliver a metric's data for an interval.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, thiserror::Error, serde::Serialize, serde::Deserialize)]
 #[error("metric `{metric}`: {reason}")]
 pub struct SourceError {
     pub metric: String,
@@ -31,6 +31,27 @@ pub trait DataSource: Send + Sync + 'static {
         start_ms: i64,
         end_ms: i64,
     ) -> impl Future<Output = (BTreeMap<String, MetricData>, Vec<SourceError>)> + Send;
+    /// The part of [`DataSource::take`] that only this replica has, handed out once: what
+    /// it received since the previous call (OTLP spans). Replicas sharing a database write
+    /// it down as their partial window of the interval. A source that receives nothing
+    /// has nothing here.
+    fn take_received(
+        &self,
+        _analysis: &Analysis,
+        _start_ms: i64,
+    ) -> (BTreeMap<String, MetricData>, Vec<SourceError>) {
+        (BTreeMap::new(), Vec::new())
+    }
+    /// The rest of [`DataSource::take`]: what the replica judging the interval asks for
+    /// (Prometheus queries, scrapes). By default all of `take`.
+    fn query(
+        &self,
+        analysis: &Analysis,
+        start_ms: i64,
+        end_ms: i64,
+    ) -> impl Future<Output = (BTreeMap<String, MetricData>, Vec<SourceError>)> + Send {
+        self.take(analysis, start_ms, end_ms)
+    }
     /// What can still be had for `[start_ms, end_ms)`, an interval that ended while the
     /// daemon was not running: sources that keep history answer as in `take`; the others
     /// report each of their metrics as missing, and leave what they hold now (it belongs

@@ -124,6 +124,13 @@ impl AppState {
         self
     }
 
+    /// The same state for a replica among several sharing the database: verdicts are
+    /// read from the store at every poll, since other replicas change them.
+    pub fn among_replicas(mut self) -> AppState {
+        Arc::make_mut(&mut self.0).verdicts = Arc::new(VerdictCache::off());
+        self
+    }
+
     /// The same state with Prometheus configured, its queries in `packs`.
     pub fn with_prometheus(mut self, packs: Arc<PackCatalog>) -> AppState {
         Arc::make_mut(&mut self.0).packs = Some(packs);

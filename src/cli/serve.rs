@@ -34,11 +34,28 @@ pub struct ServeArgs {
     /// OTLP/HTTP receiver address [default: 127.0.0.1:4318].
     #[arg(long, env = "AUGURY_OTLP_HTTP_LISTEN", value_name = "ADDR")]
     pub otlp_http_listen: Option<String>,
-    /// Database URL [default: sqlite://augury.db]: sqlite://PATH (the file is created if
-    /// missing; one replica) or postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE (the
-    /// database must exist; several replicas may share it).
-    #[arg(long, env = "AUGURY_DATABASE", value_name = "URL")]
+    /// Database URL [default: sqlite://augury.db]: sqlite://PATH (one replica; the file
+    /// is created if missing) or postgres://USER:PASSWORD@HOST:PORT/DB (any number of
+    /// replicas share it; the database must exist).
+    #[arg(
+        long,
+        env = "AUGURY_DATABASE",
+        value_name = "URL",
+        hide_env_values = true
+    )]
     pub database: Option<String>,
+    /// This replica's name among several on one PostgreSQL database [default: host name
+    /// and a random suffix].
+    #[arg(long, env = "AUGURY_REPLICA_ID", value_name = "NAME")]
+    pub replica_id: Option<String>,
+    /// How long a replica's lease on an analysis holds without renewal: another replica
+    /// takes a dead one's analyses over after this [default: 15s].
+    #[arg(long, env = "AUGURY_LEASE_TTL", value_name = "DURATION")]
+    pub lease_ttl: Option<String>,
+    /// How long the judging replica waits past an interval's end for every replica's
+    /// partial window; a later one counts in the next interval [default: 5s].
+    #[arg(long, env = "AUGURY_FLUSH_GRACE", value_name = "DURATION")]
+    pub flush_grace: Option<String>,
     /// Directory of extra judge models (*.yaml); they override built-ins of the same name.
     #[arg(long, env = "AUGURY_MODELS", value_name = "DIR")]
     pub models: Option<PathBuf>,
@@ -98,7 +115,37 @@ pub fn settings(args: &ServeArgs) -> Result<(Settings, LogFormat), String> {
     if let Some(v) = args.database.as_ref().or(file.database.as_ref()) {
         s.database = v.clone();
     }
-    crate::store::Store::check_url(&s.database).map_err(|e| e.to_string())?;
+    if !["sqlite:", "postgres://", "postgresql://"]
+        .iter()
+        .any(|scheme| s.database.starts_with(scheme))
+    {
+        return Err(format!(
+            "database `{}`: not a database URL (sqlite://PATH or \
+             postgres://USER:PASSWORD@HOST:PORT/DB)",
+            crate::store::redacted(&s.database)
+        ));
+    }
+    if let Some(v) = args.replica_id.as_ref().or(file.replica_id.as_ref()) {
+        if v.trim().is_empty() || v.len() > 200 {
+            return Err(format!(
+                "replica-id `{v}`: give a name of 1 to 200 characters"
+            ));
+        }
+        s.replicas.id = v.clone();
+    }
+    let duration = |flag: &str, value: &str| -> Result<std::time::Duration, String> {
+        match humantime::parse_duration(value) {
+            Ok(d) if d >= std::time::Duration::from_millis(100) => Ok(d),
+            Ok(_) => Err(format!("{flag} `{value}`: at least 100ms")),
+            Err(e) => Err(format!("{flag} `{value}`: not a duration like 15s ({e})")),
+        }
+    };
+    if let Some(v) = args.lease_ttl.as_ref().or(file.lease_ttl.as_ref()) {
+        s.replicas.lease_ttl = duration("lease-ttl", v)?;
+    }
+    if let Some(v) = args.flush_grace.as_ref().or(file.flush_grace.as_ref()) {
+        s.replicas.flush_grace = duration("flush-grace", v)?;
+    }
     s.models = args.models.clone().or(file.models.clone());
     s.queries = args.queries.clone().or(file.queries.clone());
     let mut prometheus: Option<PrometheusConfig> = match file.prometheus {
@@ -252,16 +299,16 @@ mod tests {
         a.listen = Some("localhost".into());
         assert!(settings(&a).unwrap_err().starts_with("listen `localhost`"));
         let mut a = args(None);
-        a.database = Some("mysql://augury:s3cret@db/augury".into());
+        a.database = Some("mysql://u:pw@db/augury".into());
         let e = settings(&a).unwrap_err();
-        assert!(e.contains("sqlite://") && e.contains("postgres://"), "{e}");
-        assert!(!e.contains("s3cret"), "{e}");
+        assert!(e.contains("not a database URL") && !e.contains("pw"), "{e}");
         let mut a = args(None);
-        a.database = Some("postgres://augury@db/augury".into());
-        assert_eq!(
-            settings(&a).unwrap().0.database,
-            "postgres://augury@db/augury"
-        );
+        a.database = Some("postgres://u:pw@db/augury".into());
+        a.lease_ttl = Some("2s".into());
+        let (s, _) = settings(&a).unwrap();
+        assert_eq!(s.replicas.lease_ttl, std::time::Duration::from_secs(2));
+        a.flush_grace = Some("soon".into());
+        assert!(settings(&a).unwrap_err().starts_with("flush-grace `soon`"));
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("c.yaml");
         std::fs::write(&path, "prometheus: {uri: x}\n").unwrap();

@@ -33,7 +33,7 @@ use crate::clock::now_ms;
 use crate::notify::config::{NotifierConfig, PAGERDUTY_EVENTS_URL};
 use crate::notify::message::{self, Message};
 use crate::notify::{Attempt, Notification, Notifiers, Outcome, pagerduty, slack, webhook};
-use crate::store::{Change, ChangeListener, Store, StoreError};
+use crate::store::{Change, ChangeListener, Claimant, Store, StoreError};
 use crate::telemetry::Metrics;
 
 /// Rows fetched per round.
@@ -97,11 +97,13 @@ impl NotifyError {
 /// What the deliverer needs of the store. [`Store`] is the implementation; the seam lets
 /// tests put a store that fails on demand in front of a real one.
 pub trait Outbox: Clone + Send + Sync + 'static {
-    /// Pending rows due by `now_ms`, in delivery order, at most `limit`.
-    fn due_notifications(
+    /// Pending rows due by `now_ms`, in delivery order, at most `limit`, claimed for
+    /// `claimant` (see [`Store::claim_notifications`]).
+    fn claim_notifications(
         &self,
         now_ms: i64,
         limit: u32,
+        claimant: &Claimant,
     ) -> impl Future<Output = Result<Vec<Notification>, StoreError>> + Send;
     /// When the next pending row is due, and how many are pending.
     fn pending_notifications(
@@ -123,12 +125,13 @@ pub trait Outbox: Clone + Send + Sync + 'static {
 }
 
 impl Outbox for Store {
-    async fn due_notifications(
+    async fn claim_notifications(
         &self,
         now_ms: i64,
         limit: u32,
+        claimant: &Claimant,
     ) -> Result<Vec<Notification>, StoreError> {
-        Store::due_notifications(self, now_ms, limit).await
+        Store::claim_notifications(self, now_ms, limit, claimant).await
     }
     async fn pending_notifications(&self) -> Result<(Option<i64>, u64), StoreError> {
         Store::pending_notifications(self).await
@@ -150,6 +153,17 @@ pub struct Deliverer<S = Store> {
     metrics: Arc<Metrics>,
     client: reqwest::Client,
     wake: Arc<Notify>,
+    /// Who this deliverer claims rows as, and for how long.
+    claimant: Claimant,
+    /// Longest sleep between passes: replicas sharing a database do not hear of each
+    /// other's new rows, so they look at least this often.
+    poll: Option<Duration>,
+}
+
+/// How long a claim on a row holds: past the longest a send can take, so that another
+/// replica sends the row again only when its sender is gone.
+pub fn claim_ttl(timeout: Duration) -> Duration {
+    timeout * 2 + Duration::from_secs(5)
 }
 
 impl<S: Outbox> Deliverer<S> {
@@ -176,13 +190,27 @@ impl<S: Outbox> Deliverer<S> {
         for name in notifiers.notifiers.keys() {
             metrics.notifier_configured(name);
         }
+        let claimant = Claimant {
+            replica: "local".into(),
+            ttl_ms: claim_ttl(notifiers.delivery.timeout).as_millis() as i64,
+        };
         Ok(Deliverer {
             store,
             notifiers,
             metrics,
             client,
             wake,
+            claimant,
+            poll: None,
         })
+    }
+
+    /// The same deliverer as replica `replica` of several sharing the database: its
+    /// claims carry that name, and it looks for due rows at least every `poll`.
+    pub fn as_replica(mut self, replica: &str, poll: Duration) -> Deliverer<S> {
+        self.claimant.replica = replica.to_string();
+        self.poll = Some(poll);
+        self
     }
 
     /// Delivers until `stop` turns true, then flushes what is due (bounded) and returns.
@@ -222,6 +250,7 @@ impl<S: Outbox> Deliverer<S> {
                     wait
                 }
             };
+            let wait = self.poll.map_or(wait, |p| wait.min(p));
             tokio::select! {
                 _ = stop.wait_for(|s| *s) => break,
                 _ = self.wake.notified() => {}
@@ -253,9 +282,10 @@ impl<S: Outbox> Deliverer<S> {
             }
             let due = self
                 .store
-                .due_notifications(now_ms(), BATCH)
+                .claim_notifications(now_ms(), BATCH, &self.claimant)
                 .await
                 .map_err(NotifyError::Store)?;
+            self.metrics.notifications_claimed(due.len() as u64);
             if due.is_empty() {
                 return Ok(());
             }
@@ -603,12 +633,15 @@ mod tests {
     }
 
     impl Outbox for Flaky {
-        async fn due_notifications(
+        async fn claim_notifications(
             &self,
             now_ms: i64,
             limit: u32,
+            claimant: &Claimant,
         ) -> Result<Vec<Notification>, StoreError> {
-            self.inner.due_notifications(now_ms, limit).await
+            self.inner
+                .claim_notifications(now_ms, limit, claimant)
+                .await
         }
         async fn pending_notifications(&self) -> Result<(Option<i64>, u64), StoreError> {
             self.inner.pending_notifications().await

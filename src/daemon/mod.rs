@@ -12,6 +12,7 @@
 //! error, which `augury serve` turns into exit 4.
 
 pub mod deliver;
+pub mod replicas;
 pub mod runner;
 pub mod scrape;
 pub mod sources;
@@ -36,6 +37,7 @@ use crate::store::{Change, ChangeListener, Store, StoreError};
 use crate::telemetry::{Metrics, SpanResult};
 use crate::windows::{Windows, WindowsConfig};
 
+pub use replicas::{Membership, ReplicaSettings};
 pub use runner::{Runner, RunnerHandle};
 pub use sources::Sources;
 
@@ -45,7 +47,7 @@ pub struct Settings {
     /// HTTP API listener.
     pub listen: SocketAddr,
     pub otlp: OtlpConfig,
-    /// `sqlite://PATH`.
+    /// `sqlite://PATH` or `postgres://…`.
     pub database: String,
     /// Extra models (override built-ins of the same name).
     pub models: Option<PathBuf>,
@@ -61,6 +63,8 @@ pub struct Settings {
     /// Named notifiers, the default choice, link bases and delivery settings. An empty
     /// `links.public_url` means the API's own address.
     pub notifiers: Notifiers,
+    /// How replicas sharing a PostgreSQL database work together (unused on SQLite).
+    pub replicas: ReplicaSettings,
 }
 
 impl Settings {
@@ -87,6 +91,7 @@ impl Settings {
                 ..WindowsConfig::default()
             },
             notifiers: Notifiers::default(),
+            replicas: ReplicaSettings::new(),
         }
     }
 }
@@ -197,9 +202,23 @@ impl Daemon {
             notifiers.links.public_url = format!("http://{api_addr}");
         }
         let notifiers = Arc::new(notifiers);
+        // Among replicas sharing the database: who this one is. Alone (SQLite): no one.
+        let membership = store.is_shared().then(|| {
+            Arc::new(Membership::new(
+                settings.replicas.clone(),
+                crate::clock::now_ms(),
+            ))
+        });
         let deliverer =
             deliver::Deliverer::new(store.clone(), Arc::clone(&notifiers), Arc::clone(&metrics))
                 .map_err(DaemonError::Notifications)?;
+        let deliverer = match &membership {
+            Some(m) => deliverer.as_replica(m.id(), m.settings.tick()),
+            None => {
+                metrics.set_replicas(1, 0);
+                deliverer
+            }
+        };
         let (deliverer_stop, deliverer_stopped) = watch::channel(false);
         let deliverer = Some((
             deliverer_stop,
@@ -212,6 +231,8 @@ impl Daemon {
             observer: Arc::clone(&metrics),
             concurrency: settings.runner_concurrency.max(1),
             clock: Clock::system(),
+            replicas: membership.clone(),
+            metrics: Some(Arc::clone(&metrics)),
         };
         subscribe(&store, &runner_handle, &metrics);
         let state = AppState::with_options(
@@ -226,6 +247,11 @@ impl Daemon {
             Some(packs) => state.with_prometheus(packs),
             None => state,
         };
+        let state = match &membership {
+            Some(_) => state.among_replicas(),
+            None => state,
+        };
+        let coordinator = membership.map(|m| (store.clone(), m, runner_handle.clone()));
 
         let (stop, stopped) = watch::channel(false);
         let tasks = spawn_parts(
@@ -235,6 +261,7 @@ impl Daemon {
                 api: (listener, router(state)),
                 metrics: Arc::clone(&metrics),
                 windows,
+                coordinator,
             },
             stopped,
         );
@@ -242,7 +269,7 @@ impl Daemon {
             api = %api_addr,
             otlp_grpc = %otlp_grpc_addr,
             otlp_http = %otlp_http_addr,
-            database = %settings.database,
+            database = %crate::store::redacted(&settings.database),
             prometheus = settings.prometheus.as_ref().map(|p| p.url.as_str()).unwrap_or("none"),
             notifiers = notifiers.notifiers.len(),
             "augury serving"
@@ -366,9 +393,16 @@ fn prometheus_source(
 /// Opens the store at `url` and seeds the `augury_analyses{status}` gauge from it.
 async fn open_store(url: &str, metrics: &Metrics) -> Result<Store, DaemonError> {
     let store = Store::open(url).await.map_err(|e| DaemonError::Database {
-        url: url.to_string(),
+        url: crate::store::redacted(url),
         reason: e.to_string(),
     })?;
+    count_analyses(&store, metrics).await;
+    Ok(store)
+}
+
+/// Sets the `augury_analyses{status}` gauge from the store: at start, and among replicas
+/// every few seconds (the others change analyses too).
+async fn count_analyses(store: &Store, metrics: &Metrics) {
     // Counted, not read: start-up does not parse every stored analysis, and an
     // unreadable one does not zero its status's gauge.
     let counts = store.count_by_status().await.unwrap_or_default();
@@ -385,7 +419,6 @@ async fn open_store(url: &str, metrics: &Metrics) -> Result<Store, DaemonError> 
             .map_or(0, |(_, n)| *n);
         metrics.set_analyses(status, n as i64);
     }
-    Ok(store)
 }
 
 /// The parts of the daemon that run as supervised tasks, built and ready.
@@ -396,8 +429,11 @@ struct Parts {
     ),
     receiver: OtlpReceiver,
     api: (TcpListener, axum::Router),
-    /// With `windows`, for the span-counter copier.
+    /// With `windows`, for the span-counter copier; with `coordinator`, for its own.
     metrics: Arc<Metrics>,
+    /// Among replicas: the store, this replica's membership and the runner to tell of
+    /// analyses started or ended elsewhere.
+    coordinator: Option<(Store, Arc<Membership>, RunnerHandle)>,
     windows: Arc<Windows>,
 }
 
@@ -427,6 +463,14 @@ fn spawn_parts(parts: Parts, stopped: watch::Receiver<bool>) -> Tasks {
             .await;
         ("HTTP API", r.map_err(TaskError::Api))
     });
+    if let Some((store, membership, runner)) = parts.coordinator {
+        let (metrics, stop) = (Arc::clone(&parts.metrics), stopped.clone());
+        tasks.spawn(async move {
+            let r = replicas::coordinate(store, membership, runner, metrics, Clock::system(), stop)
+                .await;
+            ("replica coordinator", r.map_err(TaskError::Runner))
+        });
+    }
     let (m, w, span_stop) = (parts.metrics, parts.windows, until_stopped(stopped));
     tasks.spawn(async move {
         copy_span_counters(&m, &w, span_stop).await;
@@ -481,6 +525,7 @@ async fn copy_span_counters(
             SpanResult::Filtered,
             now.filtered_spans - seen.filtered_spans,
         );
+        metrics.set_otlp_watches(now.live_watches);
         seen = now;
     }
 }

@@ -27,13 +27,15 @@ use std::time::Duration;
 use tokio::sync::{Semaphore, mpsc, watch};
 use tracing::Instrument as _;
 
+use super::replicas::Membership;
 use crate::analysis::policy::{
     Progress, judge_tolerant, next_status, no_evidence, once_only, retry_wait_ms,
 };
-use crate::analysis::{Analysis, DataSource, Interval, Observer, Status};
+use crate::analysis::{Analysis, DataSource, Interval, Observer, Partial, SourceError, Status};
 use crate::clock::Clock;
 use crate::judge::MetricData;
-use crate::store::{Change, ChangeKind, ChangeListener, IntervalUpdate, Store, StoreError};
+use crate::store::{Change, ChangeKind, ChangeListener, Fence, IntervalUpdate, Store, StoreError};
+use crate::telemetry::Metrics;
 
 /// What the rest of the daemon tells the runner.
 #[derive(Debug)]
@@ -85,6 +87,10 @@ pub struct Runner<S, O> {
     /// Analyses judged at once.
     pub concurrency: usize,
     pub clock: Clock,
+    /// Among replicas sharing the database: this replica's membership (None: alone).
+    pub replicas: Option<Arc<Membership>>,
+    /// Where partial windows are counted, among replicas.
+    pub metrics: Option<Arc<Metrics>>,
 }
 
 /// What one attempt at an analysis's next interval came to.
@@ -125,6 +131,27 @@ pub struct Context<S, O> {
     /// Progress rebuilt from stored intervals (after a restart): a measure of how often
     /// a look costs more than one look.
     replays: std::sync::atomic::AtomicU64,
+    /// With replicas sharing the database: who this one is and which leases it holds.
+    shared: Option<Shared>,
+}
+
+/// What a runner among replicas keeps besides the solo runner's state.
+struct Shared {
+    membership: Arc<Membership>,
+    metrics: Option<Arc<Metrics>>,
+    /// Per analysis: the last interval boundary this replica wrote its partial window for.
+    flushed: Mutex<HashMap<String, u32>>,
+}
+
+/// How often the judging replica looks again for partial windows still missing.
+const PARTIAL_POLL_MS: i64 = 100;
+
+/// What the judging replica gathered for an interval: the data, the reasons some is
+/// missing, and, among replicas, the partial windows merged into it.
+struct Gathered {
+    data: BTreeMap<String, MetricData>,
+    errors: Vec<SourceError>,
+    consumed: Vec<(u32, String)>,
 }
 
 impl<S: DataSource, O: Observer> Context<S, O> {
@@ -138,6 +165,34 @@ impl<S: DataSource, O: Observer> Context<S, O> {
             started_ms,
             progress: Mutex::default(),
             replays: Default::default(),
+            shared: None,
+        }
+    }
+
+    /// The same context for a replica among several sharing the database: it writes
+    /// its partial windows at every interval boundary and judges only what it holds the
+    /// lease of; `metrics` counts the partial windows.
+    pub fn among_replicas(
+        mut self,
+        membership: Arc<Membership>,
+        metrics: Option<Arc<Metrics>>,
+    ) -> Self {
+        self.shared = Some(Shared {
+            membership,
+            metrics,
+            flushed: Mutex::default(),
+        });
+        self
+    }
+
+    /// Notes that this replica started receiving `analysis`'s spans now: its first
+    /// partial window is that of the interval under way.
+    fn watching(&self, analysis: &Analysis) {
+        if let Some(shared) = &self.shared {
+            let passed = boundaries_passed(analysis, self.clock.now_ms());
+            locked(&shared.flushed)
+                .entry(analysis.id.clone())
+                .or_insert(passed);
         }
     }
 
@@ -154,6 +209,9 @@ impl<S: DataSource, O: Observer> Context<S, O> {
     /// Forgets what is kept of analysis `id` (decided or cancelled).
     pub fn forget(&self, id: &str) {
         self.cache().remove(id);
+        if let Some(shared) = &self.shared {
+            locked(&shared.flushed).remove(id);
+        }
     }
 
     /// The progress of `analysis`: taken out of memory (the judged interval puts it back),
@@ -177,7 +235,8 @@ impl<S: DataSource, O: Observer> Context<S, O> {
     }
 
     /// Judges the next interval of `id`, adding `carry` (what an earlier failed attempt
-    /// took) to what the sources give now.
+    /// took) to what the sources give now. Among replicas, first writes this replica's
+    /// partial window when an interval boundary passed, then judges only under a lease.
     pub async fn judge_interval(
         &self,
         id: &str,
@@ -194,23 +253,23 @@ impl<S: DataSource, O: Observer> Context<S, O> {
                 });
             }
         };
-        let failed = |e: StoreError, carry| Failure {
-            error: e.to_string(),
-            carry,
-            interval_ms: Some(analysis.interval_ms),
-        };
+        match &self.shared {
+            None => self.judge_solo(analysis, carry).await,
+            Some(shared) => self.judge_shared(shared, analysis, carry).await,
+        }
+    }
+
+    async fn judge_solo(
+        &self,
+        analysis: Analysis,
+        carry: BTreeMap<String, MetricData>,
+    ) -> Result<Judged, Failure> {
         if analysis.next_due_ms > self.clock.now_ms() {
             return Ok(Judged::Early {
                 due_ms: analysis.next_due_ms,
                 carry,
             });
         }
-        let mut progress = match self.progress(&analysis).await {
-            Ok(p) => p,
-            Err(e) => return Err(failed(e, carry)),
-        };
-        let started = std::time::Instant::now();
-        let seq = analysis.intervals + 1;
         let end_ms = analysis.next_due_ms;
         let start_ms = end_ms - analysis.interval_ms as i64;
         let (mut data, errors) = if end_ms <= self.started_ms {
@@ -231,6 +290,177 @@ impl<S: DataSource, O: Observer> Context<S, O> {
                 }
             }
         }
+        let gathered = Gathered {
+            data,
+            errors,
+            consumed: Vec::new(),
+        };
+        self.judge_and_record(analysis, gathered, None).await
+    }
+
+    /// Among replicas: writes the partial window of every boundary passed since the last
+    /// one, then, holding the lease, judges the next interval once every live replica's
+    /// partial window is in (or the flush grace is over).
+    async fn judge_shared(
+        &self,
+        shared: &Shared,
+        analysis: Analysis,
+        carry: BTreeMap<String, MetricData>,
+    ) -> Result<Judged, Failure> {
+        let now = self.clock.now_ms();
+        let interval_ms = analysis.interval_ms as i64;
+        let passed = boundaries_passed(&analysis, now);
+        let flushed = *locked(&shared.flushed)
+            .entry(analysis.id.clone())
+            .or_insert(passed);
+        if passed > flushed {
+            let start_ms = analysis.created_ms + i64::from(flushed) * interval_ms;
+            let (data, errors) = self.source.take_received(&analysis, start_ms);
+            let partial = Partial::merged([
+                Partial {
+                    data: carry,
+                    errors: Vec::new(),
+                },
+                Partial { data, errors },
+            ]);
+            let me = shared.membership.id();
+            match self
+                .store
+                .put_partial(&analysis.id, passed, me, &partial, now)
+                .await
+            {
+                Ok(true) => {
+                    if let Some(m) = &shared.metrics {
+                        m.partial_windows("written", 1);
+                    }
+                }
+                Ok(false) => return Ok(Judged::Finished),
+                Err(e) => {
+                    return Err(Failure {
+                        error: format!("writing the partial window: {e}"),
+                        carry: partial.data,
+                        interval_ms: Some(analysis.interval_ms),
+                    });
+                }
+            }
+            locked(&shared.flushed).insert(analysis.id.clone(), passed);
+        }
+        let next_flush = analysis.created_ms + i64::from(passed + 1) * interval_ms;
+        let Some(fence) = shared.membership.fence(&analysis.id) else {
+            return Ok(Judged::Running(next_flush));
+        };
+        if analysis.next_due_ms > now {
+            return Ok(Judged::Running(next_flush.min(analysis.next_due_ms)));
+        }
+        let failed = |e: StoreError| Failure {
+            error: e.to_string(),
+            carry: BTreeMap::new(),
+            interval_ms: Some(analysis.interval_ms),
+        };
+        let seq = analysis.intervals + 1;
+        let end_ms = analysis.next_due_ms;
+        let start_ms = end_ms - interval_ms;
+        let partials = self.store.partials(&analysis.id).await.map_err(failed)?;
+        let grace_ms = shared.membership.settings.flush_grace.as_millis() as i64;
+        let missing = shared
+            .membership
+            .alive()
+            .into_iter()
+            .filter(|r| r.started_ms < end_ms)
+            .filter(|r| !partials.iter().any(|p| p.replica == r.id && p.seq >= seq))
+            .count();
+        if missing > 0 && now < end_ms + grace_ms {
+            return Ok(Judged::Early {
+                due_ms: (now + PARTIAL_POLL_MS).min(end_ms + grace_ms),
+                carry: BTreeMap::new(),
+            });
+        }
+        let mut merged = Partial::default();
+        let mut consumed = Vec::new();
+        let mut late = 0;
+        for p in partials.into_iter().filter(|p| p.seq <= seq) {
+            late += u64::from(p.seq < seq);
+            consumed.push((p.seq, p.replica));
+            merged.merge(p.partial);
+        }
+        if let Some(m) = &shared.metrics {
+            m.partial_windows("merged", consumed.len() as u64);
+            m.partial_windows("late", late);
+        }
+        let (queried, mut errors) = if end_ms <= self.started_ms {
+            // Sources that keep history still answer; the partial windows other replicas
+            // wrote meanwhile stand for the OTLP metrics.
+            let (q, e) = self.source.missed(&analysis, start_ms, end_ms).await;
+            let e = e
+                .into_iter()
+                .filter(|e| !merged.data.contains_key(&e.metric))
+                .collect::<Vec<_>>();
+            (q, e)
+        } else {
+            self.source.query(&analysis, start_ms, end_ms).await
+        };
+        let mut data = merged.data;
+        data.extend(queried);
+        errors.extend(merged.errors);
+        let gathered = Gathered {
+            data,
+            errors,
+            consumed,
+        };
+        let fence = Fence {
+            replica: shared.membership.id().to_string(),
+            fence,
+        };
+        let id = analysis.id.clone();
+        let judged = self
+            .judge_and_record(analysis, gathered, Some(&fence))
+            .await;
+        if let Ok(Judged::Finished) = judged
+            && let Ok(Some(a)) = self.store.get(&id).await
+            && a.status == Status::Running
+        {
+            // Fenced off: another replica holds the lease now. This one goes on writing
+            // its partial windows.
+            tracing::info!(analysis = %id, "lease lost to another replica; not judging");
+            shared.membership.lost(&id);
+            return Ok(Judged::Running(next_flush));
+        }
+        judged
+    }
+
+    /// Judges the gathered data as the next interval of `analysis` and records it (under
+    /// `fence`, among replicas).
+    async fn judge_and_record(
+        &self,
+        analysis: Analysis,
+        gathered: Gathered,
+        fence: Option<&Fence>,
+    ) -> Result<Judged, Failure> {
+        let failed = |e: StoreError, carry| Failure {
+            error: e.to_string(),
+            carry,
+            interval_ms: Some(analysis.interval_ms),
+        };
+        // What an attempt that fails must hand on: among replicas the partial windows
+        // stay in the store until an interval that merged them commits.
+        let carry_of = |data: BTreeMap<String, MetricData>| match fence {
+            Some(_) => BTreeMap::new(),
+            None => once_only(&analysis.model, data),
+        };
+        let mut progress = match self.progress(&analysis).await {
+            Ok(p) => p,
+            Err(e) => return Err(failed(e, carry_of(gathered.data))),
+        };
+        let started = std::time::Instant::now();
+        let id = analysis.id.clone();
+        let seq = analysis.intervals + 1;
+        let end_ms = analysis.next_due_ms;
+        let start_ms = end_ms - analysis.interval_ms as i64;
+        let Gathered {
+            mut data,
+            errors,
+            consumed,
+        } = gathered;
         if !errors.is_empty() {
             self.observer.source_errors(&analysis, &errors);
         }
@@ -280,19 +510,24 @@ impl<S: DataSource, O: Observer> Context<S, O> {
             decided_ms: status.is_final().then_some(now),
             cumulative,
         };
-        match self.store.record_interval(id, &update).await {
-            Ok(true) => {}
-            // Cancelled meanwhile: the cancel wins.
-            Ok(false) => return Ok(Judged::Finished),
-            Err(e) => {
-                let carry = once_only(&analysis.model, update.interval.data);
-                return Err(failed(e, carry));
+        let recorded = match fence {
+            None => self.store.record_interval(&id, &update).await,
+            Some(f) => {
+                self.store
+                    .record_interval_fenced(&id, &update, f, &consumed)
+                    .await
             }
+        };
+        match recorded {
+            Ok(true) => {}
+            // Cancelled meanwhile (the cancel wins), or fenced off.
+            Ok(false) => return Ok(Judged::Finished),
+            Err(e) => return Err(failed(e, carry_of(update.interval.data))),
         }
         self.observer
             .interval_judged(&analysis, &update.interval, started.elapsed().as_secs_f64());
         if status.is_final() {
-            self.forget(id);
+            self.forget(&id);
             let decided = Analysis {
                 status,
                 intervals: seq,
@@ -306,10 +541,20 @@ impl<S: DataSource, O: Observer> Context<S, O> {
             self.observer.decided(&decided, status);
             Ok(Judged::Finished)
         } else {
-            self.cache().insert(id.to_string(), progress);
+            self.cache().insert(id, progress);
             Ok(Judged::Running(update.next_due_ms))
         }
     }
+}
+
+/// How many interval boundaries of `analysis` have passed at `now_ms`.
+fn boundaries_passed(analysis: &Analysis, now_ms: i64) -> u32 {
+    ((now_ms - analysis.created_ms).max(0) / (analysis.interval_ms.max(1) as i64)) as u32
+}
+
+fn locked<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // Whole values only are written under these locks.
+    m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 impl<S: DataSource, O: Observer> Runner<S, O> {
@@ -320,12 +565,11 @@ impl<S: DataSource, O: Observer> Runner<S, O> {
         mut shutdown: watch::Receiver<bool>,
     ) -> Result<(), StoreError> {
         let concurrency = self.concurrency.max(1);
-        let cx = Arc::new(Context::new(
-            self.store,
-            self.source,
-            self.observer,
-            self.clock,
-        ));
+        let cx = Context::new(self.store, self.source, self.observer, self.clock);
+        let cx = Arc::new(match self.replicas {
+            Some(m) => cx.among_replicas(m, self.metrics),
+            None => cx,
+        });
         let clock = cx.clock.clone();
         let mut schedule = Schedule::default();
         let permits = Arc::new(Semaphore::new(concurrency));
@@ -398,6 +642,7 @@ impl Schedule {
     fn watch<S: DataSource, O: Observer>(&mut self, cx: &Context<S, O>, a: &Analysis) {
         if self.watched.insert(a.id.clone()) {
             cx.source.watch(a);
+            cx.watching(a);
         }
     }
 
@@ -586,6 +831,7 @@ async fn watch_late<S: DataSource, O: Observer>(cx: &Context<S, O>, id: &str) ->
     match cx.store.get(id).await {
         Ok(Some(a)) if a.status == Status::Running => {
             cx.source.watch(&a);
+            cx.watching(&a);
             true
         }
         _ => false,
@@ -734,6 +980,8 @@ mod tests {
             observer: Arc::new(observer),
             concurrency: 4,
             clock,
+            replicas: None,
+            metrics: None,
         }
     }
 

@@ -412,9 +412,32 @@ impl DataSource for Sources {
         start_ms: i64,
         end_ms: i64,
     ) -> (BTreeMap<String, MetricData>, Vec<SourceError>) {
+        let (mut data, mut errors) = self.take_received(analysis, start_ms);
+        let (queried, failed) = self.query(analysis, start_ms, end_ms).await;
+        data.extend(queried);
+        errors.extend(failed);
+        (data, errors)
+    }
+
+    fn take_received(
+        &self,
+        analysis: &Analysis,
+        start_ms: i64,
+    ) -> (BTreeMap<String, MetricData>, Vec<SourceError>) {
         let mut data = BTreeMap::new();
         let mut errors = Vec::new();
         self.take_otlp(analysis, start_ms, &mut data, &mut errors);
+        (data, errors)
+    }
+
+    async fn query(
+        &self,
+        analysis: &Analysis,
+        start_ms: i64,
+        end_ms: i64,
+    ) -> (BTreeMap<String, MetricData>, Vec<SourceError>) {
+        let mut data = BTreeMap::new();
+        let mut errors = Vec::new();
         let (_, scraped) = tokio::join!(
             self.take_prometheus(analysis, start_ms, end_ms, &mut data, &mut errors),
             self.scrapes.take(analysis, start_ms),

@@ -26,11 +26,23 @@
 //! - one unreadable row (unknown status, malformed JSON) is that row's problem: the
 //!   readers that return many rows quarantine it ([`Unreadable`]) and serve the others.
 
+/// `$call` on the backend store inside `$store`, named `$s`.
+macro_rules! on_backend {
+    ($store:expr, $s:ident => $call:expr) => {
+        match $store {
+            Store::Sqlite($s) => $call,
+            Store::Postgres($s) => $call,
+        }
+    };
+}
+
 mod health;
 mod postgres;
+pub mod replicas;
 mod rows;
 mod sql;
 mod sqlite;
+mod url;
 
 use serde::Serialize;
 
@@ -39,8 +51,10 @@ use crate::judge::Verdict;
 use crate::notify::{Attempt, Notification, Recipient};
 
 pub use postgres::PgStore;
+pub use replicas::{Claimant, Fence, Lease, Replica, StoredPartial};
 pub use sql::SqlStore;
 pub use sqlite::SqliteStore;
+pub use url::redacted;
 
 /// What a committed change did to an analysis.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -234,16 +248,6 @@ pub enum Store {
     Postgres(PgStore),
 }
 
-/// `$call` on the backend store inside `$store`, named `$s`.
-macro_rules! on_backend {
-    ($store:expr, $s:ident => $call:expr) => {
-        match $store {
-            Store::Sqlite($s) => $call,
-            Store::Postgres($s) => $call,
-        }
-    };
-}
-
 impl Store {
     /// Opens the database at `url` and brings its schema up to date: `sqlite:` URLs open
     /// (creating if needed) a SQLite file, `postgres://` and `postgresql://` URLs connect
@@ -253,18 +257,6 @@ impl Store {
             Kind::Sqlite => Ok(Store::Sqlite(SqliteStore::open(url).await?)),
             Kind::Postgres => Ok(Store::Postgres(PgStore::open(url).await?)),
         }
-    }
-
-    /// Whether `url` names a database [`Store::open`] can open, without opening it: a
-    /// [`StoreError::Url`] naming the forms it takes if not.
-    pub fn check_url(url: &str) -> Result<(), StoreError> {
-        Kind::of(url).map(|_| ())
-    }
-
-    /// Whether several replicas may share this database (PostgreSQL), as opposed to one
-    /// process's own file (SQLite).
-    pub fn is_shared(&self) -> bool {
-        matches!(self, Store::Postgres(_))
     }
 
     /// Creates the analysis, or returns the one that already has this key (`false`).
@@ -416,25 +408,8 @@ impl Kind {
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             Ok(Kind::Postgres)
         } else {
-            Err(StoreError::Url(without_password(url)))
+            Err(StoreError::Url(redacted(url)))
         }
-    }
-}
-
-/// Database URL `url` with the password of its user info, if any, replaced by `***`:
-/// fit for an error message or a log (a PostgreSQL URL may carry a password).
-pub fn without_password(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_string();
-    };
-    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let (authority, tail) = rest.split_at(authority_end);
-    match authority.rsplit_once('@') {
-        Some((user_info, host)) => match user_info.split_once(':') {
-            Some((user, _password)) => format!("{scheme}://{user}:***@{host}{tail}"),
-            None => url.to_string(),
-        },
-        None => url.to_string(),
     }
 }
 
@@ -455,25 +430,6 @@ mod tests {
     use super::*;
     use crate::analysis::AnalysisRequest;
     use crate::model::Catalog;
-
-    #[test]
-    fn a_url_is_shown_without_its_password() {
-        for (url, shown) in [
-            (
-                "postgres://augury:s3cret@db:5432/augury",
-                "postgres://augury:***@db:5432/augury",
-            ),
-            (
-                "postgres://augury:p@ss@db/a?x=1",
-                "postgres://augury:***@db/a?x=1",
-            ),
-            ("postgres://augury@db/augury", "postgres://augury@db/augury"),
-            ("sqlite://augury.db", "sqlite://augury.db"),
-            ("sqlite:a@b:c.db", "sqlite:a@b:c.db"),
-        ] {
-            assert_eq!(without_password(url), shown);
-        }
-    }
 
     #[test]
     fn a_cursor_reads_back_from_its_text_and_other_text_is_none() {

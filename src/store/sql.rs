@@ -11,6 +11,8 @@
 //! for the row and re-checks its condition on the committed version, so two replicas
 //! sharing a database never both advance, cancel or create the same analysis.
 
+mod replicas;
+
 use std::sync::{Arc, RwLock};
 use std::time::Instant;
 
@@ -18,6 +20,7 @@ use sqlx::pool::{PoolConnection, PoolOptions};
 use sqlx::{Connection, Database, Encode, Executor, IntoArguments, Pool, Type};
 
 use super::health::Health;
+use super::replicas::Fence;
 use super::rows::{
     COLUMNS, Columns, NOTIFICATION_COLUMNS, analysis, interval, notification, quarantined,
     readable, row_id, summary, summary_columns, to_json,
@@ -65,6 +68,9 @@ pub(super) fn pool_options<B: Backend>(max_connections: u32) -> PoolOptions<B> {
             })
         })
 }
+
+/// A lease to record under, and the partial windows the interval merged.
+type Fenced<'a> = Option<(&'a Fence, &'a [(u32, String)])>;
 
 /// The store on database `B`.
 pub struct SqlStore<B: Backend> {
@@ -317,20 +323,24 @@ where
         Ok((row, inserted))
     }
 
-    /// The interval transaction: see [`super::Store::record_interval`].
+    /// The interval transaction: see [`super::Store::record_interval`] and
+    /// [`super::Store::record_interval_fenced`].
     async fn record_interval_in(
         tx: &mut B::Connection,
         id: &str,
         update: &IntervalUpdate,
+        fenced: Fenced<'_>,
     ) -> Result<bool, StoreError> {
         let i = &update.interval;
         // The guard makes the write conditional on the state the runner read: a cancel
-        // or another writer in between turns this into a no-op instead of a clobber.
+        // or another writer in between turns this into a no-op instead of a clobber; under
+        // a lease, so does a lease that passed to another replica.
         let advanced = B::rows_affected(
             &sqlx::query(
                 "UPDATE analyses SET status = $1, next_due_ms = $2, decided_ms = $3, \
                  intervals = $4, score = $5, judgment = $6, cumulative = $7 \
-                 WHERE id = $8 AND status = 'running' AND intervals = $9",
+                 WHERE id = $8 AND status = 'running' AND intervals = $9 \
+                 AND ($10 IS NULL OR (lease_owner = $10 AND lease_fence = $11))",
             )
             .bind(update.status.as_str())
             .bind(update.next_due_ms)
@@ -341,11 +351,30 @@ where
             .bind(to_json(&update.cumulative, "cumulative")?)
             .bind(id)
             .bind(i.seq as i64 - 1)
+            .bind(fenced.map(|(f, _)| f.replica.as_str()))
+            .bind(fenced.map(|(f, _)| f.fence))
             .execute(&mut *tx)
             .await?,
         ) == 1;
         if !advanced {
             return Ok(false);
+        }
+        if update.status.is_final() {
+            sqlx::query("DELETE FROM partials WHERE analysis_id = $1")
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+        } else if let Some((_, consumed)) = fenced {
+            for (seq, replica) in consumed {
+                sqlx::query(
+                    "DELETE FROM partials WHERE analysis_id = $1 AND seq = $2 AND replica = $3",
+                )
+                .bind(id)
+                .bind(i64::from(*seq))
+                .bind(replica.as_str())
+                .execute(&mut *tx)
+                .await?;
+            }
         }
         sqlx::query(
             "INSERT INTO intervals (analysis_id, seq, start_ms, end_ms, data, judgment) \
@@ -536,8 +565,17 @@ where
         id: &str,
         update: &IntervalUpdate,
     ) -> Result<bool, StoreError> {
+        self.record_interval_with(id, update, None).await
+    }
+
+    pub(crate) async fn record_interval_with(
+        &self,
+        id: &str,
+        update: &IntervalUpdate,
+        fenced: Fenced<'_>,
+    ) -> Result<bool, StoreError> {
         let advanced = self
-            .write(async |tx| Self::record_interval_in(tx, id, update).await)
+            .write(async |tx| Self::record_interval_in(tx, id, update, fenced).await)
             .await?;
         if advanced {
             self.changed(id, ChangeKind::Recorded(update.status));
@@ -564,6 +602,10 @@ where
                 ) == 1;
                 if cancelled {
                     Self::enqueue(tx, id, Event::Cancelled, None, now_ms).await?;
+                    sqlx::query("DELETE FROM partials WHERE analysis_id = $1")
+                        .bind(id)
+                        .execute(&mut *tx)
+                        .await?;
                 }
                 Ok(cancelled)
             })
@@ -634,7 +676,8 @@ where
             // (On PostgreSQL a concurrent recorder waits for the row and re-checks it.)
             let attempts = sqlx::query(
                 "UPDATE notifications SET state = $1, attempts = attempts + 1, \
-                 next_attempt_ms = $2, done_ms = $3, last_status = $4, last_error = $5 \
+                 next_attempt_ms = $2, done_ms = $3, last_status = $4, last_error = $5, \
+                 claimed_by = NULL, claim_until_ms = 0 \
                  WHERE id = $6 AND state = 'pending' RETURNING attempts",
             )
             .bind(state.as_str())

@@ -134,6 +134,11 @@ struct NotifyLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct PartialLabels {
+    result: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct NotifierLabels {
     notifier: String,
 }
@@ -183,6 +188,12 @@ pub(super) struct Families {
     notifications: Family<NotifyLabels, Counter>,
     notification_duration: Family<NotifierLabels, Histogram, HttpBuckets>,
     notifications_pending: Gauge,
+    replicas: Gauge,
+    otlp_watches: Gauge,
+    leases: Gauge,
+    lease_takeovers: Counter,
+    partial_windows: Family<PartialLabels, Counter>,
+    notification_claims: Counter,
 }
 
 impl Families {
@@ -209,6 +220,12 @@ impl Families {
             notifications: Family::default(),
             notification_duration: Family::new_with_constructor(HttpBuckets),
             notifications_pending: Gauge::default(),
+            replicas: Gauge::default(),
+            otlp_watches: Gauge::default(),
+            leases: Gauge::default(),
+            lease_takeovers: Counter::default(),
+            partial_windows: Family::default(),
+            notification_claims: Counter::default(),
         };
         let r = &mut m.registry;
         r.register("augury_analyses", "Analyses by status", m.analyses.clone());
@@ -304,6 +321,41 @@ impl Families {
             "Notifications in the outbox not delivered yet",
             m.notifications_pending.clone(),
         );
+        r.register(
+            "augury_replicas",
+            "Replicas sharing the database that this one saw alive at its last heartbeat (1 on SQLite)",
+            m.replicas.clone(),
+        );
+        r.register(
+            "augury_otlp_watches",
+            "Scopes (one side of an analysis, one span filter) whose spans this replica keeps",
+            m.otlp_watches.clone(),
+        );
+        r.register(
+            "augury_leases",
+            "Running analyses this replica holds the lease of (judges)",
+            m.leases.clone(),
+        );
+        r.register(
+            "augury_lease_takeovers",
+            "Leases this replica took over from a replica that died or left",
+            m.lease_takeovers.clone(),
+        );
+        r.register(
+            "augury_partial_windows",
+            "Partial windows (one replica's spans of one interval): written by this replica, \
+             merged into an interval it judged, and of those, late (merged into a later \
+             interval than their own)",
+            m.partial_windows.clone(),
+        );
+        r.register(
+            "augury_notification_claims",
+            "Outbox rows this replica claimed for sending",
+            m.notification_claims.clone(),
+        );
+        for result in ["written", "merged", "late"] {
+            let _ = m.partial_windows.get_or_create(&PartialLabels { result });
+        }
         // Every status shows up from the first scrape, so dashboards need no `or vector(0)`.
         for s in ALL_STATUSES {
             let _ = m.analyses.get_or_create(&status_labels(s));
@@ -389,6 +441,35 @@ impl Metrics {
     /// How many notifications wait in the outbox.
     pub fn set_notifications_pending(&self, n: u64) {
         self.families.notifications_pending.set(n as i64);
+    }
+
+    /// How many replicas this one saw alive, and how many leases it holds.
+    pub fn set_replicas(&self, alive: usize, leases: usize) {
+        self.families.replicas.set(alive as i64);
+        self.families.leases.set(leases as i64);
+    }
+
+    /// How many scopes the OTLP windows watch now.
+    pub fn set_otlp_watches(&self, n: usize) {
+        self.families.otlp_watches.set(n as i64);
+    }
+
+    /// This replica took over the lease of an analysis.
+    pub fn lease_taken_over(&self) {
+        self.families.lease_takeovers.inc();
+    }
+
+    /// `n` partial windows were `result` (written, merged, late).
+    pub fn partial_windows(&self, result: &'static str, n: u64) {
+        self.families
+            .partial_windows
+            .get_or_create(&PartialLabels { result })
+            .inc_by(n);
+    }
+
+    /// This replica claimed `n` outbox rows.
+    pub fn notifications_claimed(&self, n: u64) {
+        self.families.notification_claims.inc_by(n);
     }
 
     /// `n` spans received over OTLP ended as `result`.

@@ -51,7 +51,8 @@ pub fn bin() -> PathBuf {
 #[derive(Clone, Debug)]
 pub struct Launch {
     binary: PathBuf,
-    database: PathBuf,
+    /// Database URL.
+    database: String,
     config: Option<PathBuf>,
     flags: Vec<String>,
     env: Vec<(String, String)>,
@@ -101,7 +102,7 @@ impl Launch {
             .args(["--otlp-grpc-listen", "127.0.0.1:0"])
             .args(["--otlp-http-listen", "127.0.0.1:0"])
             .arg("--database")
-            .arg(format!("sqlite://{}", self.database.display()));
+            .arg(&self.database);
         if let Some(config) = &self.config {
             command.arg("--config").arg(config);
         }
@@ -204,9 +205,14 @@ pub struct Daemon {
 impl Daemon {
     /// A daemon on the SQLite database at `database` (a file path).
     pub fn on(database: &Path) -> Launch {
+        Daemon::on_url(&format!("sqlite://{}", database.display()))
+    }
+
+    /// A daemon on the database at `url` (`sqlite://…` or `postgres://…`).
+    pub fn on_url(url: &str) -> Launch {
         Launch {
             binary: bin(),
-            database: database.to_path_buf(),
+            database: url.to_string(),
             config: None,
             flags: Vec::new(),
             env: Vec::new(),
