@@ -63,11 +63,7 @@ async fn get(api: &str, path: &str) -> (u16, Value) {
 }
 
 /// Waits until `check` holds, polling; fails the test past the deadline with `what`.
-async fn until<F, Fut>(what: &str, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
+async fn until(what: &str, mut check: impl AsyncFnMut() -> bool) {
     let deadline = Instant::now() + DEADLINE;
     while !check().await {
         assert!(Instant::now() < deadline, "not within {DEADLINE:?}: {what}");
@@ -96,7 +92,7 @@ async fn verdict(api: &str, id: &str) -> Value {
 
 async fn final_verdict(api: &str, id: &str) -> Value {
     let mut last = Value::Null;
-    until(&format!("analysis {id} decided"), || async {
+    until(&format!("analysis {id} decided"), async || {
         last = verdict(api, id).await;
         last["status"] != "running"
     })
