@@ -380,6 +380,7 @@ fn notify_config(dir: &std::path::Path, base: &str) -> std::path::PathBuf {
                slack: {{type: slack, url: \"{base}/slack\", events: [failed]}}\n  \
                pd: {{type: pagerduty, routing_key: \"{key}\", events_url: \"{base}/pd\", events: [failed]}}\n\
              default_notify: [slack, pd]\n\
+             public_url: https://augury.example.test\n\
              notify_delivery: {{initial_backoff: 100ms, max_backoff: 1s, timeout: 1s, max_attempts: 10}}\n",
             key = "k".repeat(32)
         ),

@@ -155,7 +155,7 @@ pub async fn coordinate(
             tracing::warn!(error = %e, "replica coordination: the store failed; trying again");
         }
         beats += 1;
-        if beats % GAUGE_EVERY == 0 {
+        if beats.is_multiple_of(GAUGE_EVERY) {
             super::count_analyses(&store, &metrics).await;
         }
         tokio::select! {
