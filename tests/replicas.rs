@@ -192,7 +192,9 @@ async fn three_replicas_judge_spread_spans_as_one_replica_would() {
         for (_, _, service, regressed) in &pairs {
             for (version, bad) in [("1.0.0", false), ("1.1.0", *regressed)] {
                 for b in 0..3u64 {
-                    let body = spans(service, version, 200, bad, k * 10 + b);
+                    // Baseline and canary draw different spans from their distributions.
+                    let seed = k * 10 + b + if version == "1.0.0" { 0 } else { 1_000 };
+                    let body = spans(service, version, 200, bad, seed);
                     send(&cluster[turn % 3].otlp_http, body.clone()).await;
                     send(&single.otlp_http, body).await;
                     turn += 1;
