@@ -43,8 +43,6 @@ pub struct FileConfig {
     pub api_tokens: Vec<String>,
     /// Analyses judged at once (default 64).
     pub runner_concurrency: Option<usize>,
-    /// This replica's name among several sharing a PostgreSQL database.
-    pub replica_id: Option<String>,
     /// How long a replica's lease on an analysis holds without renewal (`15s`).
     pub lease_ttl: Option<String>,
     /// How long the judging replica waits for the others' partial windows (`5s`).
@@ -75,7 +73,6 @@ impl std::fmt::Debug for FileConfig {
             .field("log_format", &self.log_format)
             .field("api_tokens", &self.api_tokens.len())
             .field("runner_concurrency", &self.runner_concurrency)
-            .field("replica_id", &self.replica_id)
             .field("lease_ttl", &self.lease_ttl)
             .field("flush_grace", &self.flush_grace)
             .finish()

@@ -129,14 +129,47 @@ fn numbers(v: &Value) -> Value {
     json!({"status": v["status"], "score": v["score"], "metrics": v["metrics"]})
 }
 
+/// Asserts that `a` and `b` are the same document: the same keys, strings, counts and
+/// classifications, and numbers equal up to floating-point rounding (a histogram's sum
+/// of latencies, merged from three replicas' shares, is added in another order than one
+/// replica adds it).
+fn same(a: &Value, b: &Value, at: &str) {
+    match (a, b) {
+        (Value::Object(x), Value::Object(y)) => {
+            let (kx, ky): (Vec<_>, Vec<_>) = (x.keys().collect(), y.keys().collect());
+            assert_eq!(kx, ky, "{at}");
+            for (k, v) in x {
+                same(v, &y[k], &format!("{at}.{k}"));
+            }
+        }
+        (Value::Array(x), Value::Array(y)) => {
+            assert_eq!(x.len(), y.len(), "{at}");
+            for (i, (v, w)) in x.iter().zip(y).enumerate() {
+                same(v, w, &format!("{at}[{i}]"));
+            }
+        }
+        (Value::Number(x), Value::Number(y)) if x.is_f64() || y.is_f64() => {
+            let (x, y) = (x.as_f64().unwrap(), y.as_f64().unwrap());
+            assert!(
+                (x - y).abs() <= 1e-9 * x.abs().max(y.abs()),
+                "{at}: {x} vs {y}"
+            );
+        }
+        _ => assert_eq!(a, b, "{at}"),
+    }
+}
+
 /// Each interval's data, in order.
 async fn interval_data(api: &str, id: &str) -> Vec<Value> {
-    let (_, detail) = get(api, &format!("/api/v1/analyses/{id}")).await;
+    let (_, detail) = get(api, &format!("/api/v1/analyses/{id}?data=true")).await;
     detail["intervals"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|i| json!({"seq": i["seq"], "data": i["data"]}))
+        .map(|i| {
+            assert!(i["data"].is_object(), "interval without its data: {i}");
+            json!({"seq": i["seq"], "data": i["data"]})
+        })
         .collect()
 }
 
@@ -160,10 +193,10 @@ async fn three_replicas_judge_spread_spans_as_one_replica_would() {
     let dir = tempfile::tempdir().unwrap();
     let single = Daemon::on(&dir.path().join("one.db")).start();
 
-    let (iv, lifetime) = (Duration::from_secs(2), "10s");
+    let (iv, lifetime) = (Duration::from_secs(3), "15s");
     let mut pairs = Vec::new();
     for (key, service, regressed) in [("healthy", "cart", false), ("regressed", "pay", true)] {
-        let body = request(key, service, "2s", lifetime);
+        let body = request(key, service, "3s", lifetime);
         let on_cluster = create(&cluster[0].api, &body).await;
         let on_single = create(&single.api, &body).await;
         pairs.push((on_cluster, on_single, service, regressed));
@@ -179,12 +212,13 @@ async fn three_replicas_judge_spread_spans_as_one_replica_would() {
     let (_, first) = get(&cluster[0].api, &format!("/api/v1/analyses/{}", pairs[0].0)).await;
     let created = epoch_ms(&first["created_at"]);
 
-    // Intervals 2 to 5 get spans, sent a quarter into each interval, each batch to one
-    // replica of the cluster in turn and to the single replica.
+    // Intervals 2 to 5 get spans, sent a third into each interval (a second clear of
+    // either boundary), each batch to one replica of the cluster in turn and to the
+    // single replica.
     let mut sent = 0u64;
     let mut turn = 0usize;
     for k in 1..5u64 {
-        let at = created + (k * iv.as_millis() as u64 + iv.as_millis() as u64 / 4) as i64;
+        let at = created + (k * iv.as_millis() as u64 + iv.as_millis() as u64 / 3) as i64;
         let wait = at - now_ms();
         if wait > 0 {
             tokio::time::sleep(Duration::from_millis(wait as u64)).await;
@@ -209,16 +243,12 @@ async fn three_replicas_judge_spread_spans_as_one_replica_would() {
         let s = final_verdict(&single.api, on_single).await;
         let expected = if *regressed { "fail" } else { "pass" };
         assert_eq!(s["status"], expected, "{service}: {s:#}");
-        assert_eq!(
-            numbers(&c),
-            numbers(&s),
-            "{service}: cluster vs one replica"
+        same(&numbers(&c), &numbers(&s), &format!("{service}: verdict"));
+        let (spread, whole) = (
+            Value::Array(interval_data(&cluster[2].api, on_cluster).await),
+            Value::Array(interval_data(&single.api, on_single).await),
         );
-        assert_eq!(
-            interval_data(&cluster[2].api, on_cluster).await,
-            interval_data(&single.api, on_single).await,
-            "{service}: interval data"
-        );
+        same(&spread, &whole, &format!("{service}: interval data"));
         // Every replica answers the same.
         for d in &cluster {
             assert_eq!(
@@ -261,20 +291,24 @@ async fn a_killed_owner_is_taken_over_and_no_interval_is_lost_or_doubled() {
             .collect::<Vec<_>>(),
     ));
     let stop = Arc::new(AtomicBool::new(false));
+    let sent = Arc::new(AtomicU64::new(0));
     let traffic = {
-        let (targets, stop) = (Arc::clone(&targets), Arc::clone(&stop));
+        let (targets, stop, sent) = (Arc::clone(&targets), Arc::clone(&stop), Arc::clone(&sent));
         tokio::spawn(async move {
             let mut n = 0u64;
             while !stop.load(Ordering::SeqCst) {
                 let live = targets.lock().unwrap().clone();
                 for version in ["1.0.0", "1.1.0"] {
                     let target = &live[n as usize % live.len()];
-                    let _ = http()
+                    let answer = http()
                         .post(target)
                         .header("content-type", "application/x-protobuf")
                         .body(spans("shop", version, 100, false, n))
                         .send()
                         .await;
+                    if version == "1.0.0" && answer.is_ok_and(|a| a.status().is_success()) {
+                        sent.fetch_add(100, Ordering::SeqCst);
+                    }
                     n += 1;
                 }
                 tokio::time::sleep(Duration::from_millis(100)).await;
@@ -317,6 +351,24 @@ async fn a_killed_owner_is_taken_over_and_no_interval_is_lost_or_doubled() {
     traffic.await.unwrap();
     assert_eq!(decided["status"], "pass", "{decided:#}");
     assert_eq!(seqs(&survivor.api, &id).await, (1..=8).collect::<Vec<_>>());
+    // No interval lost: every one has spans, the one the kill cut into from the
+    // replicas that lived. None counted twice: together they hold no more baseline
+    // spans than were sent.
+    let per_interval: Vec<u64> = interval_data(&survivor.api, &id)
+        .await
+        .iter()
+        .map(|i| {
+            i["data"]["error-rate"]["baseline"]["requests"]
+                .as_u64()
+                .unwrap_or(0)
+        })
+        .collect();
+    assert!(per_interval.iter().all(|n| *n > 0), "{per_interval:?}");
+    let (counted, sent) = (
+        per_interval.iter().sum::<u64>(),
+        sent.load(Ordering::SeqCst),
+    );
+    assert!(counted <= sent, "{counted} counted, {sent} sent");
     let mut takeovers = 0.0;
     for d in cluster.iter().flatten() {
         takeovers += metric(d, "augury_lease_takeovers_total", "").await;
@@ -498,6 +550,15 @@ async fn a_verdict_is_notified_once_across_replicas_and_again_only_after_a_kill(
     })
     .await;
     receivers.release.notify_waiters();
+    // A survivor sent them (not a killed replica's own retry).
+    let mut survivors_delivered = 0.0;
+    for d in cluster.iter().flatten() {
+        for notifier in ["slack", "pd"] {
+            let labels = format!("notifier=\"{notifier}\",result=\"delivered\"");
+            survivors_delivered += metric(d, "augury_notifications_total", &labels).await;
+        }
+    }
+    assert_eq!(survivors_delivered, 2.0);
     // Slack has no dedup key: the held message was received, then sent again.
     let slack = receivers.of("slack");
     assert_eq!(slack.len(), 2, "{slack:?}");
@@ -576,10 +637,7 @@ async fn a_database_restart_makes_replicas_unready_then_they_recover_losing_noth
     }
     let after = final_verdict(&cluster[0].api, &running).await;
     assert_ne!(after["status"], "running");
-    assert_eq!(
-        seqs(&cluster[1].api, &running).await,
-        (1..=12).collect::<Vec<_>>()
-    );
+    assert_eq!(after["progress"]["intervals"], 12, "{after:#}");
     assert_eq!(verdict(&cluster[1].api, &failed).await, before);
 }
 

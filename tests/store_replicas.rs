@@ -338,6 +338,81 @@ async fn heartbeats_say_who_is_alive() {
         let alive = b.heartbeat("b", now, now + TTL + 1, TTL).await.unwrap();
         let ids: Vec<&str> = alive.iter().map(|r| r.id.as_str()).collect();
         assert_eq!(ids, ["b"], "{backend}");
-        assert_eq!(a.running_ids().await.unwrap(), Vec::<String>::new());
+        let x = analyses(&a, 2, now).await;
+        a.cancel(&x[0].id, now).await.unwrap();
+        assert_eq!(
+            b.running_ids().await.unwrap(),
+            [x[1].id.clone()],
+            "{backend}"
+        );
+    }
+}
+
+/// Replicas racing for the same leases and rows at the same moment, many times over:
+/// every analysis gets one owner and every row one claimant (on PostgreSQL the racers
+/// queue on the row and the second finds it taken).
+#[tokio::test(flavor = "multi_thread")]
+async fn replicas_racing_for_leases_and_rows_never_both_win() {
+    for (backend, a, b, _dir) in on_both("races").await {
+        let recipients = [Recipient {
+            notifier: "slack".into(),
+            events: vec![Event::Started],
+        }];
+        for round in 0..10 {
+            let now = 5_000_000 + round * 100_000;
+            let mut ids = Vec::new();
+            for i in 0..8 {
+                let key = format!("race-{round}-{i}");
+                let (x, _) = a
+                    .create_notifying(&valid(&key), &recipients, now)
+                    .await
+                    .unwrap();
+                ids.push(x.id);
+            }
+            // Each believes itself alone, so each tries to take every lease and row.
+            let (la, lb) = tokio::join!(a.leases("a", now, TTL, 1), b.leases("b", now, TTL, 1));
+            let (la, lb) = (held(&la.unwrap()), held(&lb.unwrap()));
+            assert!(
+                la.iter().all(|id| !lb.contains(id)),
+                "{backend}: {la:?} {lb:?}"
+            );
+            for id in &ids {
+                assert!(
+                    la.contains(id) || lb.contains(id),
+                    "{backend}: {id} unowned"
+                );
+            }
+            let claimant = |r: &str| Claimant {
+                replica: r.into(),
+                ttl_ms: TTL,
+            };
+            let (for_a, for_b) = (claimant("a"), claimant("b"));
+            let (ca, cb) = tokio::join!(
+                a.claim_notifications(now, 100, &for_a),
+                b.claim_notifications(now, 100, &for_b)
+            );
+            let ca: Vec<i64> = ca.unwrap().iter().map(|n| n.id).collect();
+            let cb: Vec<i64> = cb.unwrap().iter().map(|n| n.id).collect();
+            assert!(
+                ca.iter().all(|id| !cb.contains(id)),
+                "{backend}: {ca:?} {cb:?}"
+            );
+            assert_eq!(ca.len() + cb.len(), 8, "{backend}");
+            // Done with this round's rows and analyses.
+            for id in ca.iter().chain(&cb) {
+                let delivered = Attempt {
+                    at_ms: now,
+                    duration_ms: 1,
+                    status: Some(200),
+                    outcome: Outcome::Delivered,
+                    error: None,
+                    next_attempt_ms: now,
+                };
+                a.record_attempt(*id, &delivered).await.unwrap();
+            }
+            for id in &ids {
+                a.cancel(id, now).await.unwrap();
+            }
+        }
     }
 }

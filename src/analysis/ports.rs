@@ -52,6 +52,10 @@ pub trait DataSource: Send + Sync + 'static {
     ) -> impl Future<Output = (BTreeMap<String, MetricData>, Vec<SourceError>)> + Send {
         self.take(analysis, start_ms, end_ms)
     }
+    /// This replica has just become the judge of `analysis` (among replicas: it took the
+    /// lease). A source that keeps state of the judge's own (the scrape source's reading
+    /// at an interval's start) starts afresh. Nothing to do by default.
+    fn take_over(&self, _analysis: &Analysis) {}
     /// What can still be had for `[start_ms, end_ms)`, an interval that ended while the
     /// daemon was not running: sources that keep history answer as in `take`; the others
     /// report each of their metrics as missing, and leave what they hold now (it belongs

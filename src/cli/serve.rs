@@ -125,7 +125,8 @@ pub fn settings(args: &ServeArgs) -> Result<(Settings, LogFormat), String> {
             crate::store::redacted(&s.database)
         ));
     }
-    if let Some(v) = args.replica_id.as_ref().or(file.replica_id.as_ref()) {
+    // Not from the config file, which every replica shares: each needs a name of its own.
+    if let Some(v) = &args.replica_id {
         if v.trim().is_empty() || v.len() > 200 {
             return Err(format!(
                 "replica-id `{v}`: give a name of 1 to 200 characters"

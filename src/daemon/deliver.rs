@@ -97,8 +97,14 @@ impl NotifyError {
 /// What the deliverer needs of the store. [`Store`] is the implementation; the seam lets
 /// tests put a store that fails on demand in front of a real one.
 pub trait Outbox: Clone + Send + Sync + 'static {
-    /// Pending rows due by `now_ms`, in delivery order, at most `limit`, claimed for
-    /// `claimant` (see [`Store::claim_notifications`]).
+    /// Pending rows due by `now_ms`, in delivery order, at most `limit`.
+    fn due_notifications(
+        &self,
+        now_ms: i64,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<Notification>, StoreError>> + Send;
+    /// The same, claimed for `claimant` (see [`Store::claim_notifications`]): among
+    /// replicas, so that no two send one row.
     fn claim_notifications(
         &self,
         now_ms: i64,
@@ -125,6 +131,13 @@ pub trait Outbox: Clone + Send + Sync + 'static {
 }
 
 impl Outbox for Store {
+    async fn due_notifications(
+        &self,
+        now_ms: i64,
+        limit: u32,
+    ) -> Result<Vec<Notification>, StoreError> {
+        Store::due_notifications(self, now_ms, limit).await
+    }
     async fn claim_notifications(
         &self,
         now_ms: i64,
@@ -155,8 +168,9 @@ pub struct Deliverer<S = Store> {
     wake: Arc<Notify>,
     /// Who this deliverer claims rows as, and for how long.
     claimant: Claimant,
-    /// Longest sleep between passes: replicas sharing a database do not hear of each
-    /// other's new rows, so they look at least this often.
+    /// Among replicas sharing a database: the longest sleep between passes (they do not
+    /// hear of each other's new rows, so they look at least this often), and rows are
+    /// claimed before they are sent. `None`: alone.
     poll: Option<Duration>,
 }
 
@@ -280,12 +294,24 @@ impl<S: Outbox> Deliverer<S> {
             if stopping(stop) {
                 return Ok(());
             }
-            let due = self
-                .store
-                .claim_notifications(now_ms(), BATCH, &self.claimant)
-                .await
-                .map_err(NotifyError::Store)?;
-            self.metrics.notifications_claimed(due.len() as u64);
+            let due = match self.poll {
+                // Alone: nobody else sends, nothing to claim.
+                None => self.store.due_notifications(now_ms(), BATCH).await,
+                // Among replicas: claim no more than can be sent at once, so that every
+                // claimed row is sent well within its claim.
+                Some(_) => {
+                    let limit = (self.notifiers.delivery.concurrency.max(1) as u32).min(BATCH);
+                    let claimed = self
+                        .store
+                        .claim_notifications(now_ms(), limit, &self.claimant)
+                        .await;
+                    if let Ok(rows) = &claimed {
+                        self.metrics.notifications_claimed(rows.len() as u64);
+                    }
+                    claimed
+                }
+            }
+            .map_err(NotifyError::Store)?;
             if due.is_empty() {
                 return Ok(());
             }
@@ -633,6 +659,13 @@ mod tests {
     }
 
     impl Outbox for Flaky {
+        async fn due_notifications(
+            &self,
+            now_ms: i64,
+            limit: u32,
+        ) -> Result<Vec<Notification>, StoreError> {
+            self.inner.due_notifications(now_ms, limit).await
+        }
         async fn claim_notifications(
             &self,
             now_ms: i64,

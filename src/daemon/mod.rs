@@ -160,6 +160,9 @@ pub struct Daemon {
     /// the daemon) but kept apart from them: it is stopped after the rest, so that it
     /// sends what the last intervals decided. `None` once it has ended.
     deliverer: Option<Deliverer>,
+    /// Among replicas: this replica's id, to give its leases and claims back when it
+    /// stops.
+    replica: Option<String>,
 }
 
 /// Each part of the daemon, ending with its name and how it ended.
@@ -251,6 +254,7 @@ impl Daemon {
             Some(_) => state.among_replicas(),
             None => state,
         };
+        let replica = membership.as_ref().map(|m| m.id().to_string());
         let coordinator = membership.map(|m| (store.clone(), m, runner_handle.clone()));
 
         let (stop, stopped) = watch::channel(false);
@@ -283,6 +287,7 @@ impl Daemon {
             stop,
             tasks,
             deliverer,
+            replica,
         })
     }
 
@@ -357,6 +362,12 @@ impl Daemon {
                 tracing::error!(error = %e, "stopped with an error");
                 first_error.get_or_insert(e);
             }
+        }
+        // Last, once nothing judges or sends any more: the others take over at once.
+        if let Some(replica) = &self.replica
+            && let Err(e) = self.store.leave(replica).await
+        {
+            tracing::warn!(error = %e, "could not give back leases and claims; they expire");
         }
         self.store.close().await;
         tracing::info!("stopped");

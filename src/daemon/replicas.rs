@@ -28,7 +28,8 @@ const GAUGE_EVERY: u64 = 10;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ReplicaSettings {
     /// This replica's name, unique among the replicas (default: host name and a random
-    /// suffix, new at every start).
+    /// suffix, new at every start). Two replicas with one name would take each other's
+    /// leases and partial windows for their own.
     pub id: String,
     /// How long a lease (and a heartbeat) holds without renewal: a dead replica's
     /// analyses are taken over this long after its last renewal.
@@ -49,7 +50,8 @@ impl ReplicaSettings {
         }
     }
 
-    /// How often the coordinator renews: three times per lease, at most every 500 ms.
+    /// How often the coordinator beats: three times per lease, and at least every 500 ms
+    /// (it also tells the runner of analyses created elsewhere).
     pub fn tick(&self) -> Duration {
         (self.lease_ttl / 3).min(Duration::from_millis(500))
     }
@@ -163,9 +165,9 @@ pub async fn coordinate(
             _ = tokio::time::sleep(tick) => {}
         }
     }
-    if let Err(e) = store.leave(membership.id()).await {
-        tracing::warn!(error = %e, "could not give back leases and claims; they expire");
-    }
+    // The daemon gives the leases and claims back once its runner and deliverer have
+    // stopped (see `Daemon::shutdown`): doing it here could let another replica redo an
+    // interval or resend a notification this one is still finishing.
     Ok(())
 }
 
@@ -196,7 +198,9 @@ async fn beat(
     metrics.set_replicas(replicas as usize, membership.held());
 
     let running: HashSet<String> = store.running_ids().await?.into_iter().collect();
-    for id in running.difference(known) {
+    // Every running analysis, not only new ones: the runner ignores those it has, and
+    // takes back one it let go by mistake.
+    for id in &running {
         runner.schedule(id);
     }
     for id in known.difference(&running) {

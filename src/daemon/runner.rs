@@ -141,6 +141,8 @@ struct Shared {
     metrics: Option<Arc<Metrics>>,
     /// Per analysis: the last interval boundary this replica wrote its partial window for.
     flushed: Mutex<HashMap<String, u32>>,
+    /// Per analysis: the fence this replica last judged it under.
+    judged_under: Mutex<HashMap<String, i64>>,
 }
 
 /// How often the judging replica looks again for partial windows still missing.
@@ -181,6 +183,7 @@ impl<S: DataSource, O: Observer> Context<S, O> {
             membership,
             metrics,
             flushed: Mutex::default(),
+            judged_under: Mutex::default(),
         });
         self
     }
@@ -211,6 +214,7 @@ impl<S: DataSource, O: Observer> Context<S, O> {
         self.cache().remove(id);
         if let Some(shared) = &self.shared {
             locked(&shared.flushed).remove(id);
+            locked(&shared.judged_under).remove(id);
         }
     }
 
@@ -270,6 +274,11 @@ impl<S: DataSource, O: Observer> Context<S, O> {
                 carry,
             });
         }
+        let progress = match self.progress(&analysis).await {
+            Ok(p) => p,
+            Err(e) => return Err(self.failed(&analysis, e, carry)),
+        };
+        let started = std::time::Instant::now();
         let end_ms = analysis.next_due_ms;
         let start_ms = end_ms - analysis.interval_ms as i64;
         let (mut data, errors) = if end_ms <= self.started_ms {
@@ -277,35 +286,42 @@ impl<S: DataSource, O: Observer> Context<S, O> {
         } else {
             self.source.take(&analysis, start_ms, end_ms).await
         };
-        for (name, d) in carry {
-            match data.get_mut(&name) {
-                // What the failed attempt took came first.
-                Some(now) => {
-                    let mut earlier = d;
-                    earlier.merge(now);
-                    *now = earlier;
-                }
-                None => {
-                    data.insert(name, d);
-                }
-            }
-        }
+        add_earlier(&mut data, carry);
         let gathered = Gathered {
             data,
             errors,
             consumed: Vec::new(),
         };
-        self.judge_and_record(analysis, gathered, None).await
+        self.judge_and_record(analysis, progress, started, gathered, None)
+            .await
+    }
+
+    /// A failed attempt at `analysis`, handing `carry` on to the next.
+    fn failed(
+        &self,
+        analysis: &Analysis,
+        e: StoreError,
+        carry: BTreeMap<String, MetricData>,
+    ) -> Failure {
+        Failure {
+            error: e.to_string(),
+            carry,
+            interval_ms: Some(analysis.interval_ms),
+        }
     }
 
     /// Among replicas: writes the partial window of every boundary passed since the last
     /// one, then, holding the lease, judges the next interval once every live replica's
     /// partial window is in (or the flush grace is over).
+    ///
+    /// `carry` is what a failed attempt took once: spans it could not write down (they
+    /// go into the next partial window written), or a scrape reading of an interval it
+    /// could not record (it goes into the next interval judged).
     async fn judge_shared(
         &self,
         shared: &Shared,
         analysis: Analysis,
-        carry: BTreeMap<String, MetricData>,
+        mut carry: BTreeMap<String, MetricData>,
     ) -> Result<Judged, Failure> {
         let now = self.clock.now_ms();
         let interval_ms = analysis.interval_ms as i64;
@@ -316,24 +332,16 @@ impl<S: DataSource, O: Observer> Context<S, O> {
         if passed > flushed {
             let start_ms = analysis.created_ms + i64::from(flushed) * interval_ms;
             let (data, errors) = self.source.take_received(&analysis, start_ms);
-            let partial = Partial::merged([
-                Partial {
-                    data: carry,
-                    errors: Vec::new(),
-                },
-                Partial { data, errors },
-            ]);
-            let me = shared.membership.id();
+            let earlier = Partial {
+                data: std::mem::take(&mut carry),
+                errors: Vec::new(),
+            };
+            let partial = Partial::merged([earlier, Partial { data, errors }]);
             match self
-                .store
-                .put_partial(&analysis.id, passed, me, &partial, now)
+                .write_partial(shared, &analysis.id, passed, &partial)
                 .await
             {
-                Ok(true) => {
-                    if let Some(m) = &shared.metrics {
-                        m.partial_windows("written", 1);
-                    }
-                }
+                Ok(true) => {}
                 Ok(false) => return Ok(Judged::Finished),
                 Err(e) => {
                     return Err(Failure {
@@ -347,20 +355,18 @@ impl<S: DataSource, O: Observer> Context<S, O> {
         }
         let next_flush = analysis.created_ms + i64::from(passed + 1) * interval_ms;
         let Some(fence) = shared.membership.fence(&analysis.id) else {
-            return Ok(Judged::Running(next_flush));
+            return Ok(not_judging(next_flush, carry));
         };
         if analysis.next_due_ms > now {
-            return Ok(Judged::Running(next_flush.min(analysis.next_due_ms)));
+            return Ok(not_judging(next_flush.min(analysis.next_due_ms), carry));
         }
-        let failed = |e: StoreError| Failure {
-            error: e.to_string(),
-            carry: BTreeMap::new(),
-            interval_ms: Some(analysis.interval_ms),
-        };
         let seq = analysis.intervals + 1;
         let end_ms = analysis.next_due_ms;
         let start_ms = end_ms - interval_ms;
-        let partials = self.store.partials(&analysis.id).await.map_err(failed)?;
+        let partials = match self.store.partials(&analysis.id).await {
+            Ok(p) => p,
+            Err(e) => return Err(self.failed(&analysis, e, carry)),
+        };
         let grace_ms = shared.membership.settings.flush_grace.as_millis() as i64;
         let missing = shared
             .membership
@@ -372,9 +378,20 @@ impl<S: DataSource, O: Observer> Context<S, O> {
         if missing > 0 && now < end_ms + grace_ms {
             return Ok(Judged::Early {
                 due_ms: (now + PARTIAL_POLL_MS).min(end_ms + grace_ms),
-                carry: BTreeMap::new(),
+                carry,
             });
         }
+        let progress = match self.progress(&analysis).await {
+            Ok(p) => p,
+            Err(e) => return Err(self.failed(&analysis, e, carry)),
+        };
+        if locked(&shared.judged_under).insert(analysis.id.clone(), fence) != Some(fence) {
+            // Newly this replica's to judge: sources that keep the judge's own state
+            // (the scrape source's reading at the interval's start) start afresh, so an
+            // interval is never measured from a reading another judge already used.
+            self.source.take_over(&analysis);
+        }
+        let started = std::time::Instant::now();
         let mut merged = Partial::default();
         let mut consumed = Vec::new();
         let mut late = 0;
@@ -387,7 +404,7 @@ impl<S: DataSource, O: Observer> Context<S, O> {
             m.partial_windows("merged", consumed.len() as u64);
             m.partial_windows("late", late);
         }
-        let (queried, mut errors) = if end_ms <= self.started_ms {
+        let (mut data, mut errors) = if end_ms <= self.started_ms {
             // Sources that keep history still answer; the partial windows other replicas
             // wrote meanwhile stand for the OTLP metrics.
             let (q, e) = self.source.missed(&analysis, start_ms, end_ms).await;
@@ -399,8 +416,15 @@ impl<S: DataSource, O: Observer> Context<S, O> {
         } else {
             self.source.query(&analysis, start_ms, end_ms).await
         };
-        let mut data = merged.data;
-        data.extend(queried);
+        add_earlier(&mut data, carry);
+        for (name, d) in merged.data {
+            match data.get_mut(&name) {
+                Some(mine) => mine.merge(&d),
+                None => {
+                    data.insert(name, d);
+                }
+            }
+        }
         errors.extend(merged.errors);
         let gathered = Gathered {
             data,
@@ -413,19 +437,77 @@ impl<S: DataSource, O: Observer> Context<S, O> {
         };
         let id = analysis.id.clone();
         let judged = self
-            .judge_and_record(analysis, gathered, Some(&fence))
+            .judge_and_record(analysis, progress, started, gathered, Some(&fence))
             .await;
-        if let Ok(Judged::Finished) = judged
-            && let Ok(Some(a)) = self.store.get(&id).await
-            && a.status == Status::Running
-        {
-            // Fenced off: another replica holds the lease now. This one goes on writing
-            // its partial windows.
-            tracing::info!(analysis = %id, "lease lost to another replica; not judging");
-            shared.membership.lost(&id);
-            return Ok(Judged::Running(next_flush));
+        if let Ok(Judged::Finished) = judged {
+            match self.store.get(&id).await {
+                Ok(Some(a)) if a.status == Status::Running => {
+                    // Fenced off: another replica holds the lease now. This one goes on
+                    // writing its partial windows.
+                    tracing::info!(analysis = %id, "lease lost to another replica; not judging");
+                    shared.membership.lost(&id);
+                    locked(&shared.judged_under).remove(&id);
+                    return Ok(Judged::Running(next_flush));
+                }
+                Ok(_) => {}
+                // Not known whether it ended: try again rather than let it go.
+                Err(e) => {
+                    return Err(Failure {
+                        error: e.to_string(),
+                        carry: BTreeMap::new(),
+                        interval_ms: None,
+                    });
+                }
+            }
         }
         judged
+    }
+
+    /// Writes this replica's partial window of boundary `seq` of analysis `id`; false
+    /// when the analysis no longer runs.
+    async fn write_partial(
+        &self,
+        shared: &Shared,
+        id: &str,
+        seq: u32,
+        partial: &Partial,
+    ) -> Result<bool, StoreError> {
+        let now = self.clock.now_ms();
+        let written = self
+            .store
+            .put_partial(id, seq, shared.membership.id(), partial, now)
+            .await?;
+        if written && let Some(m) = &shared.metrics {
+            m.partial_windows("written", 1);
+        }
+        Ok(written)
+    }
+
+    /// Among replicas, at shutdown: writes down what this replica received since the last
+    /// boundary of each analysis it watches, as its partial window of the interval under
+    /// way, so a replica stopped cleanly (a rolling deploy) loses none of its spans.
+    pub async fn flush_received(&self, ids: impl IntoIterator<Item = String>) {
+        let Some(shared) = &self.shared else {
+            return;
+        };
+        for id in ids {
+            let Ok(Some(analysis)) = self.store.get(&id).await else {
+                continue;
+            };
+            if analysis.status != Status::Running {
+                continue;
+            }
+            let flushed = locked(&shared.flushed).get(&id).copied();
+            let passed = boundaries_passed(&analysis, self.clock.now_ms());
+            let since = flushed.unwrap_or(passed);
+            let start_ms = analysis.created_ms + i64::from(since) * analysis.interval_ms as i64;
+            let (data, errors) = self.source.take_received(&analysis, start_ms);
+            let partial = Partial { data, errors };
+            if let Err(e) = self.write_partial(shared, &id, passed + 1, &partial).await {
+                tracing::warn!(analysis = %id, error = %e,
+                    "the spans received since the last interval boundary are lost");
+            }
+        }
     }
 
     /// Judges the gathered data as the next interval of `analysis` and records it (under
@@ -433,25 +515,11 @@ impl<S: DataSource, O: Observer> Context<S, O> {
     async fn judge_and_record(
         &self,
         analysis: Analysis,
+        mut progress: Progress,
+        started: std::time::Instant,
         gathered: Gathered,
         fence: Option<&Fence>,
     ) -> Result<Judged, Failure> {
-        let failed = |e: StoreError, carry| Failure {
-            error: e.to_string(),
-            carry,
-            interval_ms: Some(analysis.interval_ms),
-        };
-        // What an attempt that fails must hand on: among replicas the partial windows
-        // stay in the store until an interval that merged them commits.
-        let carry_of = |data: BTreeMap<String, MetricData>| match fence {
-            Some(_) => BTreeMap::new(),
-            None => once_only(&analysis.model, data),
-        };
-        let mut progress = match self.progress(&analysis).await {
-            Ok(p) => p,
-            Err(e) => return Err(failed(e, carry_of(gathered.data))),
-        };
-        let started = std::time::Instant::now();
         let id = analysis.id.clone();
         let seq = analysis.intervals + 1;
         let end_ms = analysis.next_due_ms;
@@ -522,7 +590,17 @@ impl<S: DataSource, O: Observer> Context<S, O> {
             Ok(true) => {}
             // Cancelled meanwhile (the cancel wins), or fenced off.
             Ok(false) => return Ok(Judged::Finished),
-            Err(e) => return Err(failed(e, carry_of(update.interval.data))),
+            Err(e) => {
+                // What sources hand out once goes to the retry. Among replicas the OTLP
+                // part stays in the store (the partial windows were not deleted), so
+                // only what this replica queried itself (scrape readings) is carried.
+                let mut carry = once_only(&analysis.model, update.interval.data);
+                if fence.is_some() {
+                    let merged: std::collections::BTreeSet<&String> = consumed_metrics(&analysis);
+                    carry.retain(|name, _| !merged.contains(name));
+                }
+                return Err(self.failed(&analysis, e, carry));
+            }
         }
         self.observer
             .interval_judged(&analysis, &update.interval, started.elapsed().as_secs_f64());
@@ -545,6 +623,43 @@ impl<S: DataSource, O: Observer> Context<S, O> {
             Ok(Judged::Running(update.next_due_ms))
         }
     }
+}
+
+/// Adds what an earlier failed attempt took (`carry`) to `data`; the earlier part first.
+fn add_earlier(data: &mut BTreeMap<String, MetricData>, carry: BTreeMap<String, MetricData>) {
+    for (name, d) in carry {
+        match data.get_mut(&name) {
+            Some(now) => {
+                let mut earlier = d;
+                earlier.merge(now);
+                *now = earlier;
+            }
+            None => {
+                data.insert(name, d);
+            }
+        }
+    }
+}
+
+/// A replica that does not judge `analysis` now: next due at `due_ms`, keeping `carry`
+/// (spans to write down at the next boundary) when there is one.
+fn not_judging(due_ms: i64, carry: BTreeMap<String, MetricData>) -> Judged {
+    if carry.is_empty() {
+        Judged::Running(due_ms)
+    } else {
+        Judged::Early { due_ms, carry }
+    }
+}
+
+/// The metrics of `analysis` that come from OTLP spans (the partial windows' part).
+fn consumed_metrics(analysis: &Analysis) -> std::collections::BTreeSet<&String> {
+    analysis
+        .model
+        .metrics
+        .iter()
+        .filter(|m| matches!(m.source, None | Some(crate::model::Source::Otlp(_))))
+        .map(|m| &m.name)
+        .collect()
 }
 
 /// How many interval boundaries of `analysis` have passed at `now_ms`.
@@ -602,6 +717,7 @@ impl<S: DataSource, O: Observer> Runner<S, O> {
         }
         // Let the intervals being written finish, so none is half done.
         let _ = permits.acquire_many(concurrency as u32).await;
+        cx.flush_received(schedule.watched.iter().cloned()).await;
         Ok(())
     }
 }

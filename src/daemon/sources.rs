@@ -419,6 +419,10 @@ impl DataSource for Sources {
         (data, errors)
     }
 
+    fn take_over(&self, analysis: &Analysis) {
+        self.scrapes.watch(analysis);
+    }
+
     fn take_received(
         &self,
         analysis: &Analysis,

@@ -41,7 +41,8 @@ where
         self.write(async |tx| {
             sqlx::query(
                 "INSERT INTO replicas (id, started_ms, seen_ms) VALUES ($1, $2, $3) \
-                 ON CONFLICT (id) DO UPDATE SET seen_ms = excluded.seen_ms",
+                 ON CONFLICT (id) DO UPDATE SET seen_ms = excluded.seen_ms, \
+                 started_ms = excluded.started_ms",
             )
             .bind(replica)
             .bind(started_ms)
