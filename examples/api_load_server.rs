@@ -66,11 +66,11 @@ fn counts(errors: u64) -> Counts {
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args = args()?;
     let dir = tempfile::tempdir()?;
-    let store = Store::open(&format!(
-        "sqlite://{}",
-        dir.path().join("load.db").display()
-    ))
-    .await?;
+    // A temporary SQLite file, or the database AUGURY_BENCH_DATABASE names (an empty
+    // PostgreSQL database, say, to measure that backend).
+    let url = std::env::var("AUGURY_BENCH_DATABASE")
+        .unwrap_or_else(|_| format!("sqlite://{}", dir.path().join("load.db").display()));
+    let store = Store::open(&url).await?;
     let model = Model::from_yaml(MODEL, "load.yaml")?;
     let catalog = Catalog::builtin();
     let mut ids = Vec::with_capacity(args.analyses);
@@ -122,7 +122,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let metrics = Arc::new(Metrics::new());
     metrics.set_analyses(Status::Running, ids.len() as i64);
-    let app = router(AppState::new(store, Arc::new(catalog), metrics));
+    // Among replicas (a shared database) every poll reads the store, as in the daemon.
+    let shared = store.is_shared();
+    let state = AppState::new(store, Arc::new(catalog), metrics);
+    let app = router(if shared {
+        state.among_replicas()
+    } else {
+        state
+    });
     let listener = tokio::net::TcpListener::bind(&args.listen).await?;
     println!("http://{}", listener.local_addr()?);
     axum::serve(listener, app).await?;

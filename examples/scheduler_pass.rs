@@ -122,11 +122,11 @@ fn rss_kib(field: &str) -> u64 {
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args = args()?;
     let dir = tempfile::tempdir()?;
-    let store = Store::open(&format!(
-        "sqlite://{}",
-        dir.path().join("pass.db").display()
-    ))
-    .await?;
+    // A temporary SQLite file, or the database AUGURY_BENCH_DATABASE names (an empty
+    // PostgreSQL database, say, to measure that backend).
+    let url = std::env::var("AUGURY_BENCH_DATABASE")
+        .unwrap_or_else(|_| format!("sqlite://{}", dir.path().join("pass.db").display()));
+    let store = Store::open(&url).await?;
     let catalog = Catalog::builtin();
     let interval = Duration::from_secs(10);
     let mut ids = Vec::new();
