@@ -100,13 +100,7 @@ impl Store {
     /// `replica` leaves: its heartbeat, leases and notification claims are given back, so
     /// the others take over at once.
     pub async fn leave(&self, replica: &str) -> Result<(), StoreError> {
-        on_backend!(self, s => s.leave(Some(replica)).await)
-    }
-
-    /// Gives back every lease and claim, whoever holds it: for a store only one replica
-    /// uses, at its start (what its previous run held is its own).
-    pub async fn release_all(&self) -> Result<(), StoreError> {
-        on_backend!(self, s => s.leave(None).await)
+        on_backend!(self, s => s.leave(replica).await)
     }
 
     /// Stores `replica`'s partial window of interval `seq` of analysis `id` (replacing one

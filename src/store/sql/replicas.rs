@@ -142,24 +142,24 @@ where
             .collect()
     }
 
-    /// Gives back `replica`'s leases and claims (every replica's with `None`).
-    pub async fn leave(&self, replica: Option<&str>) -> Result<(), StoreError> {
+    /// Gives back `replica`'s leases and claims and forgets its heartbeat.
+    pub async fn leave(&self, replica: &str) -> Result<(), StoreError> {
         self.write(async |tx| {
             sqlx::query(
                 "UPDATE analyses SET lease_owner = NULL, lease_until_ms = 0 \
-                 WHERE lease_owner IS NOT NULL AND ($1 IS NULL OR lease_owner = $1)",
+                 WHERE lease_owner = $1",
             )
             .bind(replica)
             .execute(&mut *tx)
             .await?;
             sqlx::query(
                 "UPDATE notifications SET claimed_by = NULL, claim_until_ms = 0 \
-                 WHERE claimed_by IS NOT NULL AND ($1 IS NULL OR claimed_by = $1)",
+                 WHERE claimed_by = $1",
             )
             .bind(replica)
             .execute(&mut *tx)
             .await?;
-            sqlx::query("DELETE FROM replicas WHERE $1 IS NULL OR id = $1")
+            sqlx::query("DELETE FROM replicas WHERE id = $1")
                 .bind(replica)
                 .execute(&mut *tx)
                 .await?;
