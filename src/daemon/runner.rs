@@ -385,10 +385,12 @@ impl<S: DataSource, O: Observer> Context<S, O> {
             Ok(p) => p,
             Err(e) => return Err(self.failed(&analysis, e, carry)),
         };
-        if locked(&shared.judged_under).insert(analysis.id.clone(), fence) != Some(fence) {
-            // Newly this replica's to judge: sources that keep the judge's own state
-            // (the scrape source's reading at the interval's start) start afresh, so an
-            // interval is never measured from a reading another judge already used.
+        let newly = locked(&shared.judged_under).insert(analysis.id.clone(), fence) != Some(fence);
+        if newly && fence > 1 {
+            // Taken over from another judge (the first lease has fence 1): sources that
+            // keep the judge's own state (the scrape source's reading at the interval's
+            // start) start afresh, so an interval is never measured from a reading
+            // another judge already used.
             self.source.take_over(&analysis);
         }
         let started = std::time::Instant::now();
