@@ -93,8 +93,9 @@ pub struct Membership {
     alive: Mutex<Vec<Replica>>,
 }
 
-fn locked<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    // Whole values only are written under these locks.
+/// The value behind `m`, even if a panic poisoned it: the daemon's maps of replica state
+/// are written only as whole values, so none is left half-updated.
+pub(super) fn locked<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 

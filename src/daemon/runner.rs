@@ -27,13 +27,14 @@ use std::time::Duration;
 use tokio::sync::{Semaphore, mpsc, watch};
 use tracing::Instrument as _;
 
-use super::replicas::Membership;
+use super::replicas::{Membership, locked};
 use crate::analysis::policy::{
     Progress, judge_tolerant, next_status, no_evidence, once_only, retry_wait_ms,
 };
 use crate::analysis::{Analysis, DataSource, Interval, Observer, Partial, SourceError, Status};
 use crate::clock::Clock;
 use crate::judge::MetricData;
+use crate::model::Source;
 use crate::store::{Change, ChangeKind, ChangeListener, Fence, IntervalUpdate, Store, StoreError};
 use crate::telemetry::Metrics;
 
@@ -406,7 +407,7 @@ impl<S: DataSource, O: Observer> Context<S, O> {
             m.partial_windows("merged", consumed.len() as u64);
             m.partial_windows("late", late);
         }
-        let (mut data, mut errors) = if end_ms <= self.started_ms {
+        let (mut data, errors) = if end_ms <= self.started_ms {
             // Sources that keep history still answer; the partial windows other replicas
             // wrote meanwhile stand for the OTLP metrics.
             let (q, e) = self.source.missed(&analysis, start_ms, end_ms).await;
@@ -419,18 +420,11 @@ impl<S: DataSource, O: Observer> Context<S, O> {
             self.source.query(&analysis, start_ms, end_ms).await
         };
         add_earlier(&mut data, carry);
-        for (name, d) in merged.data {
-            match data.get_mut(&name) {
-                Some(mine) => mine.merge(&d),
-                None => {
-                    data.insert(name, d);
-                }
-            }
-        }
-        errors.extend(merged.errors);
+        let mut all = Partial { data, errors };
+        all.merge(merged);
         let gathered = Gathered {
-            data,
-            errors,
+            data: all.data,
+            errors: all.errors,
             consumed,
         };
         let fence = Fence {
@@ -598,8 +592,12 @@ impl<S: DataSource, O: Observer> Context<S, O> {
                 // only what this replica queried itself (scrape readings) is carried.
                 let mut carry = once_only(&analysis.model, update.interval.data);
                 if fence.is_some() {
-                    let merged: std::collections::BTreeSet<&String> = consumed_metrics(&analysis);
-                    carry.retain(|name, _| !merged.contains(name));
+                    carry.retain(|name, _| {
+                        analysis
+                            .model
+                            .metric(name)
+                            .is_some_and(|m| matches!(m.source, Some(Source::Scrape(_))))
+                    });
                 }
                 return Err(self.failed(&analysis, e, carry));
             }
@@ -653,25 +651,9 @@ fn not_judging(due_ms: i64, carry: BTreeMap<String, MetricData>) -> Judged {
     }
 }
 
-/// The metrics of `analysis` that come from OTLP spans (the partial windows' part).
-fn consumed_metrics(analysis: &Analysis) -> std::collections::BTreeSet<&String> {
-    analysis
-        .model
-        .metrics
-        .iter()
-        .filter(|m| matches!(m.source, None | Some(crate::model::Source::Otlp(_))))
-        .map(|m| &m.name)
-        .collect()
-}
-
 /// How many interval boundaries of `analysis` have passed at `now_ms`.
 fn boundaries_passed(analysis: &Analysis, now_ms: i64) -> u32 {
     ((now_ms - analysis.created_ms).max(0) / (analysis.interval_ms.max(1) as i64)) as u32
-}
-
-fn locked<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    // Whole values only are written under these locks.
-    m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 impl<S: DataSource, O: Observer> Runner<S, O> {
