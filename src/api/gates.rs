@@ -22,7 +22,8 @@ use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::{ApiError, AppState, JsonBody, unauthorized};
+use super::auth::unauthorized;
+use super::{ApiError, AppState, JsonBody};
 use crate::analysis::VerdictView;
 use crate::analysis::{AnalysisRequest, ModelRef, Scope, Status};
 use crate::clock::now_ms;

@@ -12,6 +12,7 @@
 //! what a restart finds.
 
 pub mod analyses;
+pub mod auth;
 pub mod error;
 pub mod gates;
 pub mod health;
@@ -25,7 +26,7 @@ use std::time::{Duration, Instant};
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, FromRequest, MatchedPath, Request, State};
-use axum::http::{Method, StatusCode, header};
+use axum::http::StatusCode;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -38,6 +39,7 @@ use crate::store::{Change, Store};
 use crate::telemetry::Metrics;
 
 pub use analyses::VerdictCache;
+pub use auth::{Access, Tokens};
 pub use error::{ApiError, ErrorBody};
 
 /// Bounds every request is held to.
@@ -65,8 +67,8 @@ pub struct Shared {
     pub store: Store,
     pub catalog: Arc<Catalog>,
     pub metrics: Arc<Metrics>,
-    /// Bearer tokens accepted on mutating routes (POST, DELETE); `None` turns auth off.
-    pub auth: Option<Vec<String>>,
+    /// Tokens accepted (`api::auth`); `None` turns auth off.
+    pub auth: Option<Tokens>,
     pub limits: Limits,
     /// Rendered verdicts, so the route controllers poll rarely touches the database.
     pub verdicts: Arc<VerdictCache>,
@@ -94,12 +96,12 @@ impl AppState {
         AppState::with_options(store, catalog, metrics, None, Limits::default())
     }
 
-    /// `auth`: bearer tokens for mutating routes; `None` or an empty list turns auth off.
+    /// `auth`: the tokens accepted (`api::auth`); `None` or no token turns auth off.
     pub fn with_options(
         store: Store,
         catalog: Arc<Catalog>,
         metrics: Arc<Metrics>,
-        auth: Option<Vec<String>>,
+        auth: Option<Tokens>,
         limits: Limits,
     ) -> AppState {
         let auth = auth.filter(|tokens| !tokens.is_empty());
@@ -171,39 +173,6 @@ impl AppState {
             }
         }
     }
-
-    /// Whether `headers` carry one of the configured tokens (always true without auth).
-    pub fn authorized(&self, headers: &axum::http::HeaderMap) -> bool {
-        if self.auth.is_none() {
-            return true;
-        }
-        let Some(given) = headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-        else {
-            return false;
-        };
-        self.token_matches(given.trim())
-    }
-
-    pub fn token_matches(&self, given: &str) -> bool {
-        match &self.auth {
-            None => true,
-            // Every token is compared in full, so timing tells nothing about which
-            // prefix matched.
-            Some(tokens) => tokens.iter().fold(false, |ok, t| {
-                constant_time_eq(t.as_bytes(), given.as_bytes()) | ok
-            }),
-        }
-    }
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// Route templates, as `augury_http_requests_total{route}` shows them.
@@ -246,7 +215,10 @@ pub fn router(state: AppState) -> Router {
         .fallback(unknown_route)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(state.limits.body_bytes))
-        .layer(middleware::from_fn_with_state(state.clone(), require_token))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            auth::require_token,
+        ))
         .layer(middleware::from_fn_with_state(state.clone(), deadline))
         .layer(middleware::from_fn_with_state(state.clone(), observe))
         .with_state(state)
@@ -269,27 +241,6 @@ async fn method_not_allowed(request: Request) -> ApiError {
             request.method(),
             request.uri().path()
         ),
-    )
-}
-
-/// Mutating routes need a token when auth is on. The Flagger gate checks its own,
-/// because Flagger cannot send headers: it may carry the token in its metadata.
-async fn require_token(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let mutating = matches!(
-        *request.method(),
-        Method::POST | Method::DELETE | Method::PUT | Method::PATCH
-    );
-    if mutating && request.uri().path() != routes::FLAGGER && !state.authorized(request.headers()) {
-        return unauthorized().into_response();
-    }
-    next.run(request).await
-}
-
-pub(crate) fn unauthorized() -> ApiError {
-    ApiError::new(
-        StatusCode::UNAUTHORIZED,
-        "unauthorized",
-        "this route needs `Authorization: Bearer <token>` with a token the daemon is configured with",
     )
 }
 

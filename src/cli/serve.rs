@@ -3,14 +3,16 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::ValueEnum;
 
 use super::{EXIT_OPERATIONAL, EXIT_USAGE};
-use crate::config::FileConfig;
+use crate::api::Tokens;
+use crate::config::{ConfigError, FileConfig};
 use crate::daemon::{Daemon, Settings};
-use crate::ingest::prometheus::PrometheusConfig;
-use crate::notify::{Links, Notifiers};
+use crate::ingest::prometheus::{ConfigError as PromConfigError, PrometheusConfig};
+use crate::notify::{Links, Notifiers, NotifiersError};
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
 pub enum LogFormat {
@@ -68,7 +70,8 @@ pub struct ServeArgs {
     /// Log format [default: human].
     #[arg(long, env = "AUGURY_LOG_FORMAT", value_enum)]
     pub log_format: Option<LogFormat>,
-    /// Bearer tokens accepted on mutating API routes, comma-separated (default: no auth).
+    /// Bearer tokens accepted on every API route, comma-separated. A blank entry (an
+    /// empty variable) stops the start. Without any token auth is off, with a warning.
     #[arg(
         long,
         env = "AUGURY_API_TOKENS",
@@ -77,127 +80,550 @@ pub struct ServeArgs {
         hide_env_values = true
     )]
     pub api_tokens: Vec<String>,
+    /// Bearer tokens accepted on the API's read routes only, comma-separated; once any
+    /// is set, reading analyses needs a token too.
+    #[arg(
+        long,
+        env = "AUGURY_API_READ_TOKENS",
+        value_name = "TOKENS",
+        value_delimiter = ',',
+        hide_env_values = true
+    )]
+    pub api_read_tokens: Vec<String>,
+    /// `none` runs without API auth on purpose (a warning at start); `tokens` requires
+    /// tokens to be configured.
+    #[arg(long, env = "AUGURY_AUTH", value_name = "MODE")]
+    pub auth: Option<String>,
 }
 
-/// Settings from flags and environment over the config file over the defaults.
-pub fn settings(args: &ServeArgs) -> Result<(Settings, LogFormat), String> {
+/// What `augury serve` runs with: the daemon's settings, the log format, and how auth
+/// came to be off (for the warning at start).
+#[derive(Debug)]
+pub struct Resolved {
+    pub settings: Settings,
+    pub log_format: LogFormat,
+    pub auth: AuthMode,
+}
+
+/// How the API is protected.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AuthMode {
+    /// Bearer tokens are configured.
+    Tokens,
+    /// No token is configured: auth is off by default.
+    OffByDefault,
+    /// `auth: none`: auth is off on purpose.
+    Off,
+}
+
+/// Where a value came from, so its error names the flag, or the file, key and line.
+struct Origin<'a> {
+    flag: &'static str,
+    key: &'static str,
+    file: Option<&'a FileConfig>,
+}
+
+impl Origin<'_> {
+    fn error(&self, reason: impl std::fmt::Display) -> String {
+        match self.file {
+            Some(f) => f.error(self.key, reason).to_string(),
+            None => format!("--{}: {reason}", self.flag),
+        }
+    }
+}
+
+/// The flag's value, else the file's, with where it came from.
+fn pick<'a>(
+    flag: &'static str,
+    from_flag: Option<&'a String>,
+    file: &'a FileConfig,
+    key: &'static str,
+    from_file: Option<&'a String>,
+) -> Option<(&'a str, Origin<'a>)> {
+    match (from_flag, from_file) {
+        (Some(v), _) => Some((
+            v,
+            Origin {
+                flag,
+                key,
+                file: None,
+            },
+        )),
+        (None, Some(v)) => Some((
+            v,
+            Origin {
+                flag,
+                key,
+                file: Some(file),
+            },
+        )),
+        (None, None) => None,
+    }
+}
+
+fn duration_in(
+    value: &str,
+    origin: &Origin<'_>,
+    min: Duration,
+    max: Duration,
+) -> Result<Duration, String> {
+    match humantime::parse_duration(value.trim()) {
+        Ok(d) if d >= min && d <= max => Ok(d),
+        Ok(_) => Err(origin.error(format!(
+            "`{value}` is out of range ({} to {})",
+            humantime::format_duration(min),
+            humantime::format_duration(max)
+        ))),
+        Err(e) => Err(origin.error(format!("`{value}` is not a duration like 15s ({e})"))),
+    }
+}
+
+/// A range check on a config value, with the key and the bounds in the error.
+fn check_range<T: PartialOrd + std::fmt::Display>(
+    file: &FileConfig,
+    key: &str,
+    value: T,
+    min: T,
+    max: T,
+) -> Result<(), String> {
+    if value < min || value > max {
+        return Err(file
+            .error(key, format!("{value} is out of range ({min} to {max})"))
+            .to_string());
+    }
+    Ok(())
+}
+
+fn check_duration(
+    file: &FileConfig,
+    key: &str,
+    value: Duration,
+    min: Duration,
+    max: Duration,
+) -> Result<(), String> {
+    if value < min || value > max {
+        return Err(file
+            .error(
+                key,
+                format!(
+                    "{} is out of range ({} to {})",
+                    humantime::format_duration(value),
+                    humantime::format_duration(min),
+                    humantime::format_duration(max)
+                ),
+            )
+            .to_string());
+    }
+    Ok(())
+}
+
+/// Tokens from a flag (or its variable) or the file; a blank entry is an error naming
+/// where it is, since it most often is a variable that is unset or empty where the
+/// operator meant a secret.
+fn tokens(
+    flag: &'static str,
+    from_flag: &[String],
+    file: &FileConfig,
+    key: &'static str,
+    from_file: &[String],
+) -> Result<Vec<String>, String> {
+    let hint = "blank (an empty environment variable?): give a token, or `auth: none` to \
+                turn auth off on purpose";
+    if !from_flag.is_empty() {
+        if let Some(i) = from_flag.iter().position(|t| t.trim().is_empty()) {
+            return Err(format!("--{flag}: entry {} is {hint}", i + 1));
+        }
+        return Ok(from_flag.iter().map(|t| t.trim().to_string()).collect());
+    }
+    if let Some(i) = from_file.iter().position(|t| t.trim().is_empty()) {
+        return Err(file.error(&format!("{key}[{i}]"), hint).to_string());
+    }
+    Ok(from_file.iter().map(|t| t.trim().to_string()).collect())
+}
+
+/// An http(s) URL, or an error that does not repeat it (it may hold credentials).
+fn http_url(value: &str, origin: &Origin<'_>) -> Result<(), String> {
+    match reqwest::Url::parse(value.trim()) {
+        Ok(u) if matches!(u.scheme(), "http" | "https") => Ok(()),
+        _ => Err(origin.error("not an http:// or https:// URL")),
+    }
+}
+
+/// A directory that must exist.
+fn directory(path: &std::path::Path, origin: &Origin<'_>) -> Result<PathBuf, String> {
+    match std::fs::metadata(path) {
+        Ok(m) if m.is_dir() => Ok(path.to_path_buf()),
+        Ok(_) => Err(origin.error(format!("`{}` is not a directory", path.display()))),
+        Err(e) => Err(origin.error(format!("`{}`: {e}", path.display()))),
+    }
+}
+
+/// Settings from flags and environment over the config file over the defaults. Every
+/// error names the flag, or the file, line and key, and never shows a secret.
+pub fn settings(args: &ServeArgs) -> Result<Resolved, String> {
     let file = match &args.config {
         Some(path) => FileConfig::load(path).map_err(|e| e.to_string())?,
         None => FileConfig::default(),
     };
-    let source = args
-        .config
-        .as_ref()
-        .map_or("default".to_string(), |p| p.display().to_string());
     let mut s = Settings::new();
-    let addr = |flag: &str, value: &str| -> Result<SocketAddr, String> {
-        value
-            .parse()
-            .map_err(|e| format!("{flag} `{value}`: not an address like 127.0.0.1:8080 ({e})"))
+    let addr = |value: &str, origin: Origin<'_>| -> Result<SocketAddr, String> {
+        value.trim().parse().map_err(|e| {
+            origin.error(format!(
+                "`{value}` is not an address like 127.0.0.1:8080 ({e})"
+            ))
+        })
     };
-    if let Some(v) = args.listen.as_ref().or(file.listen.as_ref()) {
-        s.listen = addr("listen", v)?;
+    if let Some((v, o)) = pick(
+        "listen",
+        args.listen.as_ref(),
+        &file,
+        "listen",
+        file.listen.as_ref(),
+    ) {
+        s.listen = addr(v, o)?;
     }
-    if let Some(v) = args
-        .otlp_grpc_listen
-        .as_ref()
-        .or(file.otlp_grpc_listen.as_ref())
-    {
-        s.otlp.grpc_listen = addr("otlp-grpc-listen", v)?;
+    if let Some((v, o)) = pick(
+        "otlp-grpc-listen",
+        args.otlp_grpc_listen.as_ref(),
+        &file,
+        "otlp_grpc_listen",
+        file.otlp_grpc_listen.as_ref(),
+    ) {
+        s.otlp.grpc_listen = addr(v, o)?;
     }
-    if let Some(v) = args
-        .otlp_http_listen
-        .as_ref()
-        .or(file.otlp_http_listen.as_ref())
-    {
-        s.otlp.http_listen = addr("otlp-http-listen", v)?;
+    if let Some((v, o)) = pick(
+        "otlp-http-listen",
+        args.otlp_http_listen.as_ref(),
+        &file,
+        "otlp_http_listen",
+        file.otlp_http_listen.as_ref(),
+    ) {
+        s.otlp.http_listen = addr(v, o)?;
     }
-    if let Some(v) = args.database.as_ref().or(file.database.as_ref()) {
-        s.database = v.clone();
-    }
-    if !["sqlite:", "postgres://", "postgresql://"]
-        .iter()
-        .any(|scheme| s.database.starts_with(scheme))
-    {
-        return Err(format!(
-            "database `{}`: not a database URL (sqlite://PATH or \
-             postgres://USER:PASSWORD@HOST:PORT/DB)",
-            crate::store::redacted(&s.database)
-        ));
+    if let Some((v, o)) = pick(
+        "database",
+        args.database.as_ref(),
+        &file,
+        "database",
+        file.database.as_ref(),
+    ) {
+        database(v, &o)?;
+        s.database = v.trim().to_string();
     }
     // Not from the config file, which every replica shares: each needs a name of its own.
     if let Some(v) = &args.replica_id {
         if v.trim().is_empty() || v.len() > 200 {
             return Err(format!(
-                "replica-id `{v}`: give a name of 1 to 200 characters"
+                "--replica-id `{v}`: give a name of 1 to 200 characters"
             ));
         }
         s.replicas.id = v.clone();
     }
-    let duration = |flag: &str, value: &str| -> Result<std::time::Duration, String> {
-        match humantime::parse_duration(value) {
-            Ok(d) if d >= std::time::Duration::from_millis(100) => Ok(d),
-            Ok(_) => Err(format!("{flag} `{value}`: at least 100ms")),
-            Err(e) => Err(format!("{flag} `{value}`: not a duration like 15s ({e})")),
-        }
-    };
-    if let Some(v) = args.lease_ttl.as_ref().or(file.lease_ttl.as_ref()) {
-        s.replicas.lease_ttl = duration("lease-ttl", v)?;
+    let (ms, hour) = (Duration::from_millis(100), Duration::from_secs(3600));
+    if let Some((v, o)) = pick(
+        "lease-ttl",
+        args.lease_ttl.as_ref(),
+        &file,
+        "lease_ttl",
+        file.lease_ttl.as_ref(),
+    ) {
+        s.replicas.lease_ttl = duration_in(v, &o, ms, hour)?;
     }
-    if let Some(v) = args.flush_grace.as_ref().or(file.flush_grace.as_ref()) {
-        s.replicas.flush_grace = duration("flush-grace", v)?;
+    if let Some((v, o)) = pick(
+        "flush-grace",
+        args.flush_grace.as_ref(),
+        &file,
+        "flush_grace",
+        file.flush_grace.as_ref(),
+    ) {
+        s.replicas.flush_grace = duration_in(v, &o, ms, hour)?;
     }
-    s.models = args.models.clone().or(file.models.clone());
-    s.queries = args.queries.clone().or(file.queries.clone());
-    let mut prometheus: Option<PrometheusConfig> = match file.prometheus {
-        Some(value) => Some(
-            serde_json::from_value(value)
-                .map_err(|e| format!("config {source}: prometheus: {e}"))?,
-        ),
-        None => None,
+    let dir = |flag: &'static str, from_flag: &Option<PathBuf>, from_file: &Option<PathBuf>| match (
+        from_flag, from_file,
+    ) {
+        (Some(p), _) => directory(
+            p,
+            &Origin {
+                flag,
+                key: flag,
+                file: None,
+            },
+        )
+        .map(Some),
+        (None, Some(p)) => directory(
+            p,
+            &Origin {
+                flag,
+                key: flag,
+                file: Some(&file),
+            },
+        )
+        .map(Some),
+        (None, None) => Ok(None),
     };
-    if let Some(url) = &args.prometheus_url {
-        match &mut prometheus {
-            Some(p) => p.url = url.clone(),
-            None => prometheus = Some(PrometheusConfig::new(url.clone())),
-        }
-    }
-    s.prometheus = prometheus;
-    s.api_tokens = if args.api_tokens.is_empty() {
-        file.api_tokens.clone()
-    } else {
-        args.api_tokens.clone()
-    };
-    s.api_tokens.retain(|t| !t.trim().is_empty());
+    s.models = dir("models", &args.models, &file.models)?;
+    s.queries = dir("queries", &args.queries, &file.queries)?;
+    s.prometheus = prometheus(args, &file)?;
+    let auth = auth(args, &file, &mut s)?;
     s.notifiers = Notifiers::from_config(&file.notifiers, &file.default_notify)
-        .map_err(|e| format!("config {source}: {e}"))?;
+        .map_err(|e| notifiers_error(&file, &e))?;
+    for (key, value) in [
+        ("public_url", &file.public_url),
+        ("grafana_url", &file.grafana_url),
+    ] {
+        if let Some(v) = value {
+            http_url(
+                v,
+                &Origin {
+                    flag: key,
+                    key,
+                    file: Some(&file),
+                },
+            )?;
+        }
+    }
     s.notifiers.links = Links {
         public_url: file.public_url.clone().unwrap_or_default(),
         grafana_url: file.grafana_url.clone(),
     };
     if let Some(value) = &file.notify_delivery {
-        s.notifiers.delivery = serde_json::from_value(value.clone())
-            .map_err(|e| format!("config {source}: notify_delivery: {e}"))?;
+        s.notifiers.delivery = file
+            .typed("notify_delivery", value)
+            .map_err(|e| e.to_string())?;
+        delivery(&file, &s.notifiers.delivery)?;
     }
     if let Some(n) = file.runner_concurrency {
-        s.runner_concurrency = n.max(1);
+        check_range(&file, "runner_concurrency", n, 1, 10_000)?;
+        s.runner_concurrency = n;
     }
     let log_format = match (args.log_format, file.log_format.as_deref()) {
         (Some(f), _) => f,
         (None, None | Some("human")) => LogFormat::Human,
         (None, Some("json")) => LogFormat::Json,
         (None, Some(other)) => {
-            return Err(format!(
-                "config {source}: log_format `{other}` is not `human` or `json`"
-            ));
+            return Err(file
+                .error("log_format", format!("`{other}` is not `human` or `json`"))
+                .to_string());
         }
     };
-    Ok((s, log_format))
+    Ok(Resolved {
+        settings: s,
+        log_format,
+        auth,
+    })
+}
+
+/// A database URL `serve` can open: SQLite with a path, or PostgreSQL.
+fn database(url: &str, origin: &Origin<'_>) -> Result<(), String> {
+    let url = url.trim();
+    let shown = crate::redact::url(url);
+    if let Some(rest) = url.strip_prefix("sqlite:") {
+        let path = rest.strip_prefix("//").unwrap_or(rest);
+        let path = path.split('?').next().unwrap_or_default();
+        if path.is_empty() {
+            return Err(origin.error(format!(
+                "`{shown}` names no file (sqlite://PATH, e.g. sqlite://augury.db)"
+            )));
+        }
+        return Ok(());
+    }
+    if ["postgres://", "postgresql://"]
+        .iter()
+        .any(|s| url.starts_with(s))
+    {
+        return Ok(());
+    }
+    Err(origin.error(format!(
+        "`{shown}` is not a database URL (sqlite://PATH or \
+         postgres://USER:PASSWORD@HOST:PORT/DB)"
+    )))
+}
+
+/// The `prometheus:` section, `--prometheus-url` over its `url`, checked as the client
+/// will use it.
+fn prometheus(args: &ServeArgs, file: &FileConfig) -> Result<Option<PrometheusConfig>, String> {
+    let mut config: Option<PrometheusConfig> = match &file.prometheus {
+        Some(value) => Some(file.typed("prometheus", value).map_err(|e| e.to_string())?),
+        None => None,
+    };
+    if let Some(url) = &args.prometheus_url {
+        match &mut config {
+            Some(p) => p.url = url.clone(),
+            None => config = Some(PrometheusConfig::new(url.clone())),
+        }
+    }
+    let Some(config) = config else {
+        return Ok(None);
+    };
+    if file.prometheus.is_some() {
+        let (ms, ten_minutes) = (Duration::from_millis(100), Duration::from_secs(600));
+        check_duration(file, "prometheus.timeout", config.timeout, ms, ten_minutes)?;
+        check_duration(
+            file,
+            "prometheus.backoff",
+            config.backoff,
+            Duration::ZERO,
+            ten_minutes,
+        )?;
+        check_range(file, "prometheus.retries", config.retries, 0, 10)?;
+    }
+    if let Err(e) = crate::ingest::prometheus::Client::new(&config) {
+        let from_flag = args.prometheus_url.is_some() && matches!(e, PromConfigError::Url { .. });
+        if from_flag {
+            return Err(format!("--prometheus-url: {e}"));
+        }
+        let path = match &e {
+            PromConfigError::Url { .. } => "prometheus.url".to_string(),
+            PromConfigError::Header { name, .. } => format!("prometheus.headers.{name}"),
+            _ => "prometheus".to_string(),
+        };
+        // The client's error names the field itself.
+        return Err(ConfigError {
+            file: file.file.clone(),
+            line: file.lines.of(&path),
+            reason: e.to_string(),
+        }
+        .to_string());
+    }
+    Ok(Some(config))
+}
+
+/// API auth: tokens from flags or the file, or `auth: none`. A token list that resolves
+/// to nothing usable is an error, never auth silently off.
+fn auth(args: &ServeArgs, file: &FileConfig, s: &mut Settings) -> Result<AuthMode, String> {
+    let full = tokens(
+        "api-tokens",
+        &args.api_tokens,
+        file,
+        "api_tokens",
+        &file.api_tokens,
+    )?;
+    let read = tokens(
+        "api-read-tokens",
+        &args.api_read_tokens,
+        file,
+        "api_read_tokens",
+        &file.api_read_tokens,
+    )?;
+    let (mode, origin) = match (&args.auth, &file.auth) {
+        (Some(m), _) => (
+            Some(m.as_str()),
+            Origin {
+                flag: "auth",
+                key: "auth",
+                file: None,
+            },
+        ),
+        (None, Some(m)) => (
+            Some(m.as_str()),
+            Origin {
+                flag: "auth",
+                key: "auth",
+                file: Some(file),
+            },
+        ),
+        (None, None) => (
+            None,
+            Origin {
+                flag: "auth",
+                key: "auth",
+                file: None,
+            },
+        ),
+    };
+    let configured = !full.is_empty() || !read.is_empty();
+    let mode =
+        match (mode.map(str::trim), configured) {
+            (Some("none"), true) => {
+                return Err(origin
+                    .error("is `none` but API tokens are configured: remove one or the other"));
+            }
+            (Some("none"), false) => AuthMode::Off,
+            (Some("tokens"), false) => {
+                return Err(origin
+                    .error("is `tokens` but no token is configured (api_tokens, --api-tokens)"));
+            }
+            (Some("tokens") | None, true) => AuthMode::Tokens,
+            (None, false) => AuthMode::OffByDefault,
+            (Some(other), _) => {
+                return Err(origin.error(format!("`{other}` is not `tokens` or `none`")));
+            }
+        };
+    if full.is_empty() && !read.is_empty() {
+        return Err(
+            "read-only tokens are configured but no full one (api_tokens, --api-tokens): \
+             nothing could create an analysis"
+                .to_string(),
+        );
+    }
+    s.auth = Tokens { full, read };
+    Ok(mode)
+}
+
+/// A notifiers error with the line of the notifier (or field) it names.
+fn notifiers_error(file: &FileConfig, e: &NotifiersError) -> String {
+    let path = match e {
+        NotifiersError::Unreadable { name, .. } => format!("notifiers.{name}"),
+        NotifiersError::Invalid { name, problem } => {
+            let shown = problem.to_string();
+            let field = shown.split(':').next().unwrap_or_default();
+            format!("notifiers.{name}.{field}")
+        }
+        NotifiersError::UnknownDefault(_) => "default_notify".to_string(),
+    };
+    ConfigError {
+        file: file.file.clone(),
+        line: file.lines.of(&path),
+        reason: e.to_string(),
+    }
+    .to_string()
+}
+
+/// Delivery settings that can work: a timeout a real request can meet, at least one
+/// attempt, at least one request at a time, a back-off that does not shrink.
+fn delivery(file: &FileConfig, d: &crate::notify::DeliverySettings) -> Result<(), String> {
+    let key = |k: &str| format!("notify_delivery.{k}");
+    let (ms, day) = (Duration::from_millis(100), Duration::from_secs(86_400));
+    check_duration(
+        file,
+        &key("timeout"),
+        d.timeout,
+        ms,
+        Duration::from_secs(600),
+    )?;
+    check_duration(
+        file,
+        &key("initial_backoff"),
+        d.initial_backoff,
+        Duration::from_millis(10),
+        day,
+    )?;
+    check_duration(
+        file,
+        &key("max_backoff"),
+        d.max_backoff,
+        d.initial_backoff,
+        day,
+    )?;
+    check_duration(
+        file,
+        &key("flush_timeout"),
+        d.flush_timeout,
+        Duration::ZERO,
+        Duration::from_secs(600),
+    )?;
+    check_range(file, &key("max_attempts"), d.max_attempts, 1, 1_000)?;
+    check_range(file, &key("concurrency"), d.concurrency, 1, 1_024)?;
+    Ok(())
 }
 
 pub(super) fn run(args: ServeArgs) -> i32 {
-    let (settings, log_format) = match settings(&args) {
-        Ok(s) => s,
+    let Resolved {
+        settings,
+        log_format,
+        auth,
+    } = match settings(&args) {
+        Ok(r) => r,
         Err(e) => {
             eprintln!("augury serve: {e}");
             return EXIT_USAGE;
@@ -209,6 +635,7 @@ pub(super) fn run(args: ServeArgs) -> i32 {
     };
     runtime.block_on(async move {
         let logging = super::logging::init(log_format);
+        warn_about_auth(auth, settings.listen);
         let code = match Daemon::start(settings).await {
             Ok(daemon) => match daemon.run_until(shutdown_signal()).await {
                 Ok(()) => 0,
@@ -219,12 +646,38 @@ pub(super) fn run(args: ServeArgs) -> i32 {
             },
             Err(e) => {
                 tracing::error!(error = %e, "cannot start");
-                EXIT_OPERATIONAL
+                if e.is_config() {
+                    EXIT_USAGE
+                } else {
+                    EXIT_OPERATIONAL
+                }
             }
         };
         logging.shutdown();
         code
     })
+}
+
+/// Auth off is said at start: as a warning when asked for, loudly when the API is open
+/// to the network without anyone having asked.
+fn warn_about_auth(auth: AuthMode, listen: SocketAddr) {
+    let beyond_loopback = !listen.ip().is_loopback();
+    match (auth, beyond_loopback) {
+        (AuthMode::Tokens, _) => {}
+        (AuthMode::Off, _) => tracing::warn!(
+            listen = %listen,
+            "API auth is off (`auth: none`): whoever reaches the API can create and cancel analyses"
+        ),
+        (AuthMode::OffByDefault, false) => tracing::info!(
+            "API auth is off: no API token is configured (the API listens on loopback only)"
+        ),
+        (AuthMode::OffByDefault, true) => tracing::error!(
+            listen = %listen,
+            "API AUTH IS OFF ON A NETWORK ADDRESS: anyone who reaches this port can create \
+             and cancel analyses and so pass or fail rollouts. Configure api_tokens \
+             (--api-tokens), or say `auth: none` if that is what you want"
+        ),
+    }
 }
 
 /// Completes on SIGTERM or SIGINT (Ctrl-C).
@@ -260,60 +713,151 @@ mod tests {
         }
     }
 
+    fn file(text: &str) -> (tempfile::TempDir, PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("augury.yaml");
+        std::fs::write(&path, text).unwrap();
+        (dir, path)
+    }
+
+    fn error_of(text: &str) -> String {
+        let (_dir, path) = file(text);
+        settings(&args(Some(&path))).unwrap_err()
+    }
+
     #[test]
     fn defaults_are_the_documented_ones() {
-        let (s, f) = settings(&args(None)).unwrap();
+        let r = settings(&args(None)).unwrap();
+        let s = r.settings;
         assert_eq!(s.listen.to_string(), "127.0.0.1:8080");
         assert_eq!(s.otlp.grpc_listen.to_string(), "127.0.0.1:4317");
         assert_eq!(s.otlp.http_listen.to_string(), "127.0.0.1:4318");
         assert_eq!(s.database, "sqlite://augury.db");
-        assert!(s.prometheus.is_none() && s.api_tokens.is_empty());
-        assert_eq!(f, LogFormat::Human);
+        assert!(s.prometheus.is_none() && s.auth.is_empty());
+        assert_eq!(
+            (r.log_format, r.auth),
+            (LogFormat::Human, AuthMode::OffByDefault)
+        );
     }
 
     #[test]
     fn flags_beat_the_file_which_beats_defaults() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("augury.yaml");
-        std::fs::write(
-            &path,
+        let (_dir, path) = file(
             "listen: 127.0.0.1:9000\notlp_http_listen: 0.0.0.0:14318\n\
              prometheus: {url: \"http://p:9090\", headers: {X-Scope-OrgID: team}}\n\
              log_format: json\napi_tokens: [a]\n",
-        )
-        .unwrap();
+        );
         let mut a = args(Some(&path));
         a.listen = Some("127.0.0.1:9100".into());
         a.prometheus_url = Some("http://q:9090".into());
-        let (s, f) = settings(&a).unwrap();
+        let r = settings(&a).unwrap();
+        let s = r.settings;
         assert_eq!(s.listen.to_string(), "127.0.0.1:9100");
         assert_eq!(s.otlp.http_listen.to_string(), "0.0.0.0:14318");
         let p = s.prometheus.unwrap();
         assert_eq!(p.url, "http://q:9090");
         assert_eq!(p.headers["X-Scope-OrgID"], "team");
-        assert_eq!((f, s.api_tokens), (LogFormat::Json, vec!["a".to_string()]));
+        assert_eq!((r.log_format, r.auth), (LogFormat::Json, AuthMode::Tokens));
+        assert_eq!(s.auth.full, vec!["a".to_string()]);
     }
 
     #[test]
-    fn bad_values_are_named() {
+    fn bad_flags_are_named() {
         let mut a = args(None);
         a.listen = Some("localhost".into());
-        assert!(settings(&a).unwrap_err().starts_with("listen `localhost`"));
+        assert!(
+            settings(&a)
+                .unwrap_err()
+                .starts_with("--listen: `localhost`")
+        );
         let mut a = args(None);
         a.database = Some("mysql://u:pw@db/augury".into());
         let e = settings(&a).unwrap_err();
         assert!(e.contains("not a database URL") && !e.contains("pw"), "{e}");
         let mut a = args(None);
+        a.database = Some("sqlite://".into());
+        assert!(settings(&a).unwrap_err().contains("names no file"));
+        let mut a = args(None);
         a.database = Some("postgres://u:pw@db/augury".into());
         a.lease_ttl = Some("2s".into());
-        let (s, _) = settings(&a).unwrap();
-        assert_eq!(s.replicas.lease_ttl, std::time::Duration::from_secs(2));
+        let s = settings(&a).unwrap().settings;
+        assert_eq!(s.replicas.lease_ttl, Duration::from_secs(2));
         a.flush_grace = Some("soon".into());
-        assert!(settings(&a).unwrap_err().starts_with("flush-grace `soon`"));
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("c.yaml");
-        std::fs::write(&path, "prometheus: {uri: x}\n").unwrap();
-        let e = settings(&args(Some(&path))).unwrap_err();
-        assert!(e.contains("prometheus") && e.contains("uri"), "{e}");
+        assert!(
+            settings(&a)
+                .unwrap_err()
+                .starts_with("--flush-grace: `soon`")
+        );
+        let mut a = args(None);
+        a.api_tokens = vec!["ok".into(), " ".into()];
+        assert!(
+            settings(&a)
+                .unwrap_err()
+                .starts_with("--api-tokens: entry 2 is blank")
+        );
+        let mut a = args(None);
+        a.models = Some(PathBuf::from("/nonexistent/models"));
+        assert!(
+            settings(&a)
+                .unwrap_err()
+                .starts_with("--models: `/nonexistent/models`")
+        );
+    }
+
+    #[test]
+    fn bad_file_values_are_named_with_file_and_line() {
+        let e = error_of("listen: 127.0.0.1:1\nprometheus: {uri: x}\n");
+        assert!(
+            e.contains("augury.yaml:2: prometheus.uri: unknown field `uri`"),
+            "{e}"
+        );
+        let e = error_of("notify_delivery:\n  timeout: 0s\n");
+        assert!(
+            e.contains("augury.yaml:2: notify_delivery.timeout: 0s is out of range"),
+            "{e}"
+        );
+        let e = error_of("notify_delivery:\n  timeout: 5s\n  max_attempts: 0\n");
+        assert!(
+            e.contains("augury.yaml:3: notify_delivery.max_attempts: 0 is out of range"),
+            "{e}"
+        );
+        let e = error_of("runner_concurrency: 0\n");
+        assert!(
+            e.contains("augury.yaml:1: runner_concurrency: 0 is out of range"),
+            "{e}"
+        );
+        let e = error_of("\n\nprometheus:\n  url: http://p:9090\n  timeout: 0s\n");
+        assert!(e.contains("augury.yaml:5: prometheus.timeout"), "{e}");
+        let e = error_of("prometheus:\n  url: \"ftp://u:hunter2@p\"\n");
+        assert!(
+            e.contains("augury.yaml:2: prometheus.url: `ftp://u:***@p`"),
+            "{e}"
+        );
+        assert!(!e.contains("hunter2"), "{e}");
+        let e = error_of("database: \"sqlite://\"\n");
+        assert!(e.contains("augury.yaml:1: database:"), "{e}");
+        let e = error_of("api_tokens:\n  - good\n  - \"\"\n");
+        assert!(e.contains("augury.yaml:3: api_tokens[1]: blank"), "{e}");
+        let e = error_of("auth: none\napi_tokens: [t]\n");
+        assert!(e.contains("augury.yaml:1: auth: is `none` but"), "{e}");
+        let e = error_of("public_url: \"augury:8080\"\n");
+        assert!(e.contains("augury.yaml:1: public_url: not an http"), "{e}");
+        let e = error_of("notifiers:\n  pd:\n    type: pagerduty\n    routing_key: 1e30\n");
+        assert!(
+            e.contains("augury.yaml:3: notifiers.pd:") && !e.contains("1e30"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn auth_is_off_only_when_nothing_or_none_is_said() {
+        let (_dir, path) = file("auth: none\n");
+        assert_eq!(settings(&args(Some(&path))).unwrap().auth, AuthMode::Off);
+        let (_dir, path) = file("api_tokens: [w]\napi_read_tokens: [r]\n");
+        let r = settings(&args(Some(&path))).unwrap();
+        assert_eq!(r.auth, AuthMode::Tokens);
+        assert_eq!(r.settings.auth.read, vec!["r".to_string()]);
+        let e = error_of("api_read_tokens: [r]\n");
+        assert!(e.contains("no full one"), "{e}");
     }
 }

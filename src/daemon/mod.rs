@@ -27,7 +27,7 @@ use tokio::sync::watch;
 use tokio::task::{JoinError, JoinSet};
 
 use crate::analysis::Status;
-use crate::api::{AppState, Limits, router};
+use crate::api::{AppState, Limits, Tokens, router};
 use crate::clock::Clock;
 use crate::ingest::otlp::{OtlpConfig, OtlpError, OtlpReceiver};
 use crate::ingest::prometheus::{Client, PackCatalog, PrometheusConfig, QuerySource};
@@ -54,8 +54,8 @@ pub struct Settings {
     /// Extra query packs (override built-ins of the same name).
     pub queries: Option<PathBuf>,
     pub prometheus: Option<PrometheusConfig>,
-    /// Bearer tokens for mutating routes; empty means no auth.
-    pub api_tokens: Vec<String>,
+    /// Bearer tokens the API accepts; none means no auth.
+    pub auth: Tokens,
     /// Analyses judged at once.
     pub runner_concurrency: usize,
     pub limits: Limits,
@@ -77,7 +77,7 @@ impl Settings {
             models: None,
             queries: None,
             prometheus: None,
-            api_tokens: Vec::new(),
+            auth: Tokens::default(),
             runner_concurrency: 64,
             limits: Limits::default(),
             // Two watches (baseline, canary) per span filter per analysis: room for
@@ -125,6 +125,17 @@ pub enum DaemonError {
     Notifications(#[source] reqwest::Error),
     #[error(transparent)]
     Task(#[from] TaskError),
+}
+
+impl DaemonError {
+    /// Whether the settings are at fault (a models directory, query packs or a
+    /// Prometheus section that cannot work), not the machine: `augury serve` exits 2.
+    pub fn is_config(&self) -> bool {
+        matches!(
+            self,
+            DaemonError::Models { .. } | DaemonError::Queries { .. } | DaemonError::Prometheus(_)
+        )
+    }
 }
 
 /// How a part of the running daemon ended: on its own, every ending is a failure.
@@ -242,7 +253,7 @@ impl Daemon {
             store.clone(),
             Arc::new(catalog),
             Arc::clone(&metrics),
-            Some(settings.api_tokens.clone()),
+            Some(settings.auth.clone()),
             settings.limits,
         )
         .with_notifiers(Arc::clone(&notifiers));
@@ -274,7 +285,10 @@ impl Daemon {
             otlp_grpc = %otlp_grpc_addr,
             otlp_http = %otlp_http_addr,
             database = %crate::store::redacted(&settings.database),
-            prometheus = settings.prometheus.as_ref().map(|p| p.url.as_str()).unwrap_or("none"),
+            prometheus = settings
+                .prometheus
+                .as_ref()
+                .map_or("none".to_string(), |p| crate::redact::url(&p.url)),
             notifiers = notifiers.notifiers.len(),
             "augury serving"
         );

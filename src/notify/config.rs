@@ -320,7 +320,7 @@ impl Notifiers {
             let config: NotifierConfig =
                 serde_json::from_value(value.clone()).map_err(|e| NotifiersError::Unreadable {
                     name: name.clone(),
-                    reason: scrub(&e.to_string()),
+                    reason: crate::redact::serde_message(&e.to_string()),
                 })?;
             config.check().map_err(|problem| NotifiersError::Invalid {
                 name: name.clone(),
@@ -371,15 +371,6 @@ impl Notifiers {
             }
         }
         Ok(out)
-    }
-}
-
-/// serde's messages may quote the value they refused; a value here may be a secret, so
-/// keep only what comes before the first quote of a value.
-fn scrub(message: &str) -> String {
-    match message.find(": \"").or_else(|| message.find("string \"")) {
-        Some(at) => format!("{} (value not shown)", &message[..at]),
-        None => message.to_string(),
     }
 }
 

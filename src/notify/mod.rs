@@ -25,7 +25,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::analysis::Status;
 
-pub use config::{Delivery as DeliverySettings, Links, NotifierConfig, Notifiers, Secret};
+pub use config::{
+    Delivery as DeliverySettings, Links, NotifierConfig, Notifiers, NotifiersError, Secret,
+};
 pub use webhook::signature;
 
 /// What happened to an analysis that a notifier may be told about.

@@ -42,7 +42,6 @@ pub mod replicas;
 mod rows;
 mod sql;
 mod sqlite;
-mod url;
 
 use serde::Serialize;
 
@@ -50,11 +49,12 @@ use crate::analysis::{Analysis, Interval, Scope, Status, ValidRequest};
 use crate::judge::Verdict;
 use crate::notify::{Attempt, Notification, Recipient};
 
+/// Database URLs as logs and errors show them (password and query values hidden).
+pub use crate::redact::url as redacted;
 pub use postgres::PgStore;
 pub use replicas::{Claimant, Fence, Lease, Replica, StoredPartial};
 pub use sql::SqlStore;
 pub use sqlite::SqliteStore;
-pub use url::redacted;
 
 /// What a committed change did to an analysis.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -83,7 +83,7 @@ pub async fn start_with(options: Options) -> Server {
         store.clone(),
         Arc::new(catalog),
         Arc::clone(&metrics),
-        options.auth,
+        options.auth.map(augury::api::Tokens::from),
         options.limits,
     );
     let state = match options.packs {

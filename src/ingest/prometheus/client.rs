@@ -136,7 +136,7 @@ pub struct Point {
 impl Client {
     pub fn new(config: &PrometheusConfig) -> Result<Client, ConfigError> {
         let url_error = |reason: &str| ConfigError::Url {
-            url: config.url.clone(),
+            url: crate::redact::url(&config.url),
             reason: reason.into(),
         };
         let mut base =
@@ -264,7 +264,8 @@ impl Client {
                         url: shown.clone(),
                         attempts: attempt,
                         timed_out: e.is_timeout(),
-                        reason: error_chain(&e),
+                        // Without the URL, which may carry credentials.
+                        reason: error_chain(&e.without_url()),
                     },
                     retry: true,
                     retry_after: None,

@@ -106,7 +106,7 @@ impl Scraper {
     }
 
     fn classify(&self, e: reqwest::Error) -> ScrapeError {
-        let url = self.url.to_string();
+        let url = crate::redact::url(self.url.as_str());
         if e.is_timeout() {
             ScrapeError::Timeout {
                 url,
@@ -115,14 +115,15 @@ impl Scraper {
         } else {
             ScrapeError::Down {
                 url,
-                reason: error_chain(&e),
+                // Without the URL, which may carry credentials.
+                reason: error_chain(&e.without_url()),
             }
         }
     }
 
     /// Fetches the body (no parsing).
     pub async fn fetch(&self) -> Result<Body, ScrapeError> {
-        let url = self.url.to_string();
+        let url = crate::redact::url(self.url.as_str());
         let mut response = self
             .client
             .get(self.url.clone())

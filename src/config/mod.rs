@@ -2,13 +2,23 @@
 //! file, merged in that order of precedence (a flag beats the environment, which beats
 //! the file, which beats the default).
 //!
-//! The file may reference environment variables as `${NAME}` so secrets stay out of it;
-//! a reference to an unset variable is an error that names it and its line.
+//! The file may reference environment variables as `${NAME}` inside string values so
+//! secrets stay out of it; references are expanded after the YAML is parsed, as values,
+//! so what a variable holds can never add or change keys. A reference to an unset
+//! variable is an error that names it and its line. Every error names the file, the line
+//! and the key, and never shows a value (it may be a secret).
+
+mod tree;
 
 use std::collections::BTreeMap;
+use std::fmt;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
+
+use crate::redact;
+pub use tree::Lines;
+use tree::Node;
 
 /// Everything the config file may hold.
 ///
@@ -38,15 +48,29 @@ pub struct FileConfig {
     pub notify_delivery: Option<serde_json::Value>,
     /// `human` (default) or `json`.
     pub log_format: Option<String>,
-    /// Bearer tokens accepted on mutating API routes; none configured means no auth.
+    /// `none` turns API auth off on purpose (logged as a warning at start). Without it,
+    /// tokens must be configured to be used: a token list that resolves to blank entries
+    /// is an error, never auth silently off.
+    pub auth: Option<String>,
+    /// Bearer tokens accepted on every API route, mutating ones included.
     #[serde(default)]
     pub api_tokens: Vec<String>,
+    /// Bearer tokens accepted on the API's read routes only; once any is configured,
+    /// reading analyses needs a token too.
+    #[serde(default)]
+    pub api_read_tokens: Vec<String>,
     /// Analyses judged at once (default 64).
     pub runner_concurrency: Option<usize>,
     /// How long a replica's lease on an analysis holds without renewal (`15s`).
     pub lease_ttl: Option<String>,
     /// How long the judging replica waits for the others' partial windows (`5s`).
     pub flush_grace: Option<String>,
+    /// The file's name as given, for errors.
+    #[serde(skip)]
+    pub file: String,
+    /// The line of every value, for errors.
+    #[serde(skip)]
+    pub lines: Lines,
 }
 
 impl std::fmt::Debug for FileConfig {
@@ -55,10 +79,7 @@ impl std::fmt::Debug for FileConfig {
             .field("listen", &self.listen)
             .field("otlp_grpc_listen", &self.otlp_grpc_listen)
             .field("otlp_http_listen", &self.otlp_http_listen)
-            .field(
-                "database",
-                &self.database.as_deref().map(crate::store::redacted),
-            )
+            .field("database", &self.database.as_deref().map(redact::url))
             .field("models", &self.models)
             .field("queries", &self.queries)
             .field(
@@ -67,15 +88,28 @@ impl std::fmt::Debug for FileConfig {
             )
             .field("notifiers", &self.notifiers.keys().collect::<Vec<_>>())
             .field("default_notify", &self.default_notify)
-            .field("public_url", &self.public_url)
-            .field("grafana_url", &self.grafana_url)
+            .field("public_url", &self.public_url.as_deref().map(redact::url))
+            .field("grafana_url", &self.grafana_url.as_deref().map(redact::url))
             .field("notify_delivery", &self.notify_delivery)
             .field("log_format", &self.log_format)
+            .field("auth", &self.auth)
             .field("api_tokens", &self.api_tokens.len())
+            .field("api_read_tokens", &self.api_read_tokens.len())
             .field("runner_concurrency", &self.runner_concurrency)
             .field("lease_ttl", &self.lease_ttl)
             .field("flush_grace", &self.flush_grace)
             .finish()
+    }
+}
+
+/// serde's message without the value, with a hint where YAML read a number or a
+/// boolean where text was meant (`key: 1e30`, `key: yes`).
+fn shown(message: &str) -> String {
+    let message = redact::serde_message(message);
+    if message.starts_with("invalid type: ") && message.ends_with("expected a string") {
+        format!("{message} (quote the value)")
+    } else {
+        message
     }
 }
 
@@ -99,61 +133,86 @@ impl FileConfig {
         FileConfig::parse(&text, &file, |name| std::env::var(name).ok())
     }
 
-    /// Parses config text, expanding `${NAME}` with `env`.
+    /// Parses config text, then expands `${NAME}` inside its string values with `env`.
     pub fn parse(
         text: &str,
         file: &str,
         env: impl Fn(&str) -> Option<String>,
     ) -> Result<FileConfig, ConfigError> {
-        let expanded = expand(text, file, env)?;
-        serde_saphyr::from_str(&expanded).map_err(|e| ConfigError {
+        let error = |line: Option<usize>, reason: String| ConfigError {
             file: file.into(),
-            line: e.location().map(|l| l.line() as usize),
-            reason: e
-                .to_string()
-                .lines()
-                .next()
-                .unwrap_or("invalid YAML")
-                .to_string(),
+            line,
+            reason,
+        };
+        let mut root: Node = if text.trim().is_empty() {
+            Node {
+                line: 1,
+                value: tree::Value::Map(Vec::new()),
+            }
+        } else {
+            serde_saphyr::from_str(text).map_err(|e| {
+                // The first line only: the rest is a snippet of the file, which may hold
+                // a secret.
+                let message = e.to_string();
+                let first = message.lines().next().unwrap_or("invalid YAML");
+                error(
+                    e.location().map(|l| l.line() as usize),
+                    redact::serde_message(first),
+                )
+            })?
+        };
+        if !matches!(root.value, tree::Value::Map(_) | tree::Value::Null) {
+            return Err(error(
+                Some(root.line),
+                "the config file is a mapping of settings (`listen: ...`)".into(),
+            ));
+        }
+        root.expand(&env)
+            .map_err(|e| error(Some(e.line), e.reason))?;
+        let (mut json, lines) = root.into_json();
+        if json.is_null() {
+            json = serde_json::Value::Object(serde_json::Map::new());
+        }
+        let mut config: FileConfig = serde_path_to_error::deserialize(json).map_err(|e| {
+            let path = e.path().to_string();
+            let line = lines.of(&path);
+            let reason = shown(&e.inner().to_string());
+            match path.as_str() {
+                "." | "" => error(line, reason),
+                p => error(line, format!("{p}: {reason}")),
+            }
+        })?;
+        config.file = file.to_string();
+        config.lines = lines;
+        Ok(config)
+    }
+
+    /// An error about the value at `path` (`notify_delivery.timeout`), on its line.
+    pub fn error(&self, path: &str, reason: impl fmt::Display) -> ConfigError {
+        ConfigError {
+            file: self.file.clone(),
+            line: self.lines.of(path),
+            reason: format!("{path}: {reason}"),
+        }
+    }
+
+    /// `value`, found at `path`, as the settings type `T`; an error names the field
+    /// inside it and its line, never the value.
+    pub fn typed<T: serde::de::DeserializeOwned>(
+        &self,
+        path: &str,
+        value: &serde_json::Value,
+    ) -> Result<T, ConfigError> {
+        serde_path_to_error::deserialize(value).map_err(|e| {
+            let inner = e.path().to_string();
+            let at = match inner.as_str() {
+                "." | "" => path.to_string(),
+                i if i.starts_with('[') => format!("{path}{i}"),
+                i => format!("{path}.{i}"),
+            };
+            self.error(&at, shown(&e.inner().to_string()))
         })
     }
-}
-
-/// Replaces every `${NAME}`; `$${` stays a literal `${`.
-fn expand(
-    text: &str,
-    file: &str,
-    env: impl Fn(&str) -> Option<String>,
-) -> Result<String, ConfigError> {
-    let mut out = String::with_capacity(text.len());
-    for (n, line) in text.split_inclusive('\n').enumerate() {
-        let mut rest = line;
-        while let Some(at) = rest.find("${") {
-            if at > 0 && rest.as_bytes()[at - 1] == b'$' {
-                out.push_str(&rest[..at - 1]);
-                out.push_str("${");
-                rest = &rest[at + 2..];
-                continue;
-            }
-            out.push_str(&rest[..at]);
-            let after = &rest[at + 2..];
-            let end = after.find('}').ok_or_else(|| ConfigError {
-                file: file.into(),
-                line: Some(n + 1),
-                reason: "`${` without a closing `}`".into(),
-            })?;
-            let name = &after[..end];
-            let value = env(name).ok_or_else(|| ConfigError {
-                file: file.into(),
-                line: Some(n + 1),
-                reason: format!("environment variable `{name}` is not set"),
-            })?;
-            out.push_str(&value);
-            rest = &after[end + 1..];
-        }
-        out.push_str(rest);
-    }
-    Ok(out)
 }
 
 #[cfg(test)]
