@@ -27,6 +27,8 @@ const STOP_TIMEOUT: Duration = Duration::from_secs(60);
 const CLEARED_ENV: &[&str] = &[
     "OTEL_EXPORTER_OTLP_ENDPOINT",
     "AUGURY_API_TOKENS",
+    "AUGURY_API_READ_TOKENS",
+    "AUGURY_AUTH",
     "AUGURY_CONFIG",
     "AUGURY_MODELS",
     "AUGURY_QUERIES",
