@@ -306,6 +306,7 @@ async fn trickling_senders_do_not_starve_an_honest_exporter() {
         answer.status,
         String::from_utf8_lossy(&answer.body)
     );
+    drop(trickling);
     d.stop().await;
 }
 
@@ -342,6 +343,20 @@ async fn refusals_under_load_are_whole_answers_with_retry_after() {
          Content-Length: {}\r\n\r\n",
         body.len()
     );
+    // The holder's bytes are taken as the server reads them: wait until a body no
+    // longer fits (an answer before that is an ordinary one, never a reset).
+    let deadline = tokio::time::Instant::now() + GENEROUS;
+    loop {
+        let a = exchange(d.otlp_http(), &head, &body).await;
+        if a.status == 429 {
+            break;
+        }
+        assert_eq!(a.status, 400, "{}", String::from_utf8_lossy(&a.body));
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the holder's bytes never counted"
+        );
+    }
     let mut kept = TcpStream::connect(d.otlp_http()).await.unwrap();
     let mut answers = Vec::new();
     for _ in 0..5 {
