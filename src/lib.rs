@@ -10,6 +10,7 @@ pub mod daemon;
 pub mod ingest;
 pub mod judge;
 pub mod model;
+pub mod net;
 pub mod notify;
 pub mod redact;
 pub mod simulate;

@@ -917,30 +917,35 @@ async fn invalid_utf8_in_attributes_is_refused_with_400_and_invalid_argument() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn back_pressure_refuses_with_429_and_unavailable_and_a_retry_hint() {
+    let body = good(6).encode_to_vec();
+    let spans = (1..50)
+        .map(|i| server_span(T0, T0 + i * MS, vec![]))
+        .collect();
+    let big = request("1.0.0", spans).encode_to_vec();
     let receiver = Receiver::start_with(|c| {
-        c.max_concurrent_requests = 1;
+        c.max_body_bytes = big.len();
+        c.max_in_flight_bytes = big.len();
         c.retry_after_seconds = 7;
     })
     .await;
-    let body = good(6).encode_to_vec();
 
-    // Take the only permit with a request whose body has not arrived yet.
+    // Take nearly all of the in-flight budget with a body that has not all arrived yet.
     let mut stalled = TcpStream::connect(receiver.http).await.unwrap();
     let head = format!(
         "POST /v1/traces HTTP/1.1\r\nhost: x\r\ncontent-type: application/x-protobuf\r\n\
          content-length: {}\r\nconnection: close\r\n\r\n",
-        body.len()
+        big.len()
     );
     stalled.write_all(head.as_bytes()).await.unwrap();
-    stalled.write_all(&body[..3]).await.unwrap();
-    // Wait (without sleeping) until the server has admitted it.
+    stalled.write_all(&big[..big.len() - 3]).await.unwrap();
+    // Wait (without sleeping) until the server has taken its bytes.
     tokio::time::timeout(Duration::from_secs(30), async {
-        while receiver.stats.get().in_flight == 0 {
+        while receiver.stats.get().in_flight_bytes < big.len() - 3 {
             tokio::task::yield_now().await;
         }
     })
     .await
-    .expect("the stalled request is admitted");
+    .expect("the stalled request's bytes are counted");
 
     let reply = post_protobuf(&receiver.http_url(), body.clone()).await;
     assert_eq!(reply.status, 429);
@@ -953,8 +958,8 @@ async fn back_pressure_refuses_with_429_and_unavailable_and_a_retry_hint() {
     let retry = reply.status.get_details_retry_info().expect("RetryInfo");
     assert_eq!(retry.retry_delay, Some(Duration::from_secs(7)));
 
-    // Let the stalled request finish: it is served, and the permit comes back.
-    stalled.write_all(&body[3..]).await.unwrap();
+    // Let the stalled request finish: it is served, and its bytes come back.
+    stalled.write_all(&big[big.len() - 3..]).await.unwrap();
     let mut answer = Vec::new();
     stalled.read_to_end(&mut answer).await.unwrap();
     assert!(answer.starts_with(b"HTTP/1.1 200"));
@@ -965,6 +970,7 @@ async fn back_pressure_refuses_with_429_and_unavailable_and_a_retry_hint() {
     assert_eq!(stats.http.throttled, 1);
     assert_eq!(stats.grpc.throttled, 1);
     assert_eq!(stats.in_flight, 0);
+    assert_eq!(stats.in_flight_bytes, 0);
     receiver.shutdown().await;
 }
 

@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, FromRequest, MatchedPath, Request, State};
-use axum::http::StatusCode;
+use axum::http::{StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -34,6 +34,7 @@ use axum::routing::{get, post};
 use crate::analysis::{AnalysisRequest, RequestError, ValidRequest};
 use crate::ingest::prometheus::PackCatalog;
 use crate::model::{Catalog, Source};
+use crate::net::ListenerLimits;
 use crate::notify::Notifiers;
 use crate::store::{Change, Store};
 use crate::telemetry::Metrics;
@@ -50,6 +51,9 @@ pub struct Limits {
     /// Longest a request may take, reading its body included (503 beyond). Default 10 s,
     /// which is also what Flagger and Argo Rollouts wait by default.
     pub request_timeout: Duration,
+    /// The API listener's connection cap, header-read and idle timeouts (defaults 1024
+    /// connections, 10 s, 60 s).
+    pub listener: ListenerLimits,
 }
 
 impl Default for Limits {
@@ -57,6 +61,7 @@ impl Default for Limits {
         Limits {
             body_bytes: 1 << 20,
             request_timeout: Duration::from_secs(10),
+            listener: ListenerLimits::default(),
         }
     }
 }
@@ -219,6 +224,10 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             auth::require_token,
         ))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            declared_length,
+        ))
         .layer(middleware::from_fn_with_state(state.clone(), deadline))
         .layer(middleware::from_fn_with_state(state.clone(), observe))
         .with_state(state)
@@ -242,6 +251,28 @@ async fn method_not_allowed(request: Request) -> ApiError {
             request.uri().path()
         ),
     )
+}
+
+/// Refuses at once (413, before reading anything) a request whose declared
+/// `Content-Length` is past the body limit, instead of waiting for a body it will refuse.
+async fn declared_length(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let declared = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    match declared {
+        Some(len) if len > state.limits.body_bytes as u64 => ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            format!(
+                "request body of {len} bytes is larger than the limit of {} bytes",
+                state.limits.body_bytes
+            ),
+        )
+        .into_response(),
+        _ => next.run(request).await,
+    }
 }
 
 /// Bounds the time of every request, reading its body included.
@@ -286,14 +317,53 @@ async fn observe(State(state): State<AppState>, request: Request, next: Next) ->
     response
 }
 
-/// A JSON request body, refused with the errors of [`error::parse_json`], 413 past the
-/// body limit, and 400 when the body cannot be read.
+/// A JSON request body: 415 unless its `Content-Type` is JSON ([`is_json`]), refused
+/// with the errors of [`error::parse_json`], 413 past the body limit, and 400 when the
+/// body cannot be read.
+///
+/// The content type is required on every route that takes a body (the Flagger gate
+/// included): a browser sends a cross-site POST without a CORS preflight only with a
+/// form or plain-text content type (or none), so refusing those keeps a web page from
+/// creating or cancelling analyses on a daemon without auth. The clients the daemon
+/// serves send it: Flagger's webhook client sets `Content-Type: application/json` on
+/// every call, and Argo Rollouts' Web metric provider sets it whenever the body is a
+/// `jsonBody` (a plain-text `body:` needs the header listed in `headers:`, as the
+/// example template does).
 pub struct JsonBody<T>(pub T);
+
+/// Whether a `Content-Type` is JSON: `application/json` or `application/<x>+json`, any
+/// case, with or without parameters (`; charset=utf-8`).
+pub fn is_json(content_type: &str) -> bool {
+    let media = content_type.split(';').next().unwrap_or("").trim();
+    let Some((kind, subtype)) = media.split_once('/') else {
+        return false;
+    };
+    let subtype = subtype.to_ascii_lowercase();
+    kind.eq_ignore_ascii_case("application")
+        && (subtype == "json" || (subtype.len() > 5 && subtype.ends_with("+json")))
+}
 
 impl<T: serde::de::DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
     type Rejection = ApiError;
 
     async fn from_request(request: Request, state: &AppState) -> Result<Self, ApiError> {
+        let content_type = request.headers().get(header::CONTENT_TYPE);
+        if !content_type
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(is_json)
+        {
+            let given = match content_type {
+                None => "no Content-Type".to_string(),
+                Some(v) => format!("Content-Type {:?}", String::from_utf8_lossy(v.as_bytes())),
+            };
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                format!(
+                    "this route takes a JSON body: send `Content-Type: application/json` (got {given})"
+                ),
+            ));
+        }
         let bytes = Bytes::from_request(request, state).await.map_err(|e| {
             if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
                 ApiError::new(

@@ -32,6 +32,7 @@ use crate::clock::Clock;
 use crate::ingest::otlp::{OtlpConfig, OtlpError, OtlpReceiver};
 use crate::ingest::prometheus::{Client, PackCatalog, PrometheusConfig, QuerySource};
 use crate::model::Catalog;
+use crate::net::{ConnectionStats, Listener, serve_http};
 use crate::notify::Notifiers;
 use crate::store::{Change, ChangeListener, Store, StoreError};
 use crate::telemetry::{Metrics, SpanResult};
@@ -204,7 +205,18 @@ impl Daemon {
             addr: settings.listen,
             source,
         };
+        settings
+            .limits
+            .listener
+            .validate("API listener: ")
+            .map_err(|reason| {
+                listen(std::io::Error::new(
+                    std::io::ErrorKind::InvalidInput,
+                    reason,
+                ))
+            })?;
         let listener = TcpListener::bind(settings.listen).await.map_err(listen)?;
+        let listener = Listener::new(listener, settings.limits.listener);
         let api_addr = listener.local_addr().map_err(listen)?;
         let (otlp_grpc_addr, otlp_http_addr) = (receiver.grpc_addr(), receiver.http_addr());
 
@@ -268,6 +280,8 @@ impl Daemon {
         let replica = membership.as_ref().map(|m| m.id().to_string());
         let coordinator = membership.map(|m| (store.clone(), m, runner_handle.clone()));
 
+        let mut connections = vec![("api", listener.stats())];
+        connections.extend(receiver.connection_stats());
         let (stop, stopped) = watch::channel(false);
         let tasks = spawn_parts(
             Parts {
@@ -276,6 +290,7 @@ impl Daemon {
                 api: (listener, router(state)),
                 metrics: Arc::clone(&metrics),
                 windows,
+                connections,
                 coordinator,
             },
             stopped,
@@ -453,13 +468,15 @@ struct Parts {
         tokio::sync::mpsc::UnboundedReceiver<runner::Command>,
     ),
     receiver: OtlpReceiver,
-    api: (TcpListener, axum::Router),
+    api: (Listener, axum::Router),
     /// With `windows`, for the span-counter copier; with `coordinator`, for its own.
     metrics: Arc<Metrics>,
     /// Among replicas: the store, this replica's membership and the runner to tell of
     /// analyses started or ended elsewhere.
     coordinator: Option<(Store, Arc<Membership>, RunnerHandle)>,
     windows: Arc<Windows>,
+    /// Each listener's connection counts, by listener name, for the metrics copier.
+    connections: Vec<(&'static str, ConnectionStats)>,
 }
 
 /// Spawns each part, to run until `stopped` turns true.
@@ -483,9 +500,7 @@ fn spawn_parts(parts: Parts, stopped: watch::Receiver<bool>) -> Tasks {
     let (listener, app) = parts.api;
     let api_stop = until_stopped(stopped.clone());
     tasks.spawn(async move {
-        let r = axum::serve(listener, app)
-            .with_graceful_shutdown(api_stop)
-            .await;
+        let r = serve_http(listener, app, api_stop).await;
         ("HTTP API", r.map_err(TaskError::Api))
     });
     if let Some((store, membership, runner)) = parts.coordinator {
@@ -497,8 +512,9 @@ fn spawn_parts(parts: Parts, stopped: watch::Receiver<bool>) -> Tasks {
         });
     }
     let (m, w, span_stop) = (parts.metrics, parts.windows, until_stopped(stopped));
+    let connections = parts.connections;
     tasks.spawn(async move {
-        copy_span_counters(&m, &w, span_stop).await;
+        copy_span_counters(&m, &w, &connections, span_stop).await;
         ("span counters", Ok(()))
     });
     tasks
@@ -518,16 +534,20 @@ async fn deliverer_ended(deliverer: &mut Option<Deliverer>) -> TaskError {
     }
 }
 
-/// Copies the windows' span counters into the daemon's metrics once a second.
+/// Copies the windows' span counters and the listeners' connection counts into the
+/// daemon's metrics once a second.
 ///
-/// The windows count with plain atomics on the receive path (nanoseconds per request);
-/// the metrics registry is updated from those totals here, off that path.
+/// The windows and listeners count with plain atomics on their hot paths (nanoseconds
+/// per request or connection); the metrics registry is updated from those totals here,
+/// off those paths.
 async fn copy_span_counters(
     metrics: &Metrics,
     windows: &Windows,
+    connections: &[(&'static str, ConnectionStats)],
     stop: impl std::future::Future<Output = ()>,
 ) {
     let mut seen = windows.stats();
+    let mut refused: Vec<u64> = vec![0; connections.len()];
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     tokio::pin!(stop);
@@ -552,6 +572,11 @@ async fn copy_span_counters(
         );
         metrics.set_otlp_watches(now.live_watches);
         seen = now;
+        for ((listener, stats), seen) in connections.iter().zip(refused.iter_mut()) {
+            let total = stats.refused();
+            metrics.connections(listener, stats.open(), total - *seen);
+            *seen = total;
+        }
     }
 }
 

@@ -139,6 +139,14 @@ struct PartialLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ListenerLabels {
+    listener: &'static str,
+}
+
+/// The daemon's listeners, as `augury_connections{listener}` names them.
+pub const LISTENERS: [&str; 3] = ["api", "otlp_grpc", "otlp_http"];
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct NotifierLabels {
     notifier: String,
 }
@@ -194,6 +202,8 @@ pub(super) struct Families {
     lease_takeovers: Counter,
     partial_windows: Family<PartialLabels, Counter>,
     notification_claims: Counter,
+    connections: Family<ListenerLabels, Gauge>,
+    connections_refused: Family<ListenerLabels, Counter>,
 }
 
 impl Families {
@@ -226,6 +236,8 @@ impl Families {
             lease_takeovers: Counter::default(),
             partial_windows: Family::default(),
             notification_claims: Counter::default(),
+            connections: Family::default(),
+            connections_refused: Family::default(),
         };
         let r = &mut m.registry;
         r.register("augury_analyses", "Analyses by status", m.analyses.clone());
@@ -353,6 +365,23 @@ impl Families {
             "Outbox rows this replica claimed for sending",
             m.notification_claims.clone(),
         );
+        r.register(
+            "augury_connections",
+            "Connections open now, by listener (api, otlp_grpc, otlp_http)",
+            m.connections.clone(),
+        );
+        r.register(
+            "augury_connections_refused",
+            "Connections accepted and closed at once because their listener was at its \
+             connection cap, by listener",
+            m.connections_refused.clone(),
+        );
+        for listener in LISTENERS {
+            let _ = m.connections.get_or_create(&ListenerLabels { listener });
+            let _ = m
+                .connections_refused
+                .get_or_create(&ListenerLabels { listener });
+        }
         for result in ["written", "merged", "late"] {
             let _ = m.partial_windows.get_or_create(&PartialLabels { result });
         }
@@ -470,6 +499,20 @@ impl Metrics {
     /// This replica claimed `n` outbox rows.
     pub fn notifications_claimed(&self, n: u64) {
         self.families.notification_claims.inc_by(n);
+    }
+
+    /// Listener `listener` (one of [`LISTENERS`]) has `open` connections and refused
+    /// `refused` more since the last call.
+    pub fn connections(&self, listener: &'static str, open: usize, refused: u64) {
+        let labels = ListenerLabels { listener };
+        self.families
+            .connections
+            .get_or_create(&labels)
+            .set(open as i64);
+        self.families
+            .connections_refused
+            .get_or_create(&labels)
+            .inc_by(refused);
     }
 
     /// `n` spans received over OTLP ended as `result`.

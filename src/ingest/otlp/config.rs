@@ -2,10 +2,12 @@
 //! from taking the daemon down.
 
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
 use super::OtlpError;
+use crate::net::ListenerLimits;
 
 /// Which protobuf decoder the receiver runs.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -29,8 +31,22 @@ pub struct OtlpConfig {
     /// Largest request body accepted, before and after gzip decompression.
     pub max_body_bytes: usize,
     /// Requests decoded at once, over both listeners; past it, requests are refused with
-    /// 429 / UNAVAILABLE and a retry hint instead of queueing in memory.
+    /// 429 / UNAVAILABLE and a retry hint instead of queueing in memory. A request takes
+    /// its permit only once its body has been read, so a slow sender never holds one.
     pub max_concurrent_requests: usize,
+    /// Bytes of request bodies being received at once, over both listeners: a body
+    /// takes its bytes from this budget as they arrive and gives them back once decoded.
+    /// A request whose bytes do not fit is refused with 429 / UNAVAILABLE and a retry
+    /// hint. At least `max_body_bytes`. Default 128 MiB.
+    pub max_in_flight_bytes: usize,
+    /// Connections open at once on each listener (gRPC, HTTP); past it a new connection
+    /// is accepted and closed at once. Default 1024.
+    pub max_connections: usize,
+    /// Longest an HTTP/1 request head may take to arrive (also how long a keep-alive
+    /// connection may wait for its next request), seconds. Default 10.
+    pub header_read_timeout_seconds: u64,
+    /// Longest a connection may go with nothing read or written, seconds. Default 60.
+    pub idle_timeout_seconds: u64,
     /// Delay suggested to throttled senders (`Retry-After`, gRPC `RetryInfo`), seconds.
     pub retry_after_seconds: u64,
     /// Longest a request may take to arrive and be handled, seconds. A sender that
@@ -47,6 +63,10 @@ impl Default for OtlpConfig {
             http_listen: SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 4318)),
             max_body_bytes: 4 * 1024 * 1024,
             max_concurrent_requests: 32,
+            max_in_flight_bytes: 128 * 1024 * 1024,
+            max_connections: 1024,
+            header_read_timeout_seconds: 10,
+            idle_timeout_seconds: 60,
             retry_after_seconds: 1,
             request_timeout_seconds: 10,
             decoder: DecoderKind::Lean,
@@ -84,6 +104,31 @@ impl OtlpConfig {
                 "max_concurrent_requests is 0: the receiver would refuse every request".into(),
             ));
         }
-        Ok(())
+        if self.max_in_flight_bytes > tokio::sync::Semaphore::MAX_PERMITS {
+            return Err(OtlpError::Config(format!(
+                "max_in_flight_bytes {} is out of range (at most {})",
+                self.max_in_flight_bytes,
+                tokio::sync::Semaphore::MAX_PERMITS
+            )));
+        }
+        if self.max_in_flight_bytes < self.max_body_bytes {
+            return Err(OtlpError::Config(format!(
+                "max_in_flight_bytes {} is less than max_body_bytes {}: a body of the \
+                 largest size would always be refused",
+                self.max_in_flight_bytes, self.max_body_bytes
+            )));
+        }
+        self.listener_limits()
+            .validate("")
+            .map_err(OtlpError::Config)
+    }
+
+    /// The bounds on each listener's connections.
+    pub fn listener_limits(&self) -> ListenerLimits {
+        ListenerLimits {
+            max_connections: self.max_connections,
+            header_read_timeout: Duration::from_secs(self.header_read_timeout_seconds),
+            idle_timeout: Duration::from_secs(self.idle_timeout_seconds),
+        }
     }
 }

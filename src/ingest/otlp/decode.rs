@@ -838,8 +838,23 @@ pub fn decode_full(buf: &[u8]) -> Result<ExportTraceServiceRequest, DecodeError>
 }
 
 /// Decodes OTLP/JSON (lowerCamelCase names, hex ids, enums as numbers, 64-bit integers as
-/// strings or numbers; unknown fields ignored).
+/// strings or numbers; unknown fields ignored). The root must be an object, as OTLP/JSON
+/// defines it: serde would also take an array as the message's fields in order (so `[]`
+/// would read as an empty request).
 pub fn decode_json(buf: &[u8]) -> Result<ExportTraceServiceRequest, DecodeError> {
+    let first = buf.iter().find(|b| !b.is_ascii_whitespace());
+    if first.is_some_and(|&b| b != b'{') {
+        let found = match first {
+            Some(b'[') => "an array",
+            Some(b'"') => "a string",
+            Some(b'n') => "null",
+            Some(b't' | b'f') => "a boolean",
+            _ => "not an object",
+        };
+        return Err(DecodeError::whole(format!(
+            "JSON: the request must be an object (ExportTraceServiceRequest), found {found}"
+        )));
+    }
     serde_json::from_slice(buf).map_err(|e| DecodeError::whole(format!("JSON: {e}")))
 }
 

@@ -2,26 +2,31 @@
 //!
 //! With the lean decoder the service takes the request message as raw bytes (a
 //! pass-through codec) and scans it itself; with the full decoder it is the generated
-//! `TraceServiceServer`. Either way tonic handles framing, gzip and the size limit, and a
-//! [`Gate`] in front admits at most `max_concurrent_requests` calls (refusing the rest with
-//! UNAVAILABLE and a `RetryInfo`) and maps tonic's own refusals onto the OTLP codes:
-//! an oversized message becomes RESOURCE_EXHAUSTED and a body tonic cannot unpack (bad
-//! gzip, truncated frame) INVALID_ARGUMENT.
+//! `TraceServiceServer`. Either way tonic handles framing, gzip and the size limit. A
+//! [`Gate`] in front counts the body's bytes against the in-flight budget as they arrive
+//! (a call that does not fit is refused with UNAVAILABLE and a `RetryInfo`) and maps
+//! tonic's own refusals onto the OTLP codes: an oversized message becomes
+//! RESOURCE_EXHAUSTED and a body tonic cannot unpack (bad gzip, truncated frame)
+//! INVALID_ARGUMENT. The services take a decode permit once the message is in (at most
+//! `max_concurrent_requests` at once, the rest refused with UNAVAILABLE and a
+//! `RetryInfo`), so a sender trickling its message holds no permit.
 
 use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::{Context, Poll, ready};
 
 use bytes::{Buf, Bytes};
+use hyper::body::{Body as HttpBody, Frame, SizeHint};
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
     TraceService, TraceServiceServer,
 };
 use opentelemetry_proto::tonic::collector::trace::v1::{
     ExportTracePartialSuccess, ExportTraceServiceRequest, ExportTraceServiceResponse,
 };
-use tokio::net::TcpListener;
+use tokio::sync::OwnedSemaphorePermit;
 use tonic::codec::{
     Codec, CompressionEncoding, DecodeBuf, Decoder, EnabledCompressionEncodings, EncodeBuf, Encoder,
 };
@@ -31,6 +36,7 @@ use tonic_types::{ErrorDetails, StatusExt};
 use tower::{Layer, Service};
 
 use super::{Counters, DecoderKind, IngestOutcome, OtlpError, Shared, observe};
+use crate::net::{Connection, Listener};
 
 const SERVICE: &str = "opentelemetry.proto.collector.trace.v1.TraceService";
 const EXPORT_PATH: &str = "/opentelemetry.proto.collector.trace.v1.TraceService/Export";
@@ -38,7 +44,7 @@ const EXPORT_PATH: &str = "/opentelemetry.proto.collector.trace.v1.TraceService/
 type BoxFuture<T> = Pin<Box<dyn Future<Output = Result<T, Infallible>> + Send + 'static>>;
 
 pub(super) async fn serve(
-    listener: TcpListener,
+    listener: Listener,
     shared: Arc<Shared>,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), OtlpError> {
@@ -67,18 +73,47 @@ pub(super) async fn serve(
         ))
         .initial_stream_window_size(Some(1 << 20))
         .initial_connection_window_size(Some(2 << 20))
+        // Bounds per connection: streams at once and the size of a header block.
+        .max_concurrent_streams(Some(100))
+        .http2_max_header_list_size(Some(16 * 1024))
         .layer(GateLayer { shared })
         .add_optional_service(lean)
         .add_optional_service(full)
-        .serve_with_incoming_shutdown(
-            tonic::transport::server::TcpIncoming::from(listener),
-            shutdown,
-        )
+        .serve_with_incoming_shutdown(incoming(listener), shutdown)
         .await
         .map_err(|e| OtlpError::Serve {
             transport: "gRPC",
             message: e.to_string(),
         })
+}
+
+/// The listener's connections (within its cap, each with its idle timeout) as the
+/// stream tonic serves.
+fn incoming(
+    listener: Listener,
+) -> impl futures_util::Stream<Item = Result<Connection, std::io::Error>> {
+    futures_util::stream::unfold(listener, |listener| async move {
+        let connection = listener.accept().await;
+        Some((Ok(connection), listener))
+    })
+}
+
+impl tonic::transport::server::Connected for Connection {
+    type ConnectInfo = tonic::transport::server::TcpConnectInfo;
+
+    fn connect_info(&self) -> Self::ConnectInfo {
+        self.stream().connect_info()
+    }
+}
+
+/// UNAVAILABLE with a `RetryInfo`: the receiver is at one of its load limits.
+fn busy(shared: &Shared) -> Status {
+    Counters::bump(&shared.grpc.throttled);
+    Status::with_error_details(
+        Code::Unavailable,
+        shared.busy_message(),
+        ErrorDetails::with_retry_info(Some(shared.retry_after())),
+    )
 }
 
 fn response(outcome: IngestOutcome) -> ExportTraceServiceResponse {
@@ -101,6 +136,9 @@ impl TraceService for FullTraceService {
         &self,
         request: tonic::Request<ExportTraceServiceRequest>,
     ) -> Result<tonic::Response<ExportTraceServiceResponse>, Status> {
+        let Ok(_permit) = Arc::clone(&self.shared.gate).try_acquire_owned() else {
+            return Err(busy(&self.shared));
+        };
         let outcome = observe::ingest_message(&self.shared.windows, request.get_ref());
         self.shared.grpc.outcome(&outcome);
         Ok(tonic::Response::new(response(outcome)))
@@ -158,6 +196,9 @@ impl UnaryService<Bytes> for LeanExport {
 
     fn call(&mut self, request: tonic::Request<Bytes>) -> Self::Future {
         let shared = &self.shared;
+        let Ok(_permit) = Arc::clone(&shared.gate).try_acquire_owned() else {
+            return std::future::ready(Err(busy(shared)));
+        };
         let result = match observe::ingest_protobuf(&shared.windows, request.get_ref()) {
             Ok(outcome) => {
                 shared.grpc.outcome(&outcome);
@@ -235,14 +276,16 @@ struct Gate<S> {
     shared: Arc<Shared>,
 }
 
-impl<S, B> Service<http::Request<B>> for Gate<S>
+impl<S> Service<http::Request<tonic::body::Body>> for Gate<S>
 where
-    S: Service<http::Request<B>, Response = http::Response<tonic::body::Body>, Error = Infallible>
-        + Clone
+    S: Service<
+            http::Request<tonic::body::Body>,
+            Response = http::Response<tonic::body::Body>,
+            Error = Infallible,
+        > + Clone
         + Send
         + 'static,
     S::Future: Send + 'static,
-    B: Send + 'static,
 {
     type Response = http::Response<tonic::body::Body>;
     type Error = Infallible;
@@ -252,29 +295,68 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, request: http::Request<B>) -> Self::Future {
+    fn call(&mut self, request: http::Request<tonic::body::Body>) -> Self::Future {
         let shared = Arc::clone(&self.shared);
-        let Ok(permit) = Arc::clone(&shared.gate).try_acquire_owned() else {
-            Counters::bump(&shared.grpc.throttled);
-            let status = Status::with_error_details(
-                Code::Unavailable,
-                format!(
-                    "receiver is busy: {} requests in progress; retry later",
-                    shared.config.max_concurrent_requests
-                ),
-                ErrorDetails::with_retry_info(Some(shared.retry_after())),
-            );
-            return Box::pin(async move { Ok(status.into_http()) });
-        };
+        let refused = Arc::new(AtomicBool::new(false));
+        let request = request.map(|body| {
+            tonic::body::Body::new(Budgeted {
+                inner: body,
+                shared: Arc::clone(&shared),
+                held: None,
+                refused: Arc::clone(&refused),
+            })
+        });
         // The inner service was polled ready, not its clone: swap them (tower's rule).
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
         Box::pin(async move {
             let mut response = inner.call(request).await?;
-            drop(permit);
+            if refused.load(Ordering::Relaxed) {
+                return Ok(busy(&shared).into_http());
+            }
             remap_status(&mut response, &shared.grpc);
             Ok(response)
         })
+    }
+}
+
+/// A request body whose bytes are taken from the receiver's in-flight budget as they
+/// arrive and given back when it is dropped (once tonic has the message). A frame that
+/// does not fit ends the body with an error and marks the call `refused`.
+struct Budgeted {
+    inner: tonic::body::Body,
+    shared: Arc<Shared>,
+    held: Option<OwnedSemaphorePermit>,
+    refused: Arc<AtomicBool>,
+}
+
+impl HttpBody for Budgeted {
+    type Data = Bytes;
+    type Error = Status;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Status>>> {
+        let this = &mut *self;
+        let frame = ready!(Pin::new(&mut this.inner).poll_frame(cx));
+        if let Some(Ok(frame)) = &frame
+            && let Some(data) = frame.data_ref()
+            && !this.shared.take_bytes(data.len(), &mut this.held)
+        {
+            this.refused.store(true, Ordering::Relaxed);
+            this.held = None;
+            return Poll::Ready(Some(Err(Status::unavailable(this.shared.busy_message()))));
+        }
+        Poll::Ready(frame)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
     }
 }
 

@@ -4,8 +4,12 @@
 //! Answers follow OTLP/HTTP: 200 with an `ExportTraceServiceResponse` (partial success
 //! when spans were rejected); errors carry a `google.rpc.Status` encoded like the request
 //! (400 undecodable, 413 too large, 429 busy with `Retry-After`); 415 (plain text) when the
-//! content type or encoding is not one OTLP defines. Cheap header checks run first, then
-//! the admission gate, and only then is the body read, never past `max_body_bytes`.
+//! content type or encoding is not one OTLP defines. Cheap header checks run first (a
+//! declared length past `max_body_bytes` is refused before anything is read), then the
+//! body is read, never past `max_body_bytes`, its bytes taken from the in-flight budget
+//! as they arrive; only then does the request take a decode permit. A request refused
+//! for load has its body read to the end (and discarded) before the 429 goes out, so the
+//! answer reaches the sender on a connection still in order, never as a reset.
 
 use std::future::Future;
 use std::io::Read;
@@ -17,27 +21,27 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
+use http_body_util::BodyExt as _;
 use opentelemetry_proto::tonic::collector::trace::v1::{
     ExportTracePartialSuccess, ExportTraceServiceResponse,
 };
-use tokio::net::TcpListener;
 
 use super::{Counters, IngestOutcome, OtlpError, RpcStatus, Shared, ingest_protobuf_with, observe};
+use crate::net::{Listener, serve_http};
 
 pub(super) const TRACES_PATH: &str = "/v1/traces";
 const PROTOBUF: &str = "application/x-protobuf";
 const JSON: &str = "application/json";
 
 pub(super) async fn serve(
-    listener: TcpListener,
+    listener: Listener,
     shared: Arc<Shared>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), OtlpError> {
     let app = Router::new()
         .route(TRACES_PATH, post(export))
         .with_state(shared);
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
+    serve_http(listener, app, shutdown)
         .await
         .map_err(|e| OtlpError::Serve {
             transport: "HTTP",
@@ -122,25 +126,16 @@ async fn export(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Bod
         return too_large(payload, len, limit);
     }
 
-    let Ok(_permit) = Arc::clone(&shared.gate).try_acquire_owned() else {
-        Counters::bump(&counters.throttled);
-        let message = format!(
-            "receiver is busy: {} requests in progress; retry later",
-            shared.config.max_concurrent_requests
-        );
-        let mut response = error(payload, StatusCode::TOO_MANY_REQUESTS, 14, message);
-        response.headers_mut().insert(
-            header::RETRY_AFTER,
-            HeaderValue::from(shared.config.retry_after_seconds),
-        );
-        return response;
-    };
-
-    let deadline = std::time::Duration::from_secs(shared.config.request_timeout_seconds);
-    let read = tokio::time::timeout(deadline, axum::body::to_bytes(body, limit)).await;
-    let raw = match read {
-        Ok(Ok(raw)) => raw,
-        Err(_) => {
+    let deadline = tokio::time::Instant::now()
+        + std::time::Duration::from_secs(shared.config.request_timeout_seconds);
+    // The body's bytes stay counted in the in-flight budget until it is answered.
+    let (raw, _held) = match read_body(&shared, body, declared, deadline).await {
+        BodyRead::Body(raw, held) => (raw, held),
+        BodyRead::Busy => {
+            Counters::bump(&counters.throttled);
+            return busy(&shared, payload);
+        }
+        BodyRead::TimedOut => {
             Counters::bump(&counters.invalid);
             return error(
                 payload,
@@ -152,16 +147,16 @@ async fn export(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Bod
                 ),
             );
         }
-        Ok(Err(e)) => {
-            if is_length_limit(&e) {
-                Counters::bump(&counters.too_large);
-                return error(
-                    payload,
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    8,
-                    format!("request body is larger than the limit of {limit} bytes"),
-                );
-            }
+        BodyRead::TooLarge => {
+            Counters::bump(&counters.too_large);
+            return error(
+                payload,
+                StatusCode::PAYLOAD_TOO_LARGE,
+                8,
+                format!("request body is larger than the limit of {limit} bytes"),
+            );
+        }
+        BodyRead::Failed(e) => {
             Counters::bump(&counters.invalid);
             return error(
                 payload,
@@ -170,6 +165,11 @@ async fn export(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Bod
                 format!("reading the request body: {e}"),
             );
         }
+    };
+    // Decoding takes a permit; the body is already in, so nobody slow holds one.
+    let Ok(_permit) = Arc::clone(&shared.gate).try_acquire_owned() else {
+        Counters::bump(&counters.throttled);
+        return busy(&shared, payload);
     };
 
     let inflated;
@@ -223,15 +223,80 @@ async fn export(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Bod
     }
 }
 
-fn is_length_limit(e: &axum::Error) -> bool {
-    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
-    while let Some(err) = source {
-        if err.is::<http_body_util::LengthLimitError>() {
-            return true;
+/// How reading a request body ended.
+enum BodyRead {
+    /// All of it, with the in-flight bytes it holds.
+    Body(Vec<u8>, Option<tokio::sync::OwnedSemaphorePermit>),
+    /// The in-flight budget had no room: the rest of the body was read and discarded.
+    Busy,
+    TimedOut,
+    /// Past `max_body_bytes`.
+    TooLarge,
+    Failed(axum::Error),
+}
+
+/// Reads `body` until `deadline`, never past `max_body_bytes`, taking its bytes from the
+/// in-flight budget as they arrive. When the budget has no room, the rest of the body is
+/// still read (and dropped, up to the size limit and the deadline), so that the 429 that
+/// follows finds the connection in order rather than being lost to a reset.
+async fn read_body(
+    shared: &Shared,
+    body: Body,
+    declared: Option<u64>,
+    deadline: tokio::time::Instant,
+) -> BodyRead {
+    let limit = shared.config.max_body_bytes;
+    let mut body = body;
+    // A declared length (within the limit) sizes the buffer once.
+    let mut raw = Vec::with_capacity(declared.map_or(0, |n| (n as usize).min(limit)));
+    let mut held = None;
+    let mut seen = 0usize;
+    let mut busy = false;
+    loop {
+        let frame = match tokio::time::timeout_at(deadline, body.frame()).await {
+            Err(_) => return BodyRead::TimedOut,
+            Ok(None) => break,
+            Ok(Some(Err(e))) => return BodyRead::Failed(e),
+            Ok(Some(Ok(frame))) => frame,
+        };
+        let Ok(data) = frame.into_data() else {
+            continue; // trailers
+        };
+        seen = seen.saturating_add(data.len());
+        if seen > limit {
+            return BodyRead::TooLarge;
         }
-        source = err.source();
+        if busy {
+            continue;
+        }
+        if shared.take_bytes(data.len(), &mut held) {
+            raw.extend_from_slice(&data);
+        } else {
+            busy = true;
+            raw = Vec::new();
+            held = None;
+        }
     }
-    false
+    if busy {
+        BodyRead::Busy
+    } else {
+        BodyRead::Body(raw, held)
+    }
+}
+
+/// 429 with `Retry-After`: the receiver is at one of its load limits.
+fn busy(shared: &Shared, payload: Payload) -> Response {
+    let mut response = error(
+        payload,
+        StatusCode::TOO_MANY_REQUESTS,
+        14,
+        shared.busy_message(),
+    );
+    response.headers_mut().insert(
+        header::RETRY_AFTER,
+        HeaderValue::from(shared.config.retry_after_seconds),
+    );
+    response
 }
 
 enum Gunzip {

@@ -8,9 +8,12 @@
 //! - `synthetic`: deterministic requests for simulated services (demo, benchmarks).
 //!
 //! Invariants: a bad request is answered with an OTLP error and never takes the receiver
-//! down; memory does not grow with load, because at most `max_concurrent_requests` bodies
-//! of at most `max_body_bytes` are held at once and everything past that is refused with a
-//! retry hint (429 / UNAVAILABLE) rather than queued.
+//! down; memory does not grow with load, because bodies being received hold at most
+//! `max_in_flight_bytes` between them, at most `max_concurrent_requests` bodies (of at
+//! most `max_body_bytes`, inflated) are decoded at once, and everything past that is
+//! refused with a retry hint (429 / UNAVAILABLE) rather than queued. A request takes its
+//! decode permit only once its body is in, so a sender trickling its body holds nothing
+//! that others need but its own bytes and its connection (each listener caps those).
 
 pub mod config;
 pub mod decode;
@@ -27,7 +30,9 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+use crate::net::{ConnectionStats, Listener};
 
 use crate::windows::Windows;
 
@@ -77,6 +82,8 @@ pub struct ReceiverStats {
     pub http: TransportStats,
     /// Requests being decoded now (permits taken from the admission gate).
     pub in_flight: usize,
+    /// Bytes of request bodies being received now (taken from the in-flight budget).
+    pub in_flight_bytes: usize,
 }
 
 #[derive(Default)]
@@ -118,8 +125,10 @@ impl Counters {
 struct Shared {
     windows: Arc<Windows>,
     config: OtlpConfig,
-    /// One permit per request being read and decoded, across both transports.
+    /// One permit per request being decoded, across both transports.
     gate: Arc<Semaphore>,
+    /// One permit per byte of request body being received, across both transports.
+    bytes: Arc<Semaphore>,
     grpc: Counters,
     http: Counters,
 }
@@ -127,6 +136,34 @@ struct Shared {
 impl Shared {
     fn retry_after(&self) -> Duration {
         Duration::from_secs(self.config.retry_after_seconds)
+    }
+
+    /// Takes `n` bytes from the in-flight budget, adding them to `held`; `false` (and
+    /// nothing taken) when they do not fit.
+    fn take_bytes(&self, n: usize, held: &mut Option<OwnedSemaphorePermit>) -> bool {
+        if n == 0 {
+            return true;
+        }
+        let Ok(n) = u32::try_from(n) else {
+            return false;
+        };
+        let Ok(permit) = Arc::clone(&self.bytes).try_acquire_many_owned(n) else {
+            return false;
+        };
+        match held {
+            Some(h) => h.merge(permit),
+            None => *held = Some(permit),
+        }
+        true
+    }
+
+    /// Why a request was refused under load, for its answer.
+    fn busy_message(&self) -> String {
+        format!(
+            "receiver is busy: {} requests being decoded or {} bytes being received; \
+             retry later",
+            self.config.max_concurrent_requests, self.config.max_in_flight_bytes
+        )
     }
 }
 
@@ -144,14 +181,18 @@ impl ReceiverStatsHandle {
                 .config
                 .max_concurrent_requests
                 .saturating_sub(shared.gate.available_permits()),
+            in_flight_bytes: shared
+                .config
+                .max_in_flight_bytes
+                .saturating_sub(shared.bytes.available_permits()),
         }
     }
 }
 
 /// Both OTLP listeners, bound and ready to serve.
 pub struct OtlpReceiver {
-    grpc: TcpListener,
-    http: TcpListener,
+    grpc: Listener,
+    http: Listener,
     grpc_addr: SocketAddr,
     http_addr: SocketAddr,
     shared: Arc<Shared>,
@@ -165,9 +206,12 @@ impl OtlpReceiver {
         let http = bind("HTTP", config.http_listen).await?;
         let grpc_addr = local_addr("gRPC", &grpc, config.grpc_listen)?;
         let http_addr = local_addr("HTTP", &http, config.http_listen)?;
+        let grpc = Listener::new(grpc, config.listener_limits());
+        let http = Listener::new(http, config.listener_limits());
         let shared = Arc::new(Shared {
             windows,
             gate: Arc::new(Semaphore::new(config.max_concurrent_requests)),
+            bytes: Arc::new(Semaphore::new(config.max_in_flight_bytes)),
             config,
             grpc: Counters::default(),
             http: Counters::default(),
@@ -187,6 +231,15 @@ impl OtlpReceiver {
 
     pub fn http_addr(&self) -> SocketAddr {
         self.http_addr
+    }
+
+    /// Each listener's connection counts, named as `augury_connections{listener}` shows
+    /// them, usable after `run` took the receiver.
+    pub fn connection_stats(&self) -> [(&'static str, ConnectionStats); 2] {
+        [
+            ("otlp_grpc", self.grpc.stats()),
+            ("otlp_http", self.http.stats()),
+        ]
     }
 
     /// A handle on the request counters, usable after `run` took the receiver.
