@@ -9,7 +9,7 @@ use clap::ValueEnum;
 
 use super::{EXIT_OPERATIONAL, EXIT_USAGE};
 use crate::api::Tokens;
-use crate::config::{ConfigError, FileConfig};
+use crate::config::{ConfigError, FileConfig, LimitsConfig};
 use crate::daemon::{Daemon, Settings};
 use crate::ingest::prometheus::{ConfigError as PromConfigError, PrometheusConfig};
 use crate::notify::{Links, Notifiers, NotifiersError};
@@ -392,6 +392,13 @@ pub fn settings(args: &ServeArgs) -> Result<Resolved, String> {
             .map_err(|e| e.to_string())?;
         delivery(&file, &s.notifiers.delivery)?;
     }
+    if let Some(value) = &file.limits {
+        limits(
+            &file,
+            &file.typed("limits", value).map_err(|e| e.to_string())?,
+            &mut s,
+        )?;
+    }
     if let Some(n) = file.runner_concurrency {
         check_range(&file, "runner_concurrency", n, 1, 10_000)?;
         s.runner_concurrency = n;
@@ -411,6 +418,88 @@ pub fn settings(args: &ServeArgs) -> Result<Resolved, String> {
         log_format,
         auth,
     })
+}
+
+/// The `limits:` section onto the API's and the OTLP receiver's bounds, each checked.
+fn limits(file: &FileConfig, l: &LimitsConfig, s: &mut Settings) -> Result<(), String> {
+    let key = |k: &str| format!("limits.{k}");
+    let duration = |k: &str, v: &Option<String>, min: Duration, max: Duration| {
+        v.as_deref()
+            .map(|text| {
+                let d = humantime::parse_duration(text.trim()).map_err(|e| {
+                    file.error(
+                        &key(k),
+                        format!("`{text}` is not a duration like 10s ({e})"),
+                    )
+                    .to_string()
+                })?;
+                check_duration(file, &key(k), d, min, max).map(|()| d)
+            })
+            .transpose()
+    };
+    let (second, hour) = (Duration::from_secs(1), Duration::from_secs(3600));
+    let mib = 1usize << 20;
+    if let Some(n) = l.api_body_bytes {
+        check_range(file, &key("api_body_bytes"), n, 1024, 64 * mib)?;
+        s.limits.body_bytes = n;
+    }
+    if let Some(d) = duration("api_request_timeout", &l.api_request_timeout, second, hour)? {
+        s.limits.request_timeout = d;
+    }
+    if let Some(n) = l.max_connections {
+        check_range(file, &key("max_connections"), n, 1, 1_000_000)?;
+        s.limits.listener.max_connections = n;
+        s.otlp.max_connections = n;
+    }
+    if let Some(d) = duration("header_read_timeout", &l.header_read_timeout, second, hour)? {
+        s.limits.listener.header_read_timeout = d;
+        s.otlp.header_read_timeout_seconds = d.as_secs();
+    }
+    if let Some(d) = duration("idle_timeout", &l.idle_timeout, second, hour)? {
+        s.limits.listener.idle_timeout = d;
+        s.otlp.idle_timeout_seconds = d.as_secs();
+    }
+    if let Some(n) = l.otlp_body_bytes {
+        check_range(file, &key("otlp_body_bytes"), n, 1024, 256 * mib)?;
+        s.otlp.max_body_bytes = n;
+    }
+    if let Some(n) = l.otlp_concurrent_requests {
+        check_range(file, &key("otlp_concurrent_requests"), n, 1, 4096)?;
+        s.otlp.max_concurrent_requests = n;
+    }
+    if let Some(n) = l.otlp_in_flight_bytes {
+        let min = s.otlp.max_body_bytes;
+        check_range(file, &key("otlp_in_flight_bytes"), n, min, 16 * 1024 * mib)?;
+        s.otlp.max_in_flight_bytes = n;
+    } else if s.otlp.max_in_flight_bytes < s.otlp.max_body_bytes {
+        s.otlp.max_in_flight_bytes = s.otlp.max_body_bytes;
+    }
+    if let Some(d) = duration(
+        "otlp_request_timeout",
+        &l.otlp_request_timeout,
+        second,
+        hour,
+    )? {
+        s.otlp.request_timeout_seconds = d.as_secs();
+    }
+    // An idle timeout shorter than a request may take would cut a quiet request off.
+    let longest = s
+        .limits
+        .request_timeout
+        .max(Duration::from_secs(s.otlp.request_timeout_seconds));
+    if s.limits.listener.idle_timeout < longest {
+        return Err(file
+            .error(
+                "limits.idle_timeout",
+                format!(
+                    "{} is shorter than the longest request may take ({}): raise it",
+                    humantime::format_duration(s.limits.listener.idle_timeout),
+                    humantime::format_duration(longest)
+                ),
+            )
+            .to_string());
+    }
+    Ok(())
 }
 
 /// A database URL `serve` can open: SQLite with a path, or PostgreSQL.
@@ -847,6 +936,29 @@ mod tests {
             e.contains("augury.yaml:3: notifiers.pd:") && !e.contains("1e30"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn limits_reach_every_listener_and_are_checked() {
+        let (_dir, path) =
+            file("limits:\n  max_connections: 50\n  idle_timeout: 2m\n  otlp_body_bytes: 2048\n");
+        let s = settings(&args(Some(&path))).unwrap().settings;
+        assert_eq!(s.limits.listener.max_connections, 50);
+        assert_eq!(s.otlp.max_connections, 50);
+        assert_eq!(s.otlp.idle_timeout_seconds, 120);
+        assert_eq!(s.otlp.max_body_bytes, 2048);
+        let e = error_of("limits:\n  max_connections: 0\n");
+        assert!(
+            e.contains("augury.yaml:2: limits.max_connections: 0 is out of range"),
+            "{e}"
+        );
+        let e = error_of("limits:\n  idle_timeout: 5s\n");
+        assert!(
+            e.contains("augury.yaml:2: limits.idle_timeout: 5s is shorter"),
+            "{e}"
+        );
+        let e = error_of("limits: {max_conections: 5}\n");
+        assert!(e.contains("unknown field `max_conections`"), "{e}");
     }
 
     #[test]

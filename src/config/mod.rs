@@ -65,6 +65,8 @@ pub struct FileConfig {
     pub lease_ttl: Option<String>,
     /// How long the judging replica waits for the others' partial windows (`5s`).
     pub flush_grace: Option<String>,
+    /// Bounds on the work clients can cause (`docs/security.md`).
+    pub limits: Option<serde_json::Value>,
     /// The file's name as given, for errors.
     #[serde(skip)]
     pub file: String,
@@ -98,8 +100,34 @@ impl std::fmt::Debug for FileConfig {
             .field("runner_concurrency", &self.runner_concurrency)
             .field("lease_ttl", &self.lease_ttl)
             .field("flush_grace", &self.flush_grace)
+            .field("limits", &self.limits)
             .finish()
     }
+}
+
+/// The config file's `limits:` section: each bound on the work clients can cause, all
+/// optional (the defaults are in `docs/security.md`). Durations are written `10s`.
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsConfig {
+    /// Largest API request body, bytes.
+    pub api_body_bytes: Option<usize>,
+    /// Longest an API request may take.
+    pub api_request_timeout: Option<String>,
+    /// Connections open at once on each listener (API, OTLP/gRPC, OTLP/HTTP).
+    pub max_connections: Option<usize>,
+    /// Longest an HTTP/1 request head may take to arrive, on every HTTP listener.
+    pub header_read_timeout: Option<String>,
+    /// Longest a connection may go with nothing read or written, on every listener.
+    pub idle_timeout: Option<String>,
+    /// Largest OTLP request body, bytes (before and after gzip).
+    pub otlp_body_bytes: Option<usize>,
+    /// OTLP requests decoded at once.
+    pub otlp_concurrent_requests: Option<usize>,
+    /// Bytes of OTLP request bodies being received at once.
+    pub otlp_in_flight_bytes: Option<usize>,
+    /// Longest an OTLP request may take to arrive and be handled.
+    pub otlp_request_timeout: Option<String>,
 }
 
 /// serde's message without the value, with a hint where YAML read a number or a
