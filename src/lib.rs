@@ -11,6 +11,7 @@ pub mod ingest;
 pub mod judge;
 pub mod model;
 pub mod notify;
+pub mod pool;
 pub mod simulate;
 pub mod stats;
 pub mod store;
