@@ -195,6 +195,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         clock: Clock::system(),
         replicas: None,
         metrics: None,
+        judging: None,
     };
     // Start once every analysis is due, so the pass is one burst of N due analyses
     // (as after a restart, or when many were created together).

@@ -13,6 +13,7 @@ pub mod model;
 pub mod net;
 pub mod notify;
 pub mod redact;
+pub mod pool;
 pub mod simulate;
 pub mod stats;
 pub mod store;

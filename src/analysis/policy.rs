@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use super::{Analysis, Interval, Status};
 use crate::judge::{
     Classification, JudgeOptions, Judgment, MetricData, SequentialState, Verdict, judge_step,
+    screen,
 };
 use crate::model::{Model, Source, TestKind};
 use crate::stats::sequential::Decision;
@@ -184,10 +185,11 @@ pub fn once_only(
     model: &Model,
     data: BTreeMap<String, MetricData>,
 ) -> BTreeMap<String, MetricData> {
+    let index = model.index();
     data.into_iter()
         .filter(|(name, _)| {
-            model
-                .metric(name)
+            index
+                .get(name.as_str())
                 .is_some_and(|m| !matches!(m.source, Some(Source::Prometheus(_))))
         })
         .collect()
@@ -204,7 +206,24 @@ pub fn judge_tolerant(
     sequential: &mut SequentialState,
     look: &mut BTreeMap<String, MetricData>,
 ) -> Judgment {
+    // What the judge refuses without computing (unknown metrics, wrong shapes, NaN the
+    // model fails on) goes in one pass; the loop below then meets only the rare refusal
+    // the statistics make, so the cost stays one judgment, not one per refused metric.
     let mut refused = Vec::new();
+    let mut named = std::collections::HashSet::new();
+    for data in [&mut *cumulative, &mut *look] {
+        for e in screen(model, data) {
+            data.remove(e.metric());
+            if named.insert(e.metric().to_string()) {
+                refused.push(format!("data refused: {e}"));
+            }
+        }
+    }
+    // A metric refused in one place leaves the other too, as the loop below does.
+    for name in &named {
+        cumulative.remove(name);
+        look.remove(name);
+    }
     loop {
         match judge_step(
             model,

@@ -19,7 +19,9 @@ pub struct AnalysisRequest {
     pub key: String,
     /// A model name (built-in or from `--models`) or an inline model object.
     pub model: ModelRef,
+    #[serde(deserialize_with = "unique_keys")]
     pub baseline: Scope,
+    #[serde(deserialize_with = "unique_keys")]
     pub canary: Scope,
     /// How often the analysis judges, e.g. `30s` (default 30s).
     #[serde(default = "default_interval")]
@@ -34,6 +36,31 @@ pub struct AnalysisRequest {
     /// metric of the model needs an `equivalence_margin`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub early_pass: Option<EarlyPass>,
+}
+
+/// A scope whose JSON object names each key once: a key given twice is refused (naming
+/// it) rather than silently keeping the last value.
+fn unique_keys<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Scope, D::Error> {
+    struct Visit;
+    impl<'de> serde::de::Visitor<'de> for Visit {
+        type Value = Scope;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("an object of attribute names to string values")
+        }
+        fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Scope, A::Error> {
+            let mut scope = Scope::new();
+            while let Some((key, value)) = map.next_entry::<String, String>()? {
+                if scope.contains_key(&key) {
+                    return Err(serde::de::Error::custom(format!(
+                        "duplicate key `{key}`: each scope name may be given once"
+                    )));
+                }
+                scope.insert(key, value);
+            }
+            Ok(scope)
+        }
+    }
+    d.deserialize_map(Visit)
 }
 
 fn default_interval() -> String {

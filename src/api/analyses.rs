@@ -21,9 +21,10 @@ use crate::analysis::view::{Progress, VerdictView, elapsed_seconds, progress};
 use crate::analysis::{Analysis, AnalysisRequest, Interval, Scope, Status};
 use crate::clock::{now_ms, rfc3339};
 use crate::judge::{Judgment, MetricData, Verdict};
-use crate::model::Model;
+use crate::model::{EarlyPass, Model};
 use crate::notify::{DeliveryState, Event, Notification};
 use crate::store::{Cursor, Store, Summary};
+use crate::windows::{WindowsError, watches_needed};
 
 /// One line of the list.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
@@ -231,10 +232,24 @@ pub async fn create(
     let recipients = state
         .notifiers
         .recipients(valid.request.notify.as_deref())?;
+    // The OTLP watches the analysis will hold are set aside before it exists, so a
+    // create the windows have no room for is refused instead of accepted and starved.
+    let reservation = match &state.windows {
+        None => None,
+        Some(windows) => match windows.reserve(watches_needed(&valid.model)) {
+            Ok(r) => Some(r),
+            Err(e) => return Ok(watch_refusal(e)),
+        },
+    };
     let (analysis, created) = state
         .store
         .create_notifying(&valid, &recipients, now_ms())
         .await?;
+    if let Some(r) = reservation
+        && created
+    {
+        r.assign(&analysis.id);
+    }
     if !created && !same_request(&analysis, &valid) {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
@@ -248,6 +263,32 @@ pub async fn create(
         .with_field("key"));
     }
     Ok(created_response(&analysis, created))
+}
+
+/// How long a client refused for the spent watch budget should wait before retrying.
+const WATCH_RETRY_AFTER_SECONDS: u32 = 30;
+
+/// The answer to a create the OTLP windows cannot watch: 400 when the model alone needs
+/// more watches than one analysis may hold, 503 with `Retry-After` when the daemon's
+/// budget is spent (running analyses give theirs back when they end).
+fn watch_refusal(e: WindowsError) -> Response {
+    match e {
+        WindowsError::BudgetSpent { .. } => {
+            let mut response = ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "watch_budget_spent",
+                e.to_string(),
+            )
+            .with_field("model")
+            .into_response();
+            response.headers_mut().insert(
+                header::RETRY_AFTER,
+                HeaderValue::from(WATCH_RETRY_AFTER_SECONDS),
+            );
+            response
+        }
+        _ => ApiError::invalid("model", e.to_string()).into_response(),
+    }
 }
 
 /// The answer to a create: 201 with `Location` when new, 200 when the key existed.
@@ -272,8 +313,22 @@ fn same_request(stored: &Analysis, valid: &crate::analysis::ValidRequest) -> boo
         && s.baseline == request.baseline
         && s.canary == request.canary
         && s.notify == request.notify
+        && same_early_pass(s.early_pass.as_ref(), request.early_pass.as_ref())
         && stored.interval_ms == valid.interval.as_millis() as u64
         && stored.lifetime_ms == valid.lifetime.as_millis() as u64
+}
+
+/// Whether two requests' `early_pass` ask for the same: both absent, or minimum
+/// durations of equal value (`300s` and `5m` are the same).
+fn same_early_pass(a: Option<&EarlyPass>, b: Option<&EarlyPass>) -> bool {
+    match (a, b) {
+        (None, None) => true,
+        (Some(a), Some(b)) => match (a.min_duration(), b.min_duration()) {
+            (Ok(x), Ok(y)) => x == y,
+            _ => a == b,
+        },
+        _ => false,
+    }
 }
 
 /// List analyses, oldest first, a page at a time: summaries only (the detail route has

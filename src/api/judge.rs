@@ -4,13 +4,16 @@ use std::collections::BTreeMap;
 
 use axum::Json;
 use axum::extract::State;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use utoipa::ToSchema;
 
 use super::{ApiError, AppState, JsonBody};
 use crate::analysis::ModelRef;
-use crate::judge::{JudgeError, JudgeOptions, Judgment, MetricData, judge as judge_data};
+use crate::judge::{JudgeError, JudgeOptions, Judgment, MetricData, judge_unless};
 use crate::model::{DEFAULT_MODEL, Model};
+use crate::pool::PoolError;
 use crate::stats::{Alternative, Method};
 
 /// What to judge.
@@ -49,7 +52,7 @@ pub struct JudgeRequest {
 pub async fn judge(
     State(state): State<AppState>,
     JsonBody(request): JsonBody<JudgeRequest>,
-) -> Result<Json<Judgment>, ApiError> {
+) -> Result<Response, ApiError> {
     let model = match &request.model {
         None => resolve(&state, DEFAULT_MODEL)?,
         Some(ModelRef::Name(name)) => resolve(&state, name)?,
@@ -60,15 +63,41 @@ pub async fn judge(
         method: request.method,
         alternative: request.alternative,
     };
-    // Large samples take milliseconds of CPU: keep them off the threads serving polls.
-    let judged =
-        tokio::task::spawn_blocking(move || judge_data(&model, &request.metrics, &options))
-            .await
-            .map_err(|e| ApiError::internal(format!("judging failed: {e}")))?;
-    judged
-        .map(Json)
-        .map_err(|e| ApiError::invalid(format!("metrics.{}", metric_of(&e)), e.to_string()))
+    // Judging takes CPU in proportion to the data: it runs on the bounded judging pool,
+    // off the threads serving other requests. A full pool refuses at once (503 with
+    // Retry-After) instead of queueing; a request that times out drops this future, and
+    // the pool then tells the judgment to stop between metrics.
+    let judged = state
+        .judging
+        .try_run(move |stop| judge_unless(&model, &request.metrics, &options, stop))
+        .await;
+    match judged {
+        Ok(Ok(Some(judgment))) => Ok(Json(judgment).into_response()),
+        // Stopped: only when this request stopped waiting, so nobody reads this.
+        Ok(Ok(None)) => Err(ApiError::internal("judging was stopped")),
+        Ok(Err(e)) => Err(ApiError::invalid(
+            format!("metrics.{}", metric_of(&e)),
+            e.to_string(),
+        )),
+        Err(PoolError::Busy(busy)) => {
+            let mut response = ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "judging_busy",
+                format!("{busy}; retry shortly"),
+            )
+            .into_response();
+            response.headers_mut().insert(
+                header::RETRY_AFTER,
+                HeaderValue::from(BUSY_RETRY_AFTER_SECONDS),
+            );
+            Ok(response)
+        }
+        Err(e) => Err(ApiError::internal(e.to_string())),
+    }
 }
+
+/// How long a client refused for a full judging pool should wait before retrying.
+const BUSY_RETRY_AFTER_SECONDS: u32 = 1;
 
 fn resolve(state: &AppState, name: &str) -> Result<Model, ApiError> {
     state.catalog.get(name).cloned().ok_or_else(|| {

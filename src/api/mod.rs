@@ -36,8 +36,10 @@ use crate::ingest::prometheus::PackCatalog;
 use crate::model::{Catalog, Source};
 use crate::net::ListenerLimits;
 use crate::notify::Notifiers;
+use crate::pool::JudgePool;
 use crate::store::{Change, Store};
 use crate::telemetry::Metrics;
+use crate::windows::Windows;
 
 pub use analyses::VerdictCache;
 pub use auth::{Access, Tokens};
@@ -82,6 +84,11 @@ pub struct Shared {
     /// The query packs, when Prometheus is configured (`None`: it is not, and a model
     /// whose metrics read Prometheus is refused).
     pub packs: Option<Arc<PackCatalog>>,
+    /// Where `POST /api/v1/judge` runs its judgment (bounded; 503 when full).
+    pub judging: Arc<JudgePool>,
+    /// The OTLP windows, whose watch limits a create is checked against (`None`: not
+    /// checked, as in tests of the API alone).
+    pub windows: Option<Arc<Windows>>,
 }
 
 /// The state behind the router: cheap to clone (one `Arc`).
@@ -112,6 +119,10 @@ impl AppState {
         let auth = auth.filter(|tokens| !tokens.is_empty());
         let verdicts = Arc::new(VerdictCache::default());
         let cache = Arc::clone(&verdicts);
+        let judging = Arc::new(JudgePool::new(
+            crate::pool::default_size(),
+            metrics.judge_pool_gauges(),
+        ));
         store.on_change(Arc::new(move |c: &Change<'_>| cache.invalidate(c.id)));
         AppState(Arc::new(Shared {
             store,
@@ -122,7 +133,21 @@ impl AppState {
             verdicts,
             notifiers: Arc::default(),
             packs: None,
+            judging,
+            windows: None,
         }))
+    }
+
+    /// The same state judging `POST /api/v1/judge` on `pool` (shared with the runner).
+    pub fn with_judge_pool(mut self, pool: Arc<JudgePool>) -> AppState {
+        Arc::make_mut(&mut self.0).judging = pool;
+        self
+    }
+
+    /// The same state refusing creates the OTLP `windows` have no room to watch.
+    pub fn with_windows(mut self, windows: Arc<Windows>) -> AppState {
+        Arc::make_mut(&mut self.0).windows = Some(windows);
+        self
     }
 
     /// The same state with these notifiers configured.

@@ -251,6 +251,11 @@ impl Daemon {
             tokio::spawn(deliverer.run(deliverer_stopped)),
         ));
         let (runner_handle, commands) = RunnerHandle::new();
+        // One judging pool for the runner and the API's one-shot judge.
+        let judging = Arc::new(crate::pool::JudgePool::new(
+            crate::pool::default_size(),
+            metrics.judge_pool_gauges(),
+        ));
         let runner = Runner {
             store: store.clone(),
             source: Arc::clone(&sources),
@@ -259,6 +264,7 @@ impl Daemon {
             clock: Clock::system(),
             replicas: membership.clone(),
             metrics: Some(Arc::clone(&metrics)),
+            judging: Some(Arc::clone(&judging)),
         };
         subscribe(&store, &runner_handle, &metrics);
         let state = AppState::with_options(
@@ -268,7 +274,9 @@ impl Daemon {
             Some(settings.auth.clone()),
             settings.limits,
         )
-        .with_notifiers(Arc::clone(&notifiers));
+        .with_notifiers(Arc::clone(&notifiers))
+        .with_judge_pool(judging)
+        .with_windows(Arc::clone(&windows));
         let state = match api_packs {
             Some(packs) => state.with_prometheus(packs),
             None => state,

@@ -35,6 +35,7 @@ use crate::analysis::{Analysis, DataSource, Interval, Observer, Partial, SourceE
 use crate::clock::Clock;
 use crate::judge::MetricData;
 use crate::model::Source;
+use crate::pool::{JudgePool, default_size};
 use crate::store::{Change, ChangeKind, ChangeListener, Fence, IntervalUpdate, Store, StoreError};
 use crate::telemetry::Metrics;
 
@@ -92,6 +93,8 @@ pub struct Runner<S, O> {
     pub replicas: Option<Arc<Membership>>,
     /// Where partial windows are counted, among replicas.
     pub metrics: Option<Arc<Metrics>>,
+    /// Where intervals are judged (`None`: a pool of one slot per core of its own).
+    pub judging: Option<Arc<JudgePool>>,
 }
 
 /// What one attempt at an analysis's next interval came to.
@@ -134,6 +137,8 @@ pub struct Context<S, O> {
     replays: std::sync::atomic::AtomicU64,
     /// With replicas sharing the database: who this one is and which leases it holds.
     shared: Option<Shared>,
+    /// Where intervals are judged.
+    judging: Arc<JudgePool>,
 }
 
 /// What a runner among replicas keeps besides the solo runner's state.
@@ -169,7 +174,14 @@ impl<S: DataSource, O: Observer> Context<S, O> {
             progress: Mutex::default(),
             replays: Default::default(),
             shared: None,
+            judging: Arc::new(JudgePool::new(default_size(), Default::default())),
         }
+    }
+
+    /// The same context judging on `pool` (shared with the API's one-shot judge).
+    pub fn with_judge_pool(mut self, pool: Arc<JudgePool>) -> Self {
+        self.judging = pool;
+        self
     }
 
     /// The same context for a replica among several sharing the database: it writes
@@ -521,7 +533,7 @@ impl<S: DataSource, O: Observer> Context<S, O> {
         let end_ms = analysis.next_due_ms;
         let start_ms = end_ms - analysis.interval_ms as i64;
         let Gathered {
-            mut data,
+            data,
             errors,
             consumed,
         } = gathered;
@@ -537,12 +549,29 @@ impl<S: DataSource, O: Observer> Context<S, O> {
                 }
             }
         }
-        let mut judgment = judge_tolerant(
-            &analysis.model,
-            &mut cumulative,
-            &mut progress.sequential,
-            &mut data,
-        );
+        // Judging costs CPU in proportion to the model and the data: it runs on the
+        // bounded judging pool, never on the threads serving the API.
+        let model = analysis.model.clone();
+        let sequential = std::mem::take(&mut progress.sequential);
+        let judged = self
+            .judging
+            .run(move |_| {
+                let (mut cumulative, mut sequential, mut data) = (cumulative, sequential, data);
+                let judgment = judge_tolerant(&model, &mut cumulative, &mut sequential, &mut data);
+                (judgment, cumulative, sequential, data)
+            })
+            .await;
+        let (mut judgment, cumulative, sequential, data) = match judged {
+            Ok(out) => out,
+            Err(e) => {
+                return Err(Failure {
+                    error: e.to_string(),
+                    carry: BTreeMap::new(),
+                    interval_ms: Some(analysis.interval_ms),
+                });
+            }
+        };
+        progress.sequential = sequential;
         for e in &errors {
             judgment.reasons.push(format!("source error: {e}"));
         }
@@ -592,10 +621,10 @@ impl<S: DataSource, O: Observer> Context<S, O> {
                 // only what this replica queried itself (scrape readings) is carried.
                 let mut carry = once_only(&analysis.model, update.interval.data);
                 if fence.is_some() {
+                    let index = analysis.model.index();
                     carry.retain(|name, _| {
-                        analysis
-                            .model
-                            .metric(name)
+                        index
+                            .get(name.as_str())
                             .is_some_and(|m| matches!(m.source, Some(Source::Scrape(_))))
                     });
                 }
@@ -664,7 +693,10 @@ impl<S: DataSource, O: Observer> Runner<S, O> {
         mut shutdown: watch::Receiver<bool>,
     ) -> Result<(), StoreError> {
         let concurrency = self.concurrency.max(1);
-        let cx = Context::new(self.store, self.source, self.observer, self.clock);
+        let mut cx = Context::new(self.store, self.source, self.observer, self.clock);
+        if let Some(pool) = self.judging {
+            cx = cx.with_judge_pool(pool);
+        }
         let cx = Arc::new(match self.replicas {
             Some(m) => cx.among_replicas(m, self.metrics),
             None => cx,
@@ -1082,6 +1114,7 @@ mod tests {
             clock,
             replicas: None,
             metrics: None,
+            judging: None,
         }
     }
 

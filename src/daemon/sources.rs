@@ -28,10 +28,11 @@ use crate::analysis::{DataSource, SourceError};
 use crate::ingest::prometheus::{QuerySource, Window};
 use crate::judge::MetricData;
 use crate::judge::data::HistogramSide;
-use crate::model::{self, Metric, MetricKind, OtlpSource, Source};
+use crate::model::{Metric, MetricKind, Source};
 use crate::stats::proportions::Counts;
 use crate::telemetry::Metrics;
-use crate::windows::{Scope, SpanFilter, SpanKind, WatchId, WindowData, Windows};
+pub use crate::windows::span_filter;
+use crate::windows::{Scope, SpanFilter, WatchId, WindowData, Windows};
 
 /// Resolution of Prometheus series queries (`{{ step }}`): at least twice the usual 15 s
 /// scrape interval, so a rate over one step always sees two samples.
@@ -338,33 +339,12 @@ fn metric_data(kind: MetricKind, baseline: &WindowData, canary: &WindowData) -> 
     }
 }
 
-/// The span filter of an OTLP source (a metric without a source reads server spans);
-/// `None` for a span kind that is none of OTLP's (only a stored analysis of an older
-/// version can hold one: models refuse it at load).
-pub fn span_filter(source: Option<&OtlpSource>) -> Option<SpanFilter> {
-    let Some(source) = source else {
-        return Some(SpanFilter::default());
-    };
-    let kind = match &source.span_kind {
-        model::SpanKind::Any => None,
-        model::SpanKind::Unspecified => Some(SpanKind::Unspecified),
-        model::SpanKind::Internal => Some(SpanKind::Internal),
-        model::SpanKind::Server => Some(SpanKind::Server),
-        model::SpanKind::Client => Some(SpanKind::Client),
-        model::SpanKind::Producer => Some(SpanKind::Producer),
-        model::SpanKind::Consumer => Some(SpanKind::Consumer),
-        model::SpanKind::Unknown(_) => return None,
-    };
-    Some(SpanFilter {
-        kind,
-        name: source.span_name.clone(),
-        route: source.http_route.clone(),
-    })
-}
-
 impl DataSource for Sources {
     fn watch(&self, analysis: &Analysis) {
         let mut groups: Vec<OtlpWatch> = Vec::new();
+        // Where each filter's group is in `groups`: one lookup per metric, so a model of
+        // many distinct filters costs linear time to watch.
+        let mut by_filter: HashMap<SpanFilter, usize> = HashMap::new();
         for m in &analysis.model.metrics {
             let otlp = match &m.source {
                 Some(Source::Otlp(o)) => Some(o),
@@ -376,9 +356,10 @@ impl DataSource for Sources {
                     "metric not watched: its span_kind is none of OTLP's");
                 continue;
             };
-            match groups.iter_mut().find(|g| g.filter == filter) {
-                Some(g) => g.metrics.push((m.name.clone(), m.kind)),
+            match by_filter.get(&filter) {
+                Some(&i) => groups[i].metrics.push((m.name.clone(), m.kind)),
                 None => {
+                    by_filter.insert(filter.clone(), groups.len());
                     let sides = self.register(analysis, &filter);
                     if let Sides::Refused(reason) = &sides {
                         tracing::warn!(analysis = %analysis.id, %reason, "OTLP watch refused");
@@ -391,6 +372,7 @@ impl DataSource for Sources {
                 }
             }
         }
+        self.windows.hold(&analysis.id, 2 * groups.len());
         let old = self.watches().insert(analysis.id.clone(), groups);
         if let Some(old) = old {
             self.release(old);
@@ -400,6 +382,7 @@ impl DataSource for Sources {
 
     fn unwatch(&self, id: &str) {
         self.scrapes.unwatch(id);
+        self.windows.release(id);
         let removed = self.watches().remove(id);
         if let Some(w) = removed {
             self.release(w);

@@ -12,6 +12,7 @@ mod sequential;
 mod summary;
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use serde::{Deserialize, Serialize};
 
@@ -267,7 +268,26 @@ pub fn judge(
     data: &BTreeMap<String, MetricData>,
     options: &JudgeOptions,
 ) -> Result<Judgment, JudgeError> {
-    judge_looks(model, data, &[data], options)
+    let never = AtomicBool::new(false);
+    judge_unless(model, data, options, &never).map(|j| j.unwrap_or_else(|| unreachable_stop(model)))
+}
+
+/// [`judge`], giving up as soon as `stop` turns true (checked between metrics): `None`
+/// then. What a caller that may stop waiting (a request that timed out) runs, so work
+/// nobody will read is not finished.
+pub fn judge_unless(
+    model: &Model,
+    data: &BTreeMap<String, MetricData>,
+    options: &JudgeOptions,
+    stop: &AtomicBool,
+) -> Result<Option<Judgment>, JudgeError> {
+    check_known(model, data.keys())?;
+    let mut state = SequentialState::default();
+    if stop.load(Ordering::Relaxed) {
+        return Ok(None);
+    }
+    state.advance(model, data, options)?;
+    judge_state(model, data, &state, options, stop)
 }
 
 /// Judges an analysis that has taken several looks: `cumulative` is everything gathered
@@ -288,7 +308,9 @@ pub fn judge_looks(
     for look in looks {
         state.advance(model, look, options)?;
     }
-    judge_state(model, cumulative, &state, options)
+    let never = AtomicBool::new(false);
+    judge_state(model, cumulative, &state, options, &never)
+        .map(|j| j.unwrap_or_else(|| unreachable_stop(model)))
 }
 
 /// Takes the next look of an analysis: advances `state` by `look` (what arrived since the
@@ -303,7 +325,9 @@ pub fn judge_step(
 ) -> Result<Judgment, JudgeError> {
     check_known(model, cumulative.keys().chain(look.keys()))?;
     let next = state.advanced(model, look, options)?;
-    let judgment = judge_state(model, cumulative, &next, options)?;
+    let never = AtomicBool::new(false);
+    let judgment = judge_state(model, cumulative, &next, options, &never)?
+        .unwrap_or_else(|| unreachable_stop(model));
     *state = next;
     Ok(judgment)
 }
@@ -312,37 +336,110 @@ fn check_known<'a>(
     model: &Model,
     mut keys: impl Iterator<Item = &'a String>,
 ) -> Result<(), JudgeError> {
-    match keys.find(|k| model.metric(k).is_none()) {
-        Some(unknown) => Err(JudgeError::UnknownMetric {
-            metric: unknown.clone(),
-            model: model.name.clone(),
-            known: model
-                .metrics
-                .iter()
-                .map(|m| format!("`{}`", m.name))
-                .collect::<Vec<_>>()
-                .join(", "),
-        }),
+    let names: std::collections::HashSet<&str> =
+        model.metrics.iter().map(|m| m.name.as_str()).collect();
+    match keys.find(|k| !names.contains(k.as_str())) {
+        Some(unknown) => Err(unknown_metric(model, unknown)),
         None => Ok(()),
     }
 }
 
+/// How many of the model's metric names an unknown-metric error lists.
+const KNOWN_LISTED: usize = 20;
+
+fn unknown_metric(model: &Model, metric: &str) -> JudgeError {
+    let mut known = model
+        .metrics
+        .iter()
+        .take(KNOWN_LISTED)
+        .map(|m| format!("`{}`", m.name))
+        .collect::<Vec<_>>()
+        .join(", ");
+    if model.metrics.len() > KNOWN_LISTED {
+        known.push_str(&format!(" and {} more", model.metrics.len() - KNOWN_LISTED));
+    }
+    JudgeError::UnknownMetric {
+        metric: metric.to_string(),
+        model: model.name.clone(),
+        known,
+    }
+}
+
+/// Every entry of `data` the judge would refuse before computing anything: a metric the
+/// model lacks, data of a shape the metric's kind does not take, or a NaN the model
+/// says fails. One pass over `data`, so a caller that drops what is refused (the
+/// analysis runner) pays once instead of one judgment per refusal. Errors the statistics
+/// find (a count of errors above the requests) still surface from [`judge`].
+pub fn screen(model: &Model, data: &BTreeMap<String, MetricData>) -> Vec<JudgeError> {
+    let index = model.index();
+    let mut refused = Vec::new();
+    for (name, d) in data {
+        let Some(metric) = index.get(name.as_str()) else {
+            refused.push(unknown_metric(model, name));
+            continue;
+        };
+        let fits = matches!(
+            (metric.kind, d),
+            (
+                MetricKind::Distribution,
+                MetricData::Samples { .. } | MetricData::Histograms { .. }
+            ) | (MetricKind::ErrorRatio, MetricData::Counts { .. })
+        );
+        if !fits {
+            refused.push(JudgeError::wrong_shape(metric, d));
+            continue;
+        }
+        if metric.nan == crate::model::NanStrategy::Fail
+            && let MetricData::Samples { baseline, canary } = d
+        {
+            let first = |values: &[f64]| values.iter().position(|v| v.is_nan());
+            if let Some(index) = first(canary) {
+                refused.push(JudgeError::NaN {
+                    metric: name.clone(),
+                    side: "canary",
+                    index,
+                });
+            } else if let Some(index) = first(baseline) {
+                refused.push(JudgeError::NaN {
+                    metric: name.clone(),
+                    side: "baseline",
+                    index,
+                });
+            }
+        }
+    }
+    refused
+}
+
+/// An empty judgment, for the `stop` flag a caller holds false: never returned.
+fn unreachable_stop(model: &Model) -> Judgment {
+    score::score(model, Vec::new())
+}
+
+/// Classifies every metric and scores; `None` once `stop` is seen true (checked before
+/// each metric).
 fn judge_state(
     model: &Model,
     cumulative: &BTreeMap<String, MetricData>,
     state: &SequentialState,
     options: &JudgeOptions,
-) -> Result<Judgment, JudgeError> {
-    let metrics = model
-        .metrics
-        .iter()
-        .map(|metric| {
-            let seq = match metric.test() {
-                TestKind::Sequential => Some(state.result(metric, options)?),
-                _ => None,
-            };
-            classify::classify(metric, cumulative.get(&metric.name), seq, options)
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(score::score(model, metrics))
+    stop: &AtomicBool,
+) -> Result<Option<Judgment>, JudgeError> {
+    let mut metrics = Vec::with_capacity(model.metrics.len());
+    for metric in &model.metrics {
+        if stop.load(Ordering::Relaxed) {
+            return Ok(None);
+        }
+        let seq = match metric.test() {
+            TestKind::Sequential => Some(state.result(metric, options)?),
+            _ => None,
+        };
+        metrics.push(classify::classify(
+            metric,
+            cumulative.get(&metric.name),
+            seq,
+            options,
+        )?);
+    }
+    Ok(Some(score::score(model, metrics)))
 }

@@ -8,6 +8,8 @@
 //! critical metric without data fails the canary and a `must_have_data` one counts as a
 //! failed metric, as in Kayenta.
 
+use std::collections::HashMap;
+
 use crate::model::{Model, Thresholds};
 
 use super::{Classification, GroupScore, Judgment, MetricResult, Verdict, classify::fmt_num};
@@ -30,26 +32,33 @@ pub(super) fn score(model: &Model, metrics: Vec<MetricResult>) -> Judgment {
 }
 
 /// The score of each group present, in the order its first metric appears in the model,
-/// with its weight normalised over those groups.
+/// with its weight normalised over those groups. One pass over the metrics: the cost is
+/// linear in their number, however many groups they form.
 fn group_scores(model: &Model, metrics: &[MetricResult]) -> Vec<GroupScore> {
     let mut names: Vec<String> = Vec::new();
+    let mut counts: Vec<Counts> = Vec::new();
+    let mut at: HashMap<&str, usize> = HashMap::new();
     for m in metrics {
-        if !names.contains(&m.group) {
+        let i = *at.entry(m.group.as_str()).or_insert_with(|| {
             names.push(m.group.clone());
-        }
+            counts.push(Counts::default());
+            names.len() - 1
+        });
+        counts[i].add(m);
     }
     let raw = raw_weights(model, &names);
     let total: f64 = raw.iter().sum();
     names
         .iter()
         .zip(&raw)
-        .map(|(name, w)| {
+        .zip(&counts)
+        .map(|((name, w), c)| {
             let weight = if total > 0.0 {
                 100.0 * w / total
             } else {
                 100.0 / names.len() as f64
             };
-            group_score(name, weight, metrics)
+            group_score(name, weight, c)
         })
         .collect()
 }
@@ -76,38 +85,49 @@ fn raw_weights(model: &Model, names: &[String]) -> Vec<f64> {
         .collect()
 }
 
-/// One group's counts and score.
-fn group_score(name: &str, weight: f64, metrics: &[MetricResult]) -> GroupScore {
-    let count = |c: Classification| {
-        metrics
-            .iter()
-            .filter(|m| m.group == name && m.classification == c)
-            .count()
-    };
-    let nodata_fail = metrics
-        .iter()
-        .filter(|m| m.group == name && m.nodata_fails)
-        .count();
-    let (pass, high, low) = (
-        count(Classification::Pass),
-        count(Classification::High),
-        count(Classification::Low),
-    );
-    let denominator = pass + high + low + nodata_fail;
+/// One group's metrics, counted by classification.
+#[derive(Default)]
+struct Counts {
+    pass: usize,
+    high: usize,
+    low: usize,
+    nodata: usize,
+    error: usize,
+    nodata_fail: usize,
+}
+
+impl Counts {
+    fn add(&mut self, m: &MetricResult) {
+        match m.classification {
+            Classification::Pass => self.pass += 1,
+            Classification::High => self.high += 1,
+            Classification::Low => self.low += 1,
+            Classification::Nodata => self.nodata += 1,
+            Classification::Error => self.error += 1,
+        }
+        if m.nodata_fails {
+            self.nodata_fail += 1;
+        }
+    }
+}
+
+/// One group's score from its counts.
+fn group_score(name: &str, weight: f64, c: &Counts) -> GroupScore {
+    let denominator = c.pass + c.high + c.low + c.nodata_fail;
     GroupScore {
         name: name.to_string(),
         // Kayenta scores a group with nothing countable as 100.
         score: if denominator == 0 {
             100.0
         } else {
-            100.0 * pass as f64 / denominator as f64
+            100.0 * c.pass as f64 / denominator as f64
         },
         weight,
-        pass,
-        high,
-        low,
-        nodata: count(Classification::Nodata),
-        error: count(Classification::Error),
+        pass: c.pass,
+        high: c.high,
+        low: c.low,
+        nodata: c.nodata,
+        error: c.error,
     }
 }
 

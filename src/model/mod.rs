@@ -18,6 +18,12 @@ use crate::stats::Alternative;
 
 pub use builtin::{BUILTIN_MODELS, DEFAULT_MODEL, builtin};
 
+/// Most metrics one model may hold. Judging and watching cost grows with the metric
+/// count (linearly), and one model's metrics are judged every interval of every analysis
+/// that uses it; a thousand is far past any real model (the built-in ones hold one to
+/// four) and keeps one judgment of the largest model to milliseconds (BENCHMARKS.md).
+pub const MAX_METRICS: usize = 1000;
+
 /// A judge model, after parsing and defaults.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -647,6 +653,19 @@ impl Model {
         if self.metrics.is_empty() {
             found.add("metrics", "a model needs at least one metric");
         }
+        if self.metrics.len() > MAX_METRICS {
+            // Refused before any per-metric check, so an oversized model costs one count.
+            found.add(
+                "metrics",
+                format!(
+                    "{} metrics is more than the limit of {MAX_METRICS} metrics per model",
+                    self.metrics.len()
+                ),
+            );
+            return Err(ModelError {
+                problems: found.problems,
+            });
+        }
         self.check_thresholds(&mut found);
         self.check_early_pass(&mut found);
         self.check_groups(&mut found);
@@ -729,6 +748,8 @@ impl Model {
     }
 
     fn check_groups(&self, found: &mut Problems<'_>) {
+        let used: std::collections::HashSet<&str> =
+            self.metrics.iter().map(Metric::group).collect();
         let mut total_weight = 0.0;
         for (name, group) in &self.groups {
             if let Some(w) = group.weight {
@@ -741,7 +762,7 @@ impl Model {
                     total_weight += w;
                 }
             }
-            if !self.metrics.iter().any(|m| m.group() == name) {
+            if !used.contains(name.as_str()) {
                 found.add(format!("groups.{name}"), "no metric is in this group");
             }
         }
@@ -753,8 +774,15 @@ impl Model {
         }
     }
 
+    /// The metric called `name`: a linear search, for one lookup. Code that looks up
+    /// many names builds [`Model::index`] once instead, so its cost stays linear.
     pub fn metric(&self, name: &str) -> Option<&Metric> {
         self.metrics.iter().find(|m| m.name == name)
+    }
+
+    /// Every metric by name, for many lookups.
+    pub fn index(&self) -> std::collections::HashMap<&str, &Metric> {
+        self.metrics.iter().map(|m| (m.name.as_str(), m)).collect()
     }
 }
 

@@ -198,6 +198,7 @@ pub(super) struct Families {
     notifications_pending: Gauge,
     replicas: Gauge,
     otlp_watches: Gauge,
+    judge_pool: crate::pool::PoolGauges,
     leases: Gauge,
     lease_takeovers: Counter,
     partial_windows: Family<PartialLabels, Counter>,
@@ -232,6 +233,7 @@ impl Families {
             notifications_pending: Gauge::default(),
             replicas: Gauge::default(),
             otlp_watches: Gauge::default(),
+            judge_pool: crate::pool::PoolGauges::default(),
             leases: Gauge::default(),
             lease_takeovers: Counter::default(),
             partial_windows: Family::default(),
@@ -342,6 +344,21 @@ impl Families {
             "augury_otlp_watches",
             "Scopes (one side of an analysis, one span filter) whose spans this replica keeps",
             m.otlp_watches.clone(),
+        );
+        r.register(
+            "augury_judge_in_flight",
+            "Judgments running now on the bounded judging pool (analysis intervals and POST /api/v1/judge)",
+            m.judge_pool.in_flight.clone(),
+        );
+        r.register(
+            "augury_judge_abandoned",
+            "Judgments whose caller stopped waiting (a request that timed out): told to stop between metrics",
+            m.judge_pool.abandoned.clone(),
+        );
+        r.register(
+            "augury_judge_refused",
+            "POST /api/v1/judge requests refused with 503 because every judging slot was busy",
+            m.judge_pool.refused.clone(),
         );
         r.register(
             "augury_leases",
@@ -481,6 +498,11 @@ impl Metrics {
     /// How many scopes the OTLP windows watch now.
     pub fn set_otlp_watches(&self, n: usize) {
         self.families.otlp_watches.set(n as i64);
+    }
+
+    /// The gauges of the judging pool, for [`crate::pool::JudgePool::new`].
+    pub fn judge_pool_gauges(&self) -> crate::pool::PoolGauges {
+        self.families.judge_pool.clone()
     }
 
     /// This replica took over the lease of an analysis.

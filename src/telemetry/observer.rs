@@ -35,11 +35,10 @@ impl Observer for Metrics {
     }
 
     fn source_errors(&self, analysis: &Analysis, errors: &[SourceError]) {
+        let index = analysis.model.index();
         for e in errors {
-            if let Some(Source::Prometheus(p)) = analysis
-                .model
-                .metric(&e.metric)
-                .and_then(|m| m.source.as_ref())
+            if let Some(Source::Prometheus(p)) =
+                index.get(e.metric.as_str()).and_then(|m| m.source.as_ref())
             {
                 self.prometheus_query_error(&p.pack, &p.query);
             }

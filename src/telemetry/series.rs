@@ -100,10 +100,12 @@ fn merge_series(known: &mut Series, new: Series) {
     add_new(&mut known.error_ratios, new.error_ratios);
 }
 
-/// Appends the items of `new` that `known` lacks.
-fn add_new<T: PartialEq>(known: &mut Vec<T>, new: Vec<T>) {
+/// Appends the items of `new` that `known` lacks. Linear in both: a model of many
+/// metrics records as many series every interval.
+fn add_new<T: Eq + std::hash::Hash + Clone>(known: &mut Vec<T>, new: Vec<T>) {
+    let mut seen: std::collections::HashSet<T> = known.iter().cloned().collect();
     for item in new {
-        if !known.contains(&item) {
+        if seen.insert(item.clone()) {
             known.push(item);
         }
     }

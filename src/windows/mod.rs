@@ -28,6 +28,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use serde::{Deserialize, Serialize};
 
+use crate::model::{Model, OtlpSource, Source, SpanKind as ModelSpanKind};
 use crate::stats::LogHistogram;
 
 pub(crate) use index::{Index, ScopeValue};
@@ -81,6 +82,45 @@ impl Default for SpanFilter {
             route: None,
         }
     }
+}
+
+/// The span filter of an OTLP source (a metric without a source reads server spans);
+/// `None` for a span kind that is none of OTLP's (only a stored analysis of an older
+/// version can hold one: models refuse it at load).
+pub fn span_filter(source: Option<&OtlpSource>) -> Option<SpanFilter> {
+    let Some(source) = source else {
+        return Some(SpanFilter::default());
+    };
+    let kind = match &source.span_kind {
+        ModelSpanKind::Any => None,
+        ModelSpanKind::Unspecified => Some(SpanKind::Unspecified),
+        ModelSpanKind::Internal => Some(SpanKind::Internal),
+        ModelSpanKind::Server => Some(SpanKind::Server),
+        ModelSpanKind::Client => Some(SpanKind::Client),
+        ModelSpanKind::Producer => Some(SpanKind::Producer),
+        ModelSpanKind::Consumer => Some(SpanKind::Consumer),
+        ModelSpanKind::Unknown(_) => return None,
+    };
+    Some(SpanFilter {
+        kind,
+        name: source.span_name.clone(),
+        route: source.http_route.clone(),
+    })
+}
+
+/// How many watches an analysis of `model` holds: two (baseline, canary) per distinct
+/// span filter of its OTLP metrics (metrics without a source read server spans).
+pub fn watches_needed(model: &Model) -> usize {
+    let filters: std::collections::HashSet<SpanFilter> = model
+        .metrics
+        .iter()
+        .filter_map(|m| match &m.source {
+            None => span_filter(None),
+            Some(Source::Otlp(o)) => span_filter(Some(o)),
+            Some(Source::Prometheus(_) | Source::Scrape(_)) => None,
+        })
+        .collect();
+    2 * filters.len()
 }
 
 /// Handle of one registered watch.
@@ -137,6 +177,10 @@ fn max_time(a: Option<SystemTime>, b: Option<SystemTime>) -> Option<SystemTime> 
     }
 }
 
+/// Default of [`WindowsConfig::max_watches_per_analysis`]: 32 distinct span filters (a
+/// model judging 32 operations or routes apart). The built-in models need 2.
+pub const DEFAULT_MAX_WATCHES_PER_ANALYSIS: usize = 64;
+
 /// Bounds of the windows.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct WindowsConfig {
@@ -147,6 +191,9 @@ pub struct WindowsConfig {
     /// Lock shards per window; receiver threads spread over them. 0 means one per core,
     /// at most 8.
     pub shards: usize,
+    /// Most watches one analysis may hold (two per distinct span filter of its model);
+    /// a create asking for more is refused.
+    pub max_watches_per_analysis: usize,
 }
 
 impl Default for WindowsConfig {
@@ -155,6 +202,7 @@ impl Default for WindowsConfig {
             max_watches: 1024,
             idle_timeout: Duration::from_secs(600),
             shards: 0,
+            max_watches_per_analysis: DEFAULT_MAX_WATCHES_PER_ANALYSIS,
         }
     }
 }
@@ -195,11 +243,68 @@ pub enum WindowsError {
     EmptyScope,
     #[error("unknown watch {0} (never registered, unwatched, or expired after being idle)")]
     UnknownWatch(u64),
+    #[error(
+        "the model needs {needed} OTLP watches (two per distinct span filter), more than \
+         the limit of {limit} watches per analysis"
+    )]
+    TooManyForOne { needed: usize, limit: usize },
+    #[error(
+        "the OTLP watch budget is spent: the model needs {needed} watches and {free} of \
+         the daemon's {limit} are free; retry once running analyses end"
+    )]
+    BudgetSpent {
+        needed: usize,
+        free: usize,
+        limit: usize,
+    },
+}
+
+/// Watches analyses hold, by analysis id, and those reserved by creates under way: what
+/// a create is checked against, so the windows never accept an analysis they have no
+/// room to watch.
+#[derive(Debug, Default)]
+struct Ledger {
+    held: HashMap<String, usize>,
+    /// Held plus reserved.
+    total: usize,
+}
+
+/// Watches set aside for an analysis being created; given back when dropped unless
+/// [`Reservation::assign`]ed to the analysis it was created as.
+#[derive(Debug)]
+#[must_use = "a reservation is given back when dropped"]
+pub struct Reservation<'a> {
+    windows: &'a Windows,
+    watches: usize,
+}
+
+impl Reservation<'_> {
+    /// The analysis was created as `id`: it holds the watches until [`Windows::release`].
+    pub fn assign(mut self, id: &str) {
+        let mut ledger = self.windows.ledger();
+        if ledger.held.contains_key(id) {
+            // The runner watched it first and counted it then.
+            ledger.total = ledger.total.saturating_sub(self.watches);
+        } else {
+            ledger.held.insert(id.to_string(), self.watches);
+        }
+        self.watches = 0;
+    }
+}
+
+impl Drop for Reservation<'_> {
+    fn drop(&mut self) {
+        if self.watches > 0 {
+            let mut ledger = self.windows.ledger();
+            ledger.total = ledger.total.saturating_sub(self.watches);
+        }
+    }
 }
 
 /// The set of windows; shared (in an `Arc`) by the receivers and the analysis runner.
 pub struct Windows {
     config: WindowsConfig,
+    ledger: Mutex<Ledger>,
     shards: usize,
     registry: Mutex<Registry>,
     index: RwLock<Arc<Index>>,
@@ -208,6 +313,15 @@ pub struct Windows {
     filtered: AtomicU64,
     rejected: AtomicU64,
     expired: AtomicU64,
+}
+
+impl std::fmt::Debug for Windows {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Windows")
+            .field("config", &self.config)
+            .field("shards", &self.shards)
+            .finish_non_exhaustive()
+    }
 }
 
 struct Registry {
@@ -234,6 +348,7 @@ impl Windows {
         };
         Windows {
             config,
+            ledger: Mutex::default(),
             shards,
             registry: Mutex::new(Registry {
                 next_id: 1,
@@ -246,6 +361,63 @@ impl Windows {
             rejected: AtomicU64::new(0),
             expired: AtomicU64::new(0),
         }
+    }
+
+    fn ledger(&self) -> MutexGuard<'_, Ledger> {
+        // Entries are whole values: a panic elsewhere cannot leave one half-written.
+        self.ledger.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Sets aside `watches` for an analysis about to be created: refused past the limit
+    /// per analysis, or when the watches held and reserved leave too few of
+    /// [`WindowsConfig::max_watches`].
+    pub fn reserve(&self, watches: usize) -> Result<Reservation<'_>, WindowsError> {
+        let per = self.config.max_watches_per_analysis;
+        if watches > per {
+            return Err(WindowsError::TooManyForOne {
+                needed: watches,
+                limit: per,
+            });
+        }
+        let mut ledger = self.ledger();
+        let limit = self.config.max_watches;
+        let free = limit.saturating_sub(ledger.total);
+        if watches > free {
+            return Err(WindowsError::BudgetSpent {
+                needed: watches,
+                free,
+                limit,
+            });
+        }
+        ledger.total += watches;
+        Ok(Reservation {
+            windows: self,
+            watches,
+        })
+    }
+
+    /// Analysis `id` is watched with `watches` (the runner registered it: created here,
+    /// resumed after a restart, or created by another replica). Counted once, whatever
+    /// the order of this and [`Reservation::assign`].
+    pub fn hold(&self, id: &str, watches: usize) {
+        let mut ledger = self.ledger();
+        if !ledger.held.contains_key(id) {
+            ledger.held.insert(id.to_string(), watches);
+            ledger.total += watches;
+        }
+    }
+
+    /// Analysis `id` ended: the watches it held are free for others.
+    pub fn release(&self, id: &str) {
+        let mut ledger = self.ledger();
+        if let Some(n) = ledger.held.remove(id) {
+            ledger.total = ledger.total.saturating_sub(n);
+        }
+    }
+
+    /// Watches held by analyses and reserved by creates under way.
+    pub fn committed(&self) -> usize {
+        self.ledger().total
     }
 
     /// Starts recording spans of `scope` that pass `filter`, in a window of its own.
