@@ -482,6 +482,24 @@ fn limits(file: &FileConfig, l: &LimitsConfig, s: &mut Settings) -> Result<(), S
     )? {
         s.otlp.request_timeout_seconds = d.as_secs();
     }
+    if let Some(n) = l.judge_workers {
+        check_range(file, &key("judge_workers"), n, 1, 256)?;
+        s.judge_workers = n;
+    }
+    if let Some(n) = l.watches {
+        check_range(file, &key("watches"), n, 2, 1_000_000)?;
+        s.windows.max_watches = n;
+    }
+    if let Some(n) = l.watches_per_analysis {
+        let most = s.windows.max_watches;
+        check_range(file, &key("watches_per_analysis"), n, 2, most)?;
+        s.windows.max_watches_per_analysis = n;
+    } else {
+        s.windows.max_watches_per_analysis = s
+            .windows
+            .max_watches_per_analysis
+            .min(s.windows.max_watches);
+    }
     // An idle timeout shorter than a request may take would cut a quiet request off.
     let longest = s
         .limits
@@ -940,13 +958,25 @@ mod tests {
 
     #[test]
     fn limits_reach_every_listener_and_are_checked() {
-        let (_dir, path) =
-            file("limits:\n  max_connections: 50\n  idle_timeout: 2m\n  otlp_body_bytes: 2048\n");
+        let (_dir, path) = file(
+            "limits:\n  max_connections: 50\n  idle_timeout: 2m\n  otlp_body_bytes: 2048\n  \
+             judge_workers: 3\n  watches: 100\n  watches_per_analysis: 10\n",
+        );
         let s = settings(&args(Some(&path))).unwrap().settings;
         assert_eq!(s.limits.listener.max_connections, 50);
         assert_eq!(s.otlp.max_connections, 50);
         assert_eq!(s.otlp.idle_timeout_seconds, 120);
         assert_eq!(s.otlp.max_body_bytes, 2048);
+        assert_eq!(s.judge_workers, 3);
+        assert_eq!(
+            (s.windows.max_watches, s.windows.max_watches_per_analysis),
+            (100, 10)
+        );
+        let e = error_of("limits: {watches: 10, watches_per_analysis: 20}\n");
+        assert!(
+            e.contains("limits.watches_per_analysis: 20 is out of range (2 to 10)"),
+            "{e}"
+        );
         let e = error_of("limits:\n  max_connections: 0\n");
         assert!(
             e.contains("augury.yaml:2: limits.max_connections: 0 is out of range"),

@@ -128,6 +128,12 @@ pub struct LimitsConfig {
     pub otlp_in_flight_bytes: Option<usize>,
     /// Longest an OTLP request may take to arrive and be handled.
     pub otlp_request_timeout: Option<String>,
+    /// Judgments running at once (intervals and `POST /api/v1/judge`).
+    pub judge_workers: Option<usize>,
+    /// OTLP watches one analysis may hold (two per distinct span filter of its model).
+    pub watches_per_analysis: Option<usize>,
+    /// OTLP watches the daemon holds in all; a create past it is refused.
+    pub watches: Option<usize>,
 }
 
 /// serde's message without the value, with a hint where YAML read a number or a

@@ -59,6 +59,9 @@ pub struct Settings {
     pub auth: Tokens,
     /// Analyses judged at once.
     pub runner_concurrency: usize,
+    /// Slots of the judging pool (intervals and one-shot judgments): judgments running
+    /// at once. Default one per core.
+    pub judge_workers: usize,
     pub limits: Limits,
     pub windows: WindowsConfig,
     /// Named notifiers, the default choice, link bases and delivery settings. An empty
@@ -80,6 +83,7 @@ impl Settings {
             prometheus: None,
             auth: Tokens::default(),
             runner_concurrency: 64,
+            judge_workers: crate::pool::default_size(),
             limits: Limits::default(),
             // Two watches (baseline, canary) per span filter per analysis: room for
             // 4,096 OTLP analyses at once. An idle watch holds a few empty histograms;
@@ -253,7 +257,7 @@ impl Daemon {
         let (runner_handle, commands) = RunnerHandle::new();
         // One judging pool for the runner and the API's one-shot judge.
         let judging = Arc::new(crate::pool::JudgePool::new(
-            crate::pool::default_size(),
+            settings.judge_workers.max(1),
             metrics.judge_pool_gauges(),
         ));
         let runner = Runner {
