@@ -15,21 +15,43 @@ pub type Scope = BTreeMap<String, String>;
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AnalysisRequest {
-    /// Idempotency key: the same key gives back the same analysis.
+    /// Idempotency key: the same key gives back the same analysis. 1 to 256 characters,
+    /// not all whitespace.
+    #[schema(
+        min_length = 1,
+        max_length = 256,
+        pattern = r"[^\t-\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+    )]
     pub key: String,
     /// A model name (built-in or from `--models`) or an inline model object.
     pub model: ModelRef,
+    /// The baseline's scope: every name the model's `scope` lists, with its value. It
+    /// must differ from the canary's.
     #[serde(deserialize_with = "unique_keys")]
+    #[schema(value_type = HashMap<String, String>)]
     pub baseline: Scope,
+    /// The canary's scope: every name the model's `scope` lists, with its value.
     #[serde(deserialize_with = "unique_keys")]
+    #[schema(value_type = HashMap<String, String>)]
     pub canary: Scope,
-    /// How often the analysis judges, e.g. `30s` (default 30s).
+    /// How often the analysis judges: a duration like `30s`, `5m` or `1h30m`, from 1s to
+    /// 1h (default 30s).
     #[serde(default = "default_interval")]
+    #[schema(
+        default = "30s",
+        pattern = r"^[\t-\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*[0-9]"
+    )]
     pub interval: String,
-    /// How long it runs before the final verdict, e.g. `10m` (default 10m).
+    /// How long it runs before the final verdict: a duration like `10m`, at least the
+    /// interval, at most 7d, and at most 20,160 intervals (default 10m).
     #[serde(default = "default_lifetime")]
+    #[schema(
+        default = "10m",
+        pattern = r"^[\t-\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*[0-9]"
+    )]
     pub lifetime: String,
-    /// Notifier names; default: the config's `default_notify`.
+    /// Notifier names, each one configured in the daemon's config file; default: the
+    /// config's `default_notify`.
     #[serde(default)]
     pub notify: Option<Vec<String>>,
     /// Replaces the model's `early_pass` (e.g. `{"min_duration": "5m"}`); every sequential
@@ -71,6 +93,8 @@ fn default_lifetime() -> String {
     "10m".into()
 }
 
+/// A model: the name of one the daemon knows (built-in or from `--models`), or an
+/// inline model object, validated as a model file is.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(untagged)]
 pub enum ModelRef {
@@ -114,7 +138,8 @@ pub const MAX_LIFETIME: Duration = Duration::from_secs(7 * 24 * 3600);
 /// week of 30 s intervals.
 pub const MAX_INTERVALS: u32 = 20_160;
 
-/// Longest key accepted, so keys stay usable as URL parts and index entries.
+/// Longest key accepted, in characters (as JSON Schema's `maxLength` counts), so keys
+/// stay usable as URL parts and index entries.
 const MAX_KEY_LEN: usize = 256;
 
 impl AnalysisRequest {
@@ -122,8 +147,11 @@ impl AnalysisRequest {
         if self.key.trim().is_empty() {
             return Err(refuse("key", "must not be empty"));
         }
-        if self.key.len() > MAX_KEY_LEN {
-            return Err(refuse("key", format!("longer than {MAX_KEY_LEN} bytes")));
+        if self.key.chars().count() > MAX_KEY_LEN {
+            return Err(refuse(
+                "key",
+                format!("longer than {MAX_KEY_LEN} characters"),
+            ));
         }
         let mut model = match &self.model {
             ModelRef::Name(name) => catalog.get(name).cloned().ok_or_else(|| {

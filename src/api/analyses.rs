@@ -10,12 +10,13 @@ use std::sync::{Arc, RwLock};
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
+use super::error::{PathParam, QueryParams};
 use super::{ApiError, AppState, JsonBody};
 use crate::analysis::view::{Progress, VerdictView, elapsed_seconds, progress};
 use crate::analysis::{Analysis, AnalysisRequest, Interval, Scope, Status};
@@ -185,20 +186,27 @@ impl NotificationView {
 }
 
 #[derive(Clone, Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
-    /// Only analyses in this status: running, pass, fail, inconclusive, cancelled.
+    /// Only analyses in this status: running, pass, fail, inconclusive, cancelled (empty:
+    /// any).
+    #[param(inline, value_type = Option<Status>)]
     pub status: Option<String>,
-    /// Analyses per page, 1 to 1000 (default 100).
-    #[param(value_type = Option<u32>)]
+    /// Analyses per page, 1 to 1000 (empty: the default, 100).
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 1000)]
     pub limit: Option<String>,
-    /// Where to start: the `next_cursor` of the previous page (opaque).
+    /// Where to start: the `next_cursor` of the previous page, as given (opaque; any
+    /// other value is refused).
+    #[param(pattern = r"^([+-]?[0-9]{1,18}\.([0-7][0-9a-fA-F])*)?$")]
     pub cursor: Option<String>,
 }
 
 #[derive(Clone, Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct DetailQuery {
-    /// Include each interval's raw data (samples, counts, histograms).
+    /// Include each interval's raw data (samples, counts, histograms): `true` or `false`.
     #[serde(default)]
+    #[param(value_type = Option<bool>)]
     pub data: bool,
 }
 
@@ -213,14 +221,31 @@ fn location(id: &str) -> String {
     post,
     path = "/api/v1/analyses",
     tag = "analyses",
-    request_body = AnalysisRequest,
+    request_body(content = AnalysisRequest, example = json!({
+        "key": "checkout@1.4.2", "model": "http-red",
+        "baseline": {"service.name": "checkout", "service.version": "1.4.1"},
+        "canary": {"service.name": "checkout", "service.version": "1.4.2"},
+        "interval": "30s", "lifetime": "10m"})),
     responses(
-        (status = 201, description = "Created", body = VerdictView),
-        (status = 200, description = "An analysis with this key exists; here it is", body = VerdictView),
-        (status = 400, description = "Malformed JSON, or an invalid request (the field is named)", body = super::ErrorBody),
-        (status = 401, description = "Auth is on and no valid bearer token was given", body = super::ErrorBody),
-        (status = 409, description = "The key names an analysis made from a different request", body = super::ErrorBody),
-        (status = 413, description = "Body larger than the limit", body = super::ErrorBody),
+        (status = 201, description = "Created", body = VerdictView, headers(("Location" = String, description = "`/api/v1/analyses/{id}`")),
+            links(
+                ("GetAnalysis" = (operation_id = "detail", parameters(("id" = "$response.body#/id")), description = "The analysis in full")),
+                ("GetVerdict" = (operation_id = "verdict", parameters(("id" = "$response.body#/id")), description = "Its verdict, what controllers poll")),
+                ("CancelAnalysis" = (operation_id = "cancel", parameters(("id" = "$response.body#/id")), description = "Cancel it")),
+            )),
+        (status = 200, description = "An analysis with this key exists, made from the same request; here it is", body = VerdictView, headers(("Location" = String, description = "`/api/v1/analyses/{id}`")),
+            links(
+                ("GetAnalysis" = (operation_id = "detail", parameters(("id" = "$response.body#/id")), description = "The analysis in full")),
+                ("GetVerdict" = (operation_id = "verdict", parameters(("id" = "$response.body#/id")), description = "Its verdict, what controllers poll")),
+                ("CancelAnalysis" = (operation_id = "cancel", parameters(("id" = "$response.body#/id")), description = "Cancel it")),
+            )),
+        (status = 400, description = "Malformed JSON (`malformed_json`), a body of the wrong shape (`invalid_body`), or a request the model or the daemon refuses (`invalid_request`); `field` names the field", body = super::ErrorBody),
+        (status = 401, description = "Auth is on and no valid bearer token was given (`unauthorized`)", body = super::ErrorBody, headers(("WWW-Authenticate" = String, description = "`Bearer realm=\"augury\"`"))),
+        (status = 409, description = "The key names an analysis made from a different request (`key_conflict`)", body = super::ErrorBody),
+        (status = 413, description = "Body larger than the limit (`payload_too_large`; default 1 MiB), refused as soon as a declared `Content-Length` is over it", body = super::ErrorBody),
+        (status = 415, description = "The body is not declared JSON: `Content-Type` must be `application/json` (`unsupported_media_type`)", body = super::ErrorBody),
+        (status = 500, description = "The stored analysis cannot be read back (`corrupt_record`, naming the field) or the database file is corrupt (`store_corrupt`)", body = super::ErrorBody),
+        (status = 503, description = "The request took longer than its deadline (`timeout`, default 10 s) or the database did not answer (`store_unavailable`); retry, after `Retry-After` seconds when given", body = super::ErrorBody, headers(("Retry-After" = u32, description = "Seconds to wait before retrying, when the server knows"))),
     ),
     security((), ("bearer" = []))
 )]
@@ -339,13 +364,15 @@ fn same_early_pass(a: Option<&EarlyPass>, b: Option<&EarlyPass>) -> bool {
     tag = "analyses",
     params(ListQuery),
     responses(
-        (status = 200, body = AnalysisList),
-        (status = 400, description = "Unknown status, a limit out of range, or a cursor this API did not give", body = super::ErrorBody),
+        (status = 200, description = "One page", body = AnalysisList),
+        (status = 400, description = "Unknown status, a limit out of range, or a cursor this API did not give (`invalid_query`, naming the parameter)", body = super::ErrorBody),
+        (status = 500, description = "The database file is corrupt (`store_corrupt`)", body = super::ErrorBody),
+        (status = 503, description = "The request took longer than its deadline (`timeout`, default 10 s) or the database did not answer (`store_unavailable`); retry, after `Retry-After` seconds when given", body = super::ErrorBody, headers(("Retry-After" = u32, description = "Seconds to wait before retrying, when the server knows"))),
     )
 )]
 pub async fn list(
     State(state): State<AppState>,
-    Query(query): Query<ListQuery>,
+    QueryParams(query): QueryParams<ListQuery>,
 ) -> Result<Json<AnalysisList>, ApiError> {
     let status = match query.status.as_deref() {
         None | Some("") => None,
@@ -414,16 +441,17 @@ pub async fn list(
     tag = "analyses",
     params(("id" = String, Path, description = "Analysis id"), DetailQuery),
     responses(
-        (status = 200, body = AnalysisDetail),
-        (status = 404, description = "No such analysis", body = super::ErrorBody),
+        (status = 200, description = "The analysis", body = AnalysisDetail),
+        (status = 400, description = "A query parameter that is not valid (`invalid_query`)", body = super::ErrorBody),
+        (status = 404, description = "No such analysis (`not_found`)", body = super::ErrorBody),
         (status = 500, description = "The stored analysis cannot be read back (`corrupt_record`, naming the field) or the database file is corrupt (`store_corrupt`)", body = super::ErrorBody),
-        (status = 503, description = "The database did not answer; retry", body = super::ErrorBody),
+        (status = 503, description = "The request took longer than its deadline (`timeout`, default 10 s) or the database did not answer (`store_unavailable`); retry, after `Retry-After` seconds when given", body = super::ErrorBody, headers(("Retry-After" = u32, description = "Seconds to wait before retrying, when the server knows"))),
     )
 )]
 pub async fn detail(
     State(state): State<AppState>,
-    Path(id): Path<String>,
-    Query(query): Query<DetailQuery>,
+    PathParam(id): PathParam<String>,
+    QueryParams(query): QueryParams<DetailQuery>,
 ) -> Result<Json<AnalysisDetail>, ApiError> {
     let a = state
         .store
@@ -467,13 +495,15 @@ pub async fn detail(
     tag = "analyses",
     params(("id" = String, Path, description = "Analysis id")),
     responses(
-        (status = 200, body = VerdictView),
-        (status = 404, description = "No such analysis", body = super::ErrorBody),
+        (status = 200, description = "The verdict", body = VerdictView),
+        (status = 404, description = "No such analysis (`not_found`)", body = super::ErrorBody),
+        (status = 500, description = "The stored analysis cannot be read back (`corrupt_record`, naming the field) or the database file is corrupt (`store_corrupt`)", body = super::ErrorBody),
+        (status = 503, description = "The request took longer than its deadline (`timeout`, default 10 s) or the database did not answer (`store_unavailable`); retry, after `Retry-After` seconds when given", body = super::ErrorBody, headers(("Retry-After" = u32, description = "Seconds to wait before retrying, when the server knows"))),
     )
 )]
 pub async fn verdict(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    PathParam(id): PathParam<String>,
 ) -> Result<Response, ApiError> {
     let body = state.verdicts.body(&state.store, &id, now_ms()).await?;
     Ok((
@@ -495,15 +525,17 @@ pub async fn verdict(
     params(("id" = String, Path, description = "Analysis id")),
     responses(
         (status = 200, description = "Cancelled (now or before)", body = VerdictView),
-        (status = 401, description = "Auth is on and no valid bearer token was given", body = super::ErrorBody),
-        (status = 404, description = "No such analysis", body = super::ErrorBody),
-        (status = 409, description = "Already decided", body = super::ErrorBody),
+        (status = 401, description = "Auth is on and no valid bearer token was given (`unauthorized`)", body = super::ErrorBody, headers(("WWW-Authenticate" = String, description = "`Bearer realm=\"augury\"`"))),
+        (status = 404, description = "No such analysis (`not_found`)", body = super::ErrorBody),
+        (status = 409, description = "Already decided (`already_decided`)", body = super::ErrorBody),
+        (status = 500, description = "The stored analysis cannot be read back (`corrupt_record`, naming the field) or the database file is corrupt (`store_corrupt`)", body = super::ErrorBody),
+        (status = 503, description = "The request took longer than its deadline (`timeout`, default 10 s) or the database did not answer (`store_unavailable`); retry, after `Retry-After` seconds when given", body = super::ErrorBody, headers(("Retry-After" = u32, description = "Seconds to wait before retrying, when the server knows"))),
     ),
     security((), ("bearer" = []))
 )]
 pub async fn cancel(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    PathParam(id): PathParam<String>,
 ) -> Result<Json<VerdictView>, ApiError> {
     let now = now_ms();
     // The runner, the status gauge and the verdict cache hear of the cancel from the

@@ -16,17 +16,19 @@
 use std::collections::BTreeMap;
 
 use axum::Json;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::auth::unauthorized;
+use super::error::QueryParams;
 use super::{ApiError, AppState, JsonBody};
 use crate::analysis::VerdictView;
 use crate::analysis::{AnalysisRequest, ModelRef, Scope, Status};
 use crate::clock::now_ms;
+use crate::model::Catalog;
 
 /// The model a Flagger gate uses when the metadata names none.
 pub const FLAGGER_DEFAULT_MODEL: &str = "http-red";
@@ -46,14 +48,35 @@ pub const FLAGGER_DEFAULT_MODEL: &str = "http-red";
 ///   side. These win over the two above.
 #[derive(Clone, Debug, Deserialize, Serialize, ToSchema)]
 pub struct FlaggerPayload {
-    /// The canary's target workload.
+    /// The canary's target workload. Not all whitespace; `namespace`, `name` and
+    /// `checksum` together are at most 246 characters (the analysis key is
+    /// `flagger/<namespace>/<name>/<checksum>`, at most 256).
+    #[schema(
+        min_length = 1,
+        max_length = 244,
+        pattern = r"[^\t-\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+    )]
     pub name: String,
+    /// Not all whitespace.
+    #[schema(
+        min_length = 1,
+        max_length = 244,
+        pattern = r"[^\t-\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+    )]
     pub namespace: String,
     #[serde(default)]
     pub phase: String,
-    /// Checksum of the canary's spec: one per revision being rolled out.
+    /// Checksum of the canary's spec: one per revision being rolled out. Not all
+    /// whitespace: a payload without it is refused.
     #[serde(default)]
+    #[schema(
+        required = true,
+        min_length = 1,
+        max_length = 244,
+        pattern = r"[^\t-\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+    )]
     pub checksum: String,
+    /// String values only; the keys Augury reads are listed above, others are ignored.
     #[serde(default)]
     pub metadata: BTreeMap<String, String>,
 }
@@ -79,9 +102,23 @@ impl GateMode {
 }
 
 #[derive(Clone, Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct GateQuery {
-    /// `gate` (default) or `confirm-promotion`; the metadata key `mode` also sets it.
+    /// `gate` (default; `rollout` and `pre-rollout` mean the same) or
+    /// `confirm-promotion`; the metadata key `mode` also sets it.
+    #[param(inline, value_type = Option<GateModeName>)]
     pub mode: Option<String>,
+}
+
+/// The values `?mode=` and the metadata key `mode` take.
+#[derive(ToSchema)]
+#[schema(rename_all = "kebab-case")]
+#[allow(dead_code)] // Only its schema is used: the mode is parsed by `GateMode::parse`.
+pub enum GateModeName {
+    Gate,
+    Rollout,
+    PreRollout,
+    ConfirmPromotion,
 }
 
 /// The gate's answer. The HTTP status carries the decision; this says why.
@@ -102,19 +139,25 @@ pub struct GateAnswer {
     path = "/api/v1/gates/flagger",
     tag = "gates",
     params(GateQuery),
-    request_body = FlaggerPayload,
+    request_body(content = FlaggerPayload, example = json!({
+        "name": "checkout", "namespace": "shop", "phase": "Progressing",
+        "checksum": "6b8f7d9c", "metadata": {"scope.service.version": "1"}})),
     responses(
         (status = 200, description = "Flagger may go on", body = GateAnswer),
-        (status = 400, description = "The payload or its metadata make no valid analysis (the field is named)", body = super::ErrorBody),
-        (status = 401, description = "Auth is on and neither a bearer token nor metadata `token` matched", body = super::ErrorBody),
+        (status = 400, description = "Malformed JSON (`malformed_json`), a payload of the wrong shape (`invalid_body`), or a payload or metadata that make no valid analysis (`invalid_request`); `field` names the field", body = super::ErrorBody),
+        (status = 401, description = "Auth is on and neither a bearer token nor metadata `token` matched (`unauthorized`)", body = super::ErrorBody, headers(("WWW-Authenticate" = String, description = "`Bearer realm=\"augury\"`"))),
         (status = 409, description = "The verdict is fail, inconclusive or cancelled", body = GateAnswer),
+        (status = 413, description = "Body larger than the limit (`payload_too_large`; default 1 MiB), refused as soon as a declared `Content-Length` is over it", body = super::ErrorBody),
+        (status = 415, description = "The body is not declared JSON: `Content-Type` must be `application/json` (`unsupported_media_type`)", body = super::ErrorBody),
         (status = 423, description = "confirm-promotion mode: no verdict yet", body = GateAnswer),
+        (status = 500, description = "The stored analysis cannot be read back (`corrupt_record`, naming the field) or the database file is corrupt (`store_corrupt`)", body = super::ErrorBody),
+        (status = 503, description = "The request took longer than its deadline (`timeout`, default 10 s) or the database did not answer (`store_unavailable`); retry, after `Retry-After` seconds when given", body = super::ErrorBody, headers(("Retry-After" = u32, description = "Seconds to wait before retrying, when the server knows"))),
     ),
     security((), ("bearer" = []))
 )]
 pub async fn flagger(
     State(state): State<AppState>,
-    Query(query): Query<GateQuery>,
+    QueryParams(query): QueryParams<GateQuery>,
     headers: HeaderMap,
     JsonBody(payload): JsonBody<FlaggerPayload>,
 ) -> Result<Response, ApiError> {
@@ -137,7 +180,7 @@ pub async fn flagger(
             format!("unknown gate mode `{mode_text}` (use gate or confirm-promotion)"),
         )
     })?;
-    let request = analysis_request(&state, &payload)?;
+    let request = analysis_request(&state.catalog, &payload)?;
     let valid = state.validate(request).map_err(|e| {
         let hint = if e.message.contains("missing `") {
             " (set it with Flagger webhook metadata `scope.<name>`, `baseline.<name>` or \
@@ -207,8 +250,12 @@ fn decide(mode: GateMode, v: &VerdictView) -> (StatusCode, bool, String) {
     }
 }
 
-/// The analysis a Flagger payload asks for (see [`FlaggerPayload`] for the mapping).
-fn analysis_request(state: &AppState, p: &FlaggerPayload) -> Result<AnalysisRequest, ApiError> {
+/// The analysis a Flagger payload asks for (see [`FlaggerPayload`] for the mapping), the
+/// model's scope names read from `catalog`.
+pub fn analysis_request(
+    catalog: &Catalog,
+    p: &FlaggerPayload,
+) -> Result<AnalysisRequest, ApiError> {
     for (field, value) in [("name", &p.name), ("namespace", &p.namespace)] {
         if value.trim().is_empty() {
             return Err(ApiError::invalid(field, "must not be empty"));
@@ -227,8 +274,7 @@ fn analysis_request(state: &AppState, p: &FlaggerPayload) -> Result<AnalysisRequ
         .unwrap_or_else(|| FLAGGER_DEFAULT_MODEL.to_string());
     // The model's scope names decide the defaults; an unknown model is refused by
     // validation with the list of known ones.
-    let scope_names: Vec<String> = state
-        .catalog
+    let scope_names: Vec<String> = catalog
         .get(&model_name)
         .map(|m| m.scope.clone())
         .unwrap_or_default();

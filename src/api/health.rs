@@ -7,7 +7,7 @@ use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::{ApiError, AppState};
+use super::{ApiError, AppState, ErrorBody};
 use crate::telemetry::{OPENMETRICS_TEXT, PROMETHEUS_TEXT};
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
@@ -17,7 +17,15 @@ pub struct Health {
 }
 
 /// Liveness: the process serves HTTP.
-#[utoipa::path(get, path = "/healthz", tag = "health", responses((status = 200, body = Health)))]
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    tag = "health",
+    responses(
+        (status = 200, description = "Serving", body = Health),
+        (status = 503, description = "The request took longer than its deadline (`timeout`, default 10 s); retry", body = ErrorBody, headers(("Retry-After" = u32, description = "Seconds to wait before retrying, when the server knows"))),
+    )
+)]
 pub async fn healthz() -> Json<Health> {
     Json(Health {
         status: "ok".into(),
@@ -33,8 +41,8 @@ pub async fn healthz() -> Json<Health> {
     path = "/readyz",
     tag = "health",
     responses(
-        (status = 200, body = Health),
-        (status = 503, description = "The store cannot read or write, or its file is corrupt; the message says which", body = super::ErrorBody),
+        (status = 200, description = "Ready", body = Health),
+        (status = 503, description = "The store cannot read or write (`store_unavailable`), or its file is corrupt (`store_corrupt`); the message says which. Also past the request's deadline (`timeout`)", body = super::ErrorBody),
     )
 )]
 pub async fn readyz(State(state): State<AppState>) -> Result<Json<Health>, ApiError> {
@@ -59,7 +67,11 @@ pub async fn readyz(State(state): State<AppState>) -> Result<Json<Health>, ApiEr
     get,
     path = "/metrics",
     tag = "health",
-    responses((status = 200, description = "Prometheus text format 0.0.4 (OpenMetrics with `Accept: application/openmetrics-text`)", content_type = "text/plain"))
+    responses(
+        (status = 200, description = "Prometheus text format 0.0.4 (OpenMetrics with `Accept: application/openmetrics-text`)",
+            content((String = "text/plain"), (String = "application/openmetrics-text"))),
+        (status = 503, description = "The request took longer than its deadline (`timeout`, default 10 s); retry", body = super::ErrorBody, headers(("Retry-After" = u32, description = "Seconds to wait before retrying, when the server knows"))),
+    )
 )]
 pub async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Response {
     let openmetrics = headers

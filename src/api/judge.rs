@@ -40,12 +40,17 @@ pub struct JudgeRequest {
     post,
     path = "/api/v1/judge",
     tag = "judge",
-    request_body = JudgeRequest,
+    request_body(content = JudgeRequest, example = json!({
+        "model": "default",
+        "metrics": {"value": {"baseline": [10.1, 11.0, 9.8], "canary": [10.4, 10.9, 9.9]}}})),
     responses(
         (status = 200, description = "The judgment: every metric's numbers, the score, the verdict and its reasons", body = Judgment),
-        (status = 400, description = "Malformed JSON, unknown model, or data the model refuses (the field is named)", body = super::ErrorBody),
-        (status = 401, description = "Auth is on and no valid bearer token was given", body = super::ErrorBody),
-        (status = 413, description = "Body larger than the limit", body = super::ErrorBody),
+        (status = 400, description = "Malformed JSON (`malformed_json`), a body of the wrong shape (`invalid_body`), an unknown or invalid model, or data the model refuses (`invalid_request`); `field` names the field", body = super::ErrorBody),
+        (status = 401, description = "Auth is on and no valid bearer token was given (`unauthorized`)", body = super::ErrorBody, headers(("WWW-Authenticate" = String, description = "`Bearer realm=\"augury\"`"))),
+        (status = 413, description = "Body larger than the limit (`payload_too_large`; default 1 MiB), refused as soon as a declared `Content-Length` is over it", body = super::ErrorBody),
+        (status = 415, description = "The body is not declared JSON: `Content-Type` must be `application/json` (`unsupported_media_type`)", body = super::ErrorBody),
+        (status = 500, description = "Judging failed unexpectedly (`internal`)", body = super::ErrorBody),
+        (status = 503, description = "The judgment took longer than the request's deadline (`timeout`, default 10 s), or no judging capacity is free; retry, after `Retry-After` seconds when given", body = super::ErrorBody, headers(("Retry-After" = u32, description = "Seconds to wait before retrying, when the server knows"))),
     ),
     security((), ("bearer" = []))
 )]

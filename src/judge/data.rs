@@ -13,8 +13,10 @@ use crate::stats::{LogHistogram, proportions::Counts};
 pub enum MetricData {
     Samples {
         #[serde(with = "nan_as_null")]
+        #[schema(value_type = Vec<Option<f64>>)]
         baseline: Vec<f64>,
         #[serde(with = "nan_as_null")]
+        #[schema(value_type = Vec<Option<f64>>)]
         canary: Vec<f64>,
     },
     Counts {

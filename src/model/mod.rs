@@ -28,6 +28,11 @@ pub const MAX_METRICS: usize = 1000;
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Model {
+    /// Not all whitespace.
+    #[schema(
+        min_length = 1,
+        pattern = r"[^\t-\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+    )]
     pub name: String,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub description: String,
@@ -37,12 +42,15 @@ pub struct Model {
     #[serde(default)]
     pub thresholds: Thresholds,
     /// Group weights; groups a metric names but that are not listed here share what is
-    /// left of 100 equally.
+    /// left of 100 equally. Every group listed has a metric in it, and the weights add up
+    /// to at most 100.
     #[serde(default)]
     pub groups: BTreeMap<String, Group>,
     /// Pass before the lifetime ends once every sequential metric is shown equivalent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub early_pass: Option<EarlyPass>,
+    /// At least one; metric names are unique.
+    #[schema(min_items = 1)]
     pub metrics: Vec<Metric>,
 }
 
@@ -51,10 +59,13 @@ fn default_scope() -> Vec<String> {
 }
 
 /// Score thresholds: score >= pass is a pass, >= marginal is marginal, below is a fail.
+/// Both within 0..100, marginal at most pass.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Thresholds {
+    #[schema(minimum = 0.0, maximum = 100.0)]
     pub pass: f64,
+    #[schema(minimum = 0.0, maximum = 100.0)]
     pub marginal: f64,
 }
 
@@ -70,6 +81,7 @@ impl Default for Thresholds {
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Group {
+    #[schema(minimum = 0.0)]
     pub weight: Option<f64>,
 }
 
@@ -114,7 +126,11 @@ pub enum TestKind {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EarlyPass {
-    /// Shortest run before an early pass, e.g. `5m`.
+    /// Shortest run before an early pass: a duration like `5m`, longer than 0 and
+    /// shorter than the analysis's lifetime.
+    #[schema(
+        pattern = r"^[\t-\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*[0-9]"
+    )]
     pub min_duration: String,
 }
 
@@ -206,14 +222,20 @@ impl EffectMeasure {
 
 /// Effect-size gates. A significant change whose effect does not reach `allowed_*` still
 /// passes; a critical metric whose effect reaches `critical_*` fails the canary at once.
+/// Values are >= 0 (at most 1 for `cles`), `critical_increase` >= `allowed_increase` and
+/// `critical_decrease` <= `allowed_decrease`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Effect {
     /// Default: `median-ratio` for distributions, `ratio` for error ratios.
     pub measure: Option<EffectMeasure>,
+    #[schema(minimum = 0.0)]
     pub allowed_increase: Option<f64>,
+    #[schema(minimum = 0.0)]
     pub allowed_decrease: Option<f64>,
+    #[schema(minimum = 0.0)]
     pub critical_increase: Option<f64>,
+    #[schema(minimum = 0.0)]
     pub critical_decrease: Option<f64>,
 }
 
@@ -240,10 +262,12 @@ impl Effect {
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Slo {
-    /// Target success ratio, e.g. 0.999.
+    /// Target success ratio, e.g. 0.999: within (0, 1).
+    #[schema(exclusive_minimum = 0.0, exclusive_maximum = 1.0)]
     pub target: f64,
-    /// Default 14.4: the SRE workbook's fast-burn page factor.
+    /// Default 14.4: the SRE workbook's fast-burn page factor. Greater than 0.
     #[serde(default = "default_max_burn")]
+    #[schema(exclusive_minimum = 0.0, default = 14.4)]
     pub max_burn_rate: f64,
 }
 
@@ -269,12 +293,27 @@ pub struct OtlpSource {
     /// Span kind to keep: server (the default), client, internal, producer, consumer,
     /// unspecified, or any.
     #[serde(default)]
-    #[schema(value_type = String, example = "server")]
+    #[schema(value_type = SpanKindName, example = "server")]
     pub span_kind: SpanKind,
     /// Keep only spans whose name equals this.
     pub span_name: Option<String>,
     /// Keep only spans whose `http.route` equals this.
     pub http_route: Option<String>,
+}
+
+/// The span kinds a model may name, as its schema lists them (`all` is `any`).
+#[derive(utoipa::ToSchema)]
+#[schema(rename_all = "lowercase")]
+#[allow(dead_code)] // Only its schema is used: a model's `span_kind` is a [`SpanKind`].
+pub enum SpanKindName {
+    Server,
+    Client,
+    Internal,
+    Producer,
+    Consumer,
+    Unspecified,
+    Any,
+    All,
 }
 
 /// Which spans of an OTLP source a metric reads, by the span's kind. A value that is none
@@ -366,6 +405,11 @@ pub struct ScrapeSource {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Metric {
+    /// Not all whitespace; unique within the model.
+    #[schema(
+        min_length = 1,
+        pattern = r"[^\t-\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+    )]
     pub name: String,
     /// Group the metric scores in (default: the metric's own name).
     pub group: Option<String>,
@@ -377,15 +421,17 @@ pub struct Metric {
     pub test: Option<TestKind>,
     /// Sequential tests: the canary counts as equivalent once its confidence sequence lies
     /// within `[1/(1+m), 1+m]` times the baseline (every watched quantile, or the error-rate
-    /// ratio). Needed for an early pass.
+    /// ratio). Needed for an early pass. Greater than 0; `test: sequential` only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(exclusive_minimum = 0.0)]
     pub equivalence_margin: Option<f64>,
     #[serde(default)]
     pub direction: Direction,
     /// Significance level of the test (default 0.01). Intervals are reported at
     /// 1 - 2*alpha for one-sided directions (so 0.98, Kayenta's level, by default) and
-    /// 1 - alpha for `either`.
+    /// 1 - alpha for `either`. Within (0, 0.5).
     #[serde(default = "default_alpha")]
+    #[schema(exclusive_minimum = 0.0, exclusive_maximum = 0.5, default = 0.01)]
     pub alpha: f64,
     #[serde(default)]
     pub effect: Effect,

@@ -20,7 +20,8 @@ use serde::{Deserialize, Serialize};
 
 use super::{Alternative, Method, MethodUsed, StatsError, normal};
 
-/// Requests and the errors among them, for one version over one window.
+/// Requests and the errors among them, for one version over one window; `errors` is at
+/// most `requests`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Counts {
     pub requests: u64,
