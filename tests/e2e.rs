@@ -427,7 +427,7 @@ async fn bad_settings_are_refused_before_serving() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("listen `nowhere`"), "{stderr}");
+    assert!(stderr.contains("--listen: `nowhere`"), "{stderr}");
     let config = dir.path().join("augury.yaml");
     std::fs::write(
         &config,
