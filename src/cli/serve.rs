@@ -24,7 +24,8 @@ pub enum LogFormat {
 
 #[derive(clap::Args, Debug, Default)]
 pub struct ServeArgs {
-    /// YAML config file: everything the flags hold, plus Prometheus auth and notifiers.
+    /// YAML config file: everything the flags hold, plus Prometheus auth, notifiers and
+    /// `limits:` (docs/security.md).
     #[arg(long, env = "AUGURY_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
     /// HTTP API address [default: 127.0.0.1:8080].
