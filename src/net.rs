@@ -22,7 +22,7 @@ use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::task::{Context, Poll, ready};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
@@ -279,11 +279,21 @@ impl AsyncWrite for Connection {
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
         let this = &mut *self;
-        let n = ready!(Pin::new(&mut this.stream).poll_write_vectored(cx, bufs))?;
-        if n > 0 {
-            this.active();
+        // hyper writes HTTP/1 answers through here when the stream supports it: a reader
+        // that never reads must meet the idle timeout here too.
+        match Pin::new(&mut this.stream).poll_write_vectored(cx, bufs) {
+            Poll::Ready(Ok(n)) => {
+                if n > 0 {
+                    this.active();
+                }
+                Poll::Ready(Ok(n))
+            }
+            Poll::Pending if this.idle_expired(cx) => Poll::Ready(Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "nothing could be written within the idle timeout",
+            ))),
+            other => other,
         }
-        Poll::Ready(Ok(n))
     }
 
     fn is_write_vectored(&self) -> bool {

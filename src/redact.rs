@@ -1,25 +1,31 @@
 //! Secrets kept out of what the daemon shows: URLs in logs, errors and `Debug` output,
 //! and values quoted in serde's error messages.
 
-/// `url` with what may be a secret in it hidden: the password of its user info and the
-/// value of every query parameter become `***`
-/// (`postgres://augury:***@db:5432/augury?sslmode=***`). Anything that is not a URL with
-/// an authority comes back whole.
+/// `url` with what may be a secret in it hidden: everything before the last `@` is user
+/// info (a password, or a token given as the user name) and is shown as `user:***@` when
+/// it has a password, else as `***@`; the value of every query parameter becomes `***`
+/// (`postgres://augury:***@db:5432/augury?sslmode=***`). This errs on hiding: text that
+/// is not a URL at all (`promuser:s3cret@prom:9090`, a password holding `/`, `?` or `#`)
+/// is treated the same way, so what a careless setting holds is not shown either.
 pub fn url(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_string();
+    let (scheme, rest) = match url.split_once("://") {
+        Some((scheme, rest)) => (format!("{scheme}://"), rest),
+        None => (String::new(), url),
     };
-    // The authority ends at the first '/', '?' or '#'; its user info at the last '@'.
-    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let (authority, tail) = rest.split_at(end);
-    let authority = match authority.rsplit_once('@') {
-        Some((userinfo, host)) => match userinfo.split_once(':') {
-            Some((user, _)) => format!("{user}:***@{host}"),
-            None => authority.to_string(),
-        },
-        None => authority.to_string(),
+    let (userinfo, after) = match rest.rfind('@') {
+        Some(at) => {
+            let info = &rest[..at];
+            let shown = match info.split_once(':') {
+                Some((user, _)) if !user.contains(['/', '?', '#']) => format!("{user}:***@"),
+                _ => "***@".to_string(),
+            };
+            (shown, &rest[at + 1..])
+        }
+        None => (String::new(), rest),
     };
-    format!("{scheme}://{authority}{}", query_values_hidden(tail))
+    let end = after.find(['/', '?', '#']).unwrap_or(after.len());
+    let (host, tail) = after.split_at(end);
+    format!("{scheme}{userinfo}{host}{}", query_values_hidden(tail))
 }
 
 /// The path, then the query with each value as `***`; a fragment is dropped.
@@ -80,8 +86,13 @@ mod tests {
             url("https://hooks.example/in?token=abc&flag#frag"),
             "https://hooks.example/in?token=***&flag"
         );
+        // A token as the user name, a password with '/', no scheme at all.
+        assert_eq!(url("https://ghp_T0KEN@host/x"), "https://***@host/x");
+        assert_eq!(url("http://u:pa/ss@h/"), "http://u:***@h/");
+        assert_eq!(url("promuser:s3cret@prom:9090"), "promuser:***@prom:9090");
+        assert_eq!(url("postgres//u:s3cret@db"), "***@db");
+        assert_eq!(url("http://u:p?w#d@h"), "http://u:***@h");
         for plain in [
-            "postgres://augury@db/augury",
             "postgres://db/augury",
             "sqlite://augury.db",
             "sqlite::memory:",

@@ -103,6 +103,14 @@ fn a_token_list_that_resolves_to_blank_stops_the_start() {
     );
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("augury.yaml:1: api_tokens[0]: blank"), "{err}");
+    // Written but empty, as a template whose values were missing leaves it.
+    let file = config(dir.path(), "listen: 0.0.0.0:0\napi_tokens: []\n");
+    let (code, err) = refused_start(dir.path(), &["--config", &file, "--database", &db], &[]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("augury.yaml:2: api_tokens: is an empty list"),
+        "{err}"
+    );
     // The same through the environment, and a blank entry among good ones.
     let (code, err) = refused_start(
         dir.path(),

@@ -19,11 +19,11 @@ use utoipa::{IntoParams, ToSchema};
 use super::error::{PathParam, QueryParams};
 use super::{ApiError, AppState, JsonBody};
 use crate::analysis::view::{Progress, VerdictView, elapsed_seconds, progress};
-use crate::analysis::{Analysis, AnalysisRequest, Interval, Scope, Status};
+use crate::analysis::{Analysis, AnalysisRequest, Interval, Scope, Status, ValidRequest};
 use crate::clock::{now_ms, rfc3339};
 use crate::judge::{Judgment, MetricData, Verdict};
 use crate::model::{EarlyPass, Model};
-use crate::notify::{DeliveryState, Event, Notification};
+use crate::notify::{DeliveryState, Event, Notification, Recipient};
 use crate::store::{Cursor, Store, Summary};
 use crate::windows::{WindowsError, watches_needed};
 
@@ -257,24 +257,10 @@ pub async fn create(
     let recipients = state
         .notifiers
         .recipients(valid.request.notify.as_deref())?;
-    // The OTLP watches the analysis will hold are set aside before it exists, so a
-    // create the windows have no room for is refused instead of accepted and starved.
-    let reservation = match &state.windows {
-        None => None,
-        Some(windows) => match windows.reserve(watches_needed(&valid.model)) {
-            Ok(r) => Some(r),
-            Err(e) => return Ok(watch_refusal(e)),
-        },
+    let (analysis, created) = match create_watched(&state, &valid, &recipients).await? {
+        Ok(made) => made,
+        Err(refused) => return Ok(refused),
     };
-    let (analysis, created) = state
-        .store
-        .create_notifying(&valid, &recipients, now_ms())
-        .await?;
-    if let Some(r) = reservation
-        && created
-    {
-        r.assign(&analysis.id);
-    }
     if !created && !same_request(&analysis, &valid) {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
@@ -288,6 +274,40 @@ pub async fn create(
         .with_field("key"));
     }
     Ok(created_response(&analysis, created))
+}
+
+/// Creates the analysis `valid` asks for (or finds the one its key already made), with
+/// the OTLP watches it will hold set aside first: a create the windows have no room for
+/// is refused (`Err` with the answer) instead of accepted and starved. A key that
+/// already names an analysis needs no new watches, so it is answered even when the
+/// budget is spent. Shared by the create route and the Flagger gate.
+pub(super) async fn create_watched(
+    state: &AppState,
+    valid: &ValidRequest,
+    recipients: &[Recipient],
+) -> Result<Result<(Analysis, bool), Response>, ApiError> {
+    let reservation = match &state.windows {
+        None => None,
+        Some(windows) => match windows.reserve(watches_needed(&valid.model)) {
+            Ok(r) => Some(r),
+            Err(e) => {
+                if let Some(existing) = state.store.get_by_key(&valid.request.key).await? {
+                    return Ok(Ok((existing, false)));
+                }
+                return Ok(Err(watch_refusal(e)));
+            }
+        },
+    };
+    let (analysis, created) = state
+        .store
+        .create_notifying(valid, recipients, now_ms())
+        .await?;
+    if let Some(r) = reservation
+        && created
+    {
+        r.assign(&analysis.id);
+    }
+    Ok(Ok((analysis, created)))
 }
 
 /// How long a client refused for the spent watch budget should wait before retrying.

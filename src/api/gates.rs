@@ -199,10 +199,10 @@ pub async fn flagger(
         .notifiers
         .recipients(valid.request.notify.as_deref())
         .map_err(|e| ApiError::invalid("metadata.notify", e.message))?;
-    let (analysis, _) = state
-        .store
-        .create_notifying(&valid, &recipients, now_ms())
-        .await?;
+    let (analysis, _) = match super::analyses::create_watched(&state, &valid, &recipients).await? {
+        Ok(made) => made,
+        Err(refused) => return Ok(refused),
+    };
     let view = VerdictView::of(&analysis, now_ms());
     let (status, allowed, reason) = decide(mode, &view);
     let answer = GateAnswer {

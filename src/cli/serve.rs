@@ -226,7 +226,7 @@ fn tokens(
     from_flag: &[String],
     file: &FileConfig,
     key: &'static str,
-    from_file: &[String],
+    from_file: Option<&Vec<String>>,
 ) -> Result<Vec<String>, String> {
     let hint = "blank (an empty environment variable?): give a token, or `auth: none` to \
                 turn auth off on purpose";
@@ -235,6 +235,19 @@ fn tokens(
             return Err(format!("--{flag}: entry {} is {hint}", i + 1));
         }
         return Ok(from_flag.iter().map(|t| t.trim().to_string()).collect());
+    }
+    let Some(from_file) = from_file else {
+        return Ok(Vec::new());
+    };
+    // Written but empty (`api_tokens: []`, a template whose values were missing): as
+    // much a mistake as a blank entry.
+    if from_file.is_empty() {
+        return Err(file
+            .error(
+                key,
+                "is an empty list: give a token, or `auth: none` to turn auth off on purpose",
+            )
+            .to_string());
     }
     if let Some(i) = from_file.iter().position(|t| t.trim().is_empty()) {
         return Err(file.error(&format!("{key}[{i}]"), hint).to_string());
@@ -604,14 +617,14 @@ fn auth(args: &ServeArgs, file: &FileConfig, s: &mut Settings) -> Result<AuthMod
         &args.api_tokens,
         file,
         "api_tokens",
-        &file.api_tokens,
+        file.api_tokens.as_ref(),
     )?;
     let read = tokens(
         "api-read-tokens",
         &args.api_read_tokens,
         file,
         "api_read_tokens",
-        &file.api_read_tokens,
+        file.api_read_tokens.as_ref(),
     )?;
     let (mode, origin) = match (&args.auth, &file.auth) {
         (Some(m), _) => (
@@ -944,6 +957,11 @@ mod tests {
         assert!(!e.contains("hunter2"), "{e}");
         let e = error_of("database: \"sqlite://\"\n");
         assert!(e.contains("augury.yaml:1: database:"), "{e}");
+        let e = error_of("listen: 0.0.0.0:8080\napi_tokens: []\n");
+        assert!(
+            e.contains("augury.yaml:2: api_tokens: is an empty list"),
+            "{e}"
+        );
         let e = error_of("api_tokens:\n  - good\n  - \"\"\n");
         assert!(e.contains("augury.yaml:3: api_tokens[1]: blank"), "{e}");
         let e = error_of("auth: none\napi_tokens: [t]\n");

@@ -53,12 +53,10 @@ pub struct FileConfig {
     /// is an error, never auth silently off.
     pub auth: Option<String>,
     /// Bearer tokens accepted on every API route, mutating ones included.
-    #[serde(default)]
-    pub api_tokens: Vec<String>,
+    pub api_tokens: Option<Vec<String>>,
     /// Bearer tokens accepted on the API's read routes only; once any is configured,
     /// reading analyses needs a token too.
-    #[serde(default)]
-    pub api_read_tokens: Vec<String>,
+    pub api_read_tokens: Option<Vec<String>>,
     /// Analyses judged at once (default 64).
     pub runner_concurrency: Option<usize>,
     /// How long a replica's lease on an analysis holds without renewal (`15s`).
@@ -95,8 +93,11 @@ impl std::fmt::Debug for FileConfig {
             .field("notify_delivery", &self.notify_delivery)
             .field("log_format", &self.log_format)
             .field("auth", &self.auth)
-            .field("api_tokens", &self.api_tokens.len())
-            .field("api_read_tokens", &self.api_read_tokens.len())
+            .field("api_tokens", &self.api_tokens.as_ref().map(Vec::len))
+            .field(
+                "api_read_tokens",
+                &self.api_read_tokens.as_ref().map(Vec::len),
+            )
             .field("runner_concurrency", &self.runner_concurrency)
             .field("lease_ttl", &self.lease_ttl)
             .field("flush_grace", &self.flush_grace)

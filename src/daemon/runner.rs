@@ -818,7 +818,9 @@ impl Schedule {
                 self.watch(cx, &a);
                 self.schedule(a.id, a.next_due_ms);
             }
-            Ok(_) => {}
+            // Ended before it was scheduled (cancelled at once): the watches its create
+            // set aside go back.
+            Ok(_) => cx.source.unwatch(&id),
             Err(e) => {
                 tracing::error!(analysis = %id, error = %e,
                     "cannot read a new analysis; trying again");
@@ -841,9 +843,10 @@ impl Schedule {
         self.failures.remove(id);
         self.carries.remove(id);
         cx.forget(id);
-        if self.watched.remove(id) {
-            cx.source.unwatch(id);
-        }
+        // Unconditionally: an analysis ended before the runner watched it still holds
+        // the watches its create set aside. Unwatching is idempotent.
+        self.watched.remove(id);
+        cx.source.unwatch(id);
     }
 
     /// Counts a failed attempt at `id`, reports it and keeps what it took; returns when
@@ -1175,6 +1178,31 @@ mod tests {
         stop.send(true).unwrap();
         task.await.unwrap().unwrap();
         assert_eq!(*source.unwatched.lock().unwrap(), vec![a.id.clone()]);
+    }
+
+    #[tokio::test]
+    async fn an_analysis_ended_before_it_was_scheduled_gives_its_watches_back() {
+        let (store, _dir, source) = setup(10).await;
+        let (a, _) = store
+            .create(&request("gone", "1m"), now_ms())
+            .await
+            .unwrap();
+        store.cancel(&a.id, now_ms()).await.unwrap();
+        let (tx, _decided) = mpsc::unbounded_channel();
+        let (handle, commands) = RunnerHandle::new();
+        let (stop, stopped) = watch::channel(false);
+        let runner = runner(&store, &source, Decisions(tx), Clock::system());
+        let task = tokio::spawn(runner.run(commands, stopped));
+        // The create's reservation is held under the id until the source unwatches it.
+        handle.schedule(&a.id);
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        while !source.unwatched.lock().unwrap().contains(&a.id) {
+            assert!(std::time::Instant::now() < deadline, "never unwatched");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert!(source.watched.lock().unwrap().is_empty());
+        stop.send(true).unwrap();
+        task.await.unwrap().unwrap();
     }
 
     #[tokio::test]

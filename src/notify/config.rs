@@ -55,8 +55,9 @@ impl Severity {
 /// The default PagerDuty Events API v2 endpoint.
 pub const PAGERDUTY_EVENTS_URL: &str = "https://events.pagerduty.com/v2/enqueue";
 
-/// One notifier, as configured.
-#[derive(Clone, Debug, PartialEq, Deserialize)]
+/// One notifier, as configured. Its `Debug` shows URLs redacted (a webhook's query may
+/// carry a token) and secrets not at all.
+#[derive(Clone, PartialEq, Deserialize)]
 #[serde(tag = "type", rename_all = "lowercase", deny_unknown_fields)]
 pub enum NotifierConfig {
     /// A Slack incoming webhook. Its URL is the secret.
@@ -86,6 +87,43 @@ pub enum NotifierConfig {
         #[serde(default)]
         events: Option<Vec<Event>>,
     },
+}
+
+impl std::fmt::Debug for NotifierConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let redacted = |u: &Option<String>| u.as_deref().map(crate::redact::url);
+        match self {
+            NotifierConfig::Slack { url, events } => f
+                .debug_struct("Slack")
+                .field("url", url)
+                .field("events", events)
+                .finish(),
+            NotifierConfig::Pagerduty {
+                routing_key,
+                events_url,
+                severity,
+                source,
+                events,
+            } => f
+                .debug_struct("Pagerduty")
+                .field("routing_key", routing_key)
+                .field("events_url", &redacted(events_url))
+                .field("severity", severity)
+                .field("source", source)
+                .field("events", events)
+                .finish(),
+            NotifierConfig::Webhook {
+                url,
+                secret,
+                events,
+            } => f
+                .debug_struct("Webhook")
+                .field("url", &crate::redact::url(url))
+                .field("secret", secret)
+                .field("events", events)
+                .finish(),
+        }
+    }
 }
 
 impl NotifierConfig {
@@ -388,7 +426,7 @@ mod tests {
             "slack": {"type": "slack", "url": "https://hooks.slack.example/services/T/B/XXXX"},
             "pd": {"type": "pagerduty", "routing_key": "k".repeat(32),
                    "events_url": "https://events.pagerduty.com/v2/enqueue"},
-            "audit": {"type": "webhook", "url": "https://audit.example/hooks/augury",
+            "audit": {"type": "webhook", "url": "https://audit.example/hooks/augury?token=qqqq",
                       "secret": "s3cret", "events": ["started", "failed"]},
         })
     }
@@ -398,6 +436,10 @@ mod tests {
         let n = config(design()).unwrap();
         let shown = format!("{n:?}");
         assert!(!shown.contains("XXXX") && !shown.contains("kkkk") && !shown.contains("s3cret"));
+        assert!(
+            !shown.contains("qqqq") && shown.contains("token=***"),
+            "{shown}"
+        );
         assert!(shown.contains("<redacted>"));
         assert_eq!(
             n.get("audit").unwrap().events(),

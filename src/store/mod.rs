@@ -292,6 +292,11 @@ impl Store {
         on_backend!(self, s => s.get(id).await)
     }
 
+    /// The analysis a create with `key` made, if any.
+    pub async fn get_by_key(&self, key: &str) -> Result<Option<Analysis>, StoreError> {
+        on_backend!(self, s => s.get_by_key(key).await)
+    }
+
     /// Every readable analysis (in `status`, if given), oldest first, in full. Rows that
     /// cannot be read are logged and left out; [`Store::list_running`] reports them, and
     /// [`Store::list_page`] is the cheap way to list.

@@ -422,6 +422,15 @@ where
         self.noted(row)?.as_ref().map(analysis).transpose()
     }
 
+    /// The analysis a create with `key` made, if any.
+    pub async fn get_by_key(&self, key: &str) -> Result<Option<Analysis>, StoreError> {
+        let row = sqlx::query(&format!("SELECT {COLUMNS} FROM analyses WHERE key = $1"))
+            .bind(key)
+            .fetch_optional(&self.pool)
+            .await;
+        self.noted(row)?.as_ref().map(analysis).transpose()
+    }
+
     /// Every readable analysis (in `status`), oldest first; unreadable rows are logged
     /// and left out. [`SqlStore::list_running`] also reports them.
     pub async fn list(&self, status: Option<Status>) -> Result<Vec<Analysis>, StoreError> {

@@ -1,6 +1,7 @@
 //! The `prometheus:` section of the config file: where the Prometheus-compatible server
 //! is and how to talk to it. `${NAME}` references are expanded by the config loader
-//! before this is deserialized, so secrets arrive here as plain values.
+//! (inside string values) before this is deserialized, so secrets arrive here as plain
+//! values.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -76,7 +77,7 @@ impl PrometheusConfig {
 impl fmt::Debug for PrometheusConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("PrometheusConfig")
-            .field("url", &self.url)
+            .field("url", &crate::redact::url(&self.url))
             .field("headers", &self.headers.keys().collect::<Vec<_>>())
             .field("bearer_token", &self.bearer_token.as_ref().map(|_| "***"))
             .field("basic_auth", &self.basic_auth)
