@@ -140,7 +140,7 @@ async fn exchange(addr: SocketAddr, head: &str, body: &[u8]) -> Answer {
 
 /// Whether the server closes `stream` (end of stream or reset) before [`GENEROUS`]
 /// passes, reading and dropping whatever it sends first.
-async fn closed_by_server(stream: &mut TcpStream) -> bool {
+async fn closed_by_server(stream: &mut (impl AsyncReadExt + Unpin)) -> bool {
     let mut chunk = [0u8; 1024];
     let deadline = tokio::time::Instant::now() + GENEROUS;
     loop {
@@ -171,31 +171,41 @@ async fn metric(api: SocketAddr, series: &str) -> f64 {
 /// OTLP listeners.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unfinished_heads_and_silent_connections_are_closed() {
+    // The idle timeout is far longer than the header-read one, so a head that keeps
+    // trickling in is cut off by the header-read timeout alone.
     let d = daemon(|s| {
         s.limits.listener.header_read_timeout = Duration::from_secs(1);
-        s.limits.listener.idle_timeout = Duration::from_secs(1);
+        s.limits.listener.idle_timeout = Duration::from_secs(3);
         s.otlp.header_read_timeout_seconds = 1;
-        s.otlp.idle_timeout_seconds = 1;
+        s.otlp.idle_timeout_seconds = 3;
     })
     .await;
-    let partial = b"POST /api/v1/analyses HTTP/1.1\r\nHost: t\r\nContent-Type: appl";
-    let mut open = Vec::new();
+    let partial = b"POST /api/v1/analyses HTTP/1.1\r\nHost: t\r\nX-Trickle: ";
     for addr in [d.api(), d.otlp_http()] {
-        // A head that trickles on (one byte more after a pause) is still cut off.
-        let mut trickling = TcpStream::connect(addr).await.unwrap();
-        trickling.write_all(partial).await.unwrap();
-        open.push(("partial head", addr, trickling));
-        open.push(("silent", addr, TcpStream::connect(addr).await.unwrap()));
+        // A head that trickles on, one byte every 200 ms, never idle.
+        let (mut read, mut write) = TcpStream::connect(addr).await.unwrap().into_split();
+        write.write_all(partial).await.unwrap();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                if write.write_all(b"a").await.is_err() {
+                    break;
+                }
+            }
+        });
+        assert!(
+            closed_by_server(&mut read).await,
+            "trickling head to {addr} still open after {GENEROUS:?}"
+        );
     }
-    open.push((
-        "silent",
-        d.otlp_grpc(),
-        TcpStream::connect(d.otlp_grpc()).await.unwrap(),
-    ));
-    for (what, addr, stream) in &mut open {
+    let mut open = Vec::new();
+    for addr in [d.api(), d.otlp_http(), d.otlp_grpc()] {
+        open.push((addr, TcpStream::connect(addr).await.unwrap()));
+    }
+    for (addr, stream) in &mut open {
         assert!(
             closed_by_server(stream).await,
-            "{what} connection to {addr} still open after {GENEROUS:?}"
+            "silent connection to {addr} still open after {GENEROUS:?}"
         );
     }
     // The daemon serves on.
@@ -273,10 +283,11 @@ async fn trickling_senders_do_not_starve_an_honest_exporter() {
         .unwrap();
         trickling.push(s);
     }
-    // Once every trickler's request is being served (its head read, its first body byte
-    // taken), the honest exporter sends, over one keep-alive connection.
+    // Once every trickler's connection is open (with the old admission, three times as
+    // many as the permits, each holding one from its head on), the honest exporter
+    // sends, over one keep-alive connection.
     let deadline = tokio::time::Instant::now() + GENEROUS;
-    while metric(d.api(), "augury_connections{listener=\"otlp_http\"}").await < 2.0 {
+    while metric(d.api(), "augury_connections{listener=\"otlp_http\"}").await < 6.0 {
         assert!(
             tokio::time::Instant::now() < deadline,
             "the tricklers never connected"
