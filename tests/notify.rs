@@ -260,7 +260,61 @@ fn slack_problems(v: &Value) -> Vec<String> {
         }
         Some(_) => p.push("blocks: not an array".into()),
     }
+    // `&`, `<` and `>` are control characters in mrkdwn: outside a link `<url|label>`
+    // they must come as `&amp;`, `&lt;`, `&gt;`.
+    let mut texts = vec![v["text"].as_str().unwrap_or("").to_string()];
+    if let Some(blocks) = v["blocks"].as_array() {
+        for b in blocks {
+            if b["type"] == "header" {
+                continue;
+            }
+            let mut found = Vec::new();
+            collect_mrkdwn(b, &mut found);
+            texts.extend(found);
+        }
+    }
+    for t in texts {
+        if let Some(bad) = unescaped(&t) {
+            p.push(format!("mrkdwn text with an unescaped `{bad}`: {t}"));
+        }
+    }
     p
+}
+
+fn collect_mrkdwn(v: &Value, out: &mut Vec<String>) {
+    match v {
+        Value::Object(o) => {
+            if o.get("type").and_then(Value::as_str) == Some("mrkdwn")
+                && let Some(t) = o.get("text").and_then(Value::as_str)
+            {
+                out.push(t.to_string());
+            }
+            o.values().for_each(|x| collect_mrkdwn(x, out));
+        }
+        Value::Array(a) => a.iter().for_each(|x| collect_mrkdwn(x, out)),
+        _ => {}
+    }
+}
+
+/// The first control character of `text` that is neither part of a link
+/// (`<http…|label>`) nor an entity.
+fn unescaped(text: &str) -> Option<char> {
+    let mut rest = text;
+    while let Some(at) = rest.find(['&', '<', '>']) {
+        let tail = &rest[at..];
+        if tail.starts_with("<http") {
+            let end = tail.find('>')?;
+            rest = &tail[end + 1..];
+        } else if ["&amp;", "&lt;", "&gt;"]
+            .iter()
+            .any(|e| tail.starts_with(e))
+        {
+            rest = &tail[1..];
+        } else {
+            return tail.chars().next();
+        }
+    }
+    None
 }
 
 /// PagerDuty Events API v2.
@@ -419,7 +473,7 @@ async fn slack_pagerduty_and_webhook_get_valid_payloads_for_each_event() {
     // A canary with 20x the baseline's errors fails on its first interval.
     let failing = augury
         .create(request(
-            "checkout@1.4.2",
+            "checkout<1.4.2>&co",
             "1.4.2",
             "1h",
             &["slack", "pd", "hook"],
