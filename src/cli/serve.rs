@@ -612,19 +612,25 @@ fn prometheus(args: &ServeArgs, file: &FileConfig) -> Result<Option<PrometheusCo
 /// API auth: tokens from flags or the file, or `auth: none`. A token list that resolves
 /// to nothing usable is an error, never auth silently off.
 fn auth(args: &ServeArgs, file: &FileConfig, s: &mut Settings) -> Result<AuthMode, String> {
+    // `auth: none` beside an empty list says the same thing twice: not an error.
+    let none_said = args.auth.as_ref().or(file.auth.as_ref()).map(|m| m.trim()) == Some("none");
     let full = tokens(
         "api-tokens",
         &args.api_tokens,
         file,
         "api_tokens",
-        file.api_tokens.as_ref(),
+        file.api_tokens
+            .as_ref()
+            .filter(|l| !(none_said && l.is_empty())),
     )?;
     let read = tokens(
         "api-read-tokens",
         &args.api_read_tokens,
         file,
         "api_read_tokens",
-        file.api_read_tokens.as_ref(),
+        file.api_read_tokens
+            .as_ref()
+            .filter(|l| !(none_said && l.is_empty())),
     )?;
     let (mode, origin) = match (&args.auth, &file.auth) {
         (Some(m), _) => (
@@ -1013,6 +1019,8 @@ mod tests {
     #[test]
     fn auth_is_off_only_when_nothing_or_none_is_said() {
         let (_dir, path) = file("auth: none\n");
+        assert_eq!(settings(&args(Some(&path))).unwrap().auth, AuthMode::Off);
+        let (_dir, path) = file("auth: none\napi_tokens: []\n");
         assert_eq!(settings(&args(Some(&path))).unwrap().auth, AuthMode::Off);
         let (_dir, path) = file("api_tokens: [w]\napi_read_tokens: [r]\n");
         let r = settings(&args(Some(&path))).unwrap();
