@@ -204,6 +204,28 @@ impl Connection {
         self.last = Instant::now();
     }
 
+    /// A write's outcome, either way it was written: progress counts as activity, and
+    /// a write still pending past the idle timeout fails (a peer that never reads).
+    fn after_write(
+        &mut self,
+        cx: &mut Context<'_>,
+        written: Poll<io::Result<usize>>,
+    ) -> Poll<io::Result<usize>> {
+        match written {
+            Poll::Ready(Ok(n)) => {
+                if n > 0 {
+                    self.active();
+                }
+                Poll::Ready(Ok(n))
+            }
+            Poll::Pending if self.idle_expired(cx) => Poll::Ready(Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "nothing could be written within the idle timeout",
+            ))),
+            other => other,
+        }
+    }
+
     /// Whether the connection has been idle for its whole timeout; arms the timer to
     /// wake this task when it will have been, otherwise.
     fn idle_expired(&mut self, cx: &mut Context<'_>) -> bool {
@@ -258,19 +280,8 @@ impl AsyncWrite for Connection {
         data: &[u8],
     ) -> Poll<io::Result<usize>> {
         let this = &mut *self;
-        match Pin::new(&mut this.stream).poll_write(cx, data) {
-            Poll::Ready(Ok(n)) => {
-                if n > 0 {
-                    this.active();
-                }
-                Poll::Ready(Ok(n))
-            }
-            Poll::Pending if this.idle_expired(cx) => Poll::Ready(Err(io::Error::new(
-                io::ErrorKind::TimedOut,
-                "nothing could be written within the idle timeout",
-            ))),
-            other => other,
-        }
+        let written = Pin::new(&mut this.stream).poll_write(cx, data);
+        this.after_write(cx, written)
     }
 
     fn poll_write_vectored(
@@ -281,19 +292,8 @@ impl AsyncWrite for Connection {
         let this = &mut *self;
         // hyper writes HTTP/1 answers through here when the stream supports it: a reader
         // that never reads must meet the idle timeout here too.
-        match Pin::new(&mut this.stream).poll_write_vectored(cx, bufs) {
-            Poll::Ready(Ok(n)) => {
-                if n > 0 {
-                    this.active();
-                }
-                Poll::Ready(Ok(n))
-            }
-            Poll::Pending if this.idle_expired(cx) => Poll::Ready(Err(io::Error::new(
-                io::ErrorKind::TimedOut,
-                "nothing could be written within the idle timeout",
-            ))),
-            other => other,
-        }
+        let written = Pin::new(&mut this.stream).poll_write_vectored(cx, bufs);
+        this.after_write(cx, written)
     }
 
     fn is_write_vectored(&self) -> bool {

@@ -730,15 +730,7 @@ async fn health_metrics_and_the_openapi_document() {
     assert_eq!((code, v["status"].as_str()), (200, Some("ok")));
 
     s.create(&request("m")).await;
-    let text = s
-        .http
-        .get(s.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = s.metrics_text().await;
     assert!(
         text.contains("augury_analyses{status=\"running\"} 1\n"),
         "{text}"

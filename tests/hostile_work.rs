@@ -295,14 +295,7 @@ async fn a_judge_request_that_times_out_stops_its_work() {
     // The judgment was told to stop and gave its slot back.
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        let text = http
-            .get(server.url("/metrics"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let text = server.metrics_text().await;
         let abandoned = series(&text, "augury_judge_abandoned_total").expect("abandoned series");
         let in_flight = series(&text, "augury_judge_in_flight").expect("in-flight series");
         if abandoned >= 1.0 && in_flight == 0.0 {

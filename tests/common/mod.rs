@@ -112,6 +112,12 @@ impl Server {
         format!("{}{path}", self.base)
     }
 
+    /// The daemon's `/metrics` text.
+    pub async fn metrics_text(&self) -> String {
+        let r = self.http.get(self.url("/metrics")).send().await.unwrap();
+        r.text().await.unwrap()
+    }
+
     pub async fn get(&self, path: &str) -> (u16, serde_json::Value) {
         let r = self.http.get(self.url(path)).send().await.unwrap();
         json_of(r).await
