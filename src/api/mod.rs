@@ -278,8 +278,15 @@ async fn method_not_allowed(request: Request) -> ApiError {
     )
 }
 
-/// Refuses at once (413, before reading anything) a request whose declared
-/// `Content-Length` is past the body limit, instead of waiting for a body it will refuse.
+/// Past this many declared bytes an oversized body is not read at all.
+const DRAIN_MAX_BYTES: u64 = 16 << 20;
+
+/// Refuses (413) a request whose declared `Content-Length` is past the body limit
+/// without buffering or parsing the body. A body of at most [`DRAIN_MAX_BYTES`] is read
+/// and discarded first (within the request's deadline): answering while the client is
+/// still sending would close the connection with its bytes unread, and the reset that
+/// follows can reach the client before the answer does. A larger declared length is
+/// answered at once: that client is not owed the wait.
 async fn declared_length(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let declared = request
         .headers()
@@ -287,15 +294,21 @@ async fn declared_length(State(state): State<AppState>, request: Request, next: 
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse::<u64>().ok());
     match declared {
-        Some(len) if len > state.limits.body_bytes as u64 => ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "payload_too_large",
-            format!(
-                "request body of {len} bytes is larger than the limit of {} bytes",
-                state.limits.body_bytes
-            ),
-        )
-        .into_response(),
+        Some(len) if len > state.limits.body_bytes as u64 => {
+            if len <= DRAIN_MAX_BYTES {
+                let mut body = request.into_body();
+                while let Some(Ok(_)) = http_body_util::BodyExt::frame(&mut body).await {}
+            }
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                format!(
+                    "request body of {len} bytes is larger than the limit of {} bytes",
+                    state.limits.body_bytes
+                ),
+            )
+            .into_response()
+        }
         _ => next.run(request).await,
     }
 }
