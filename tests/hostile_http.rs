@@ -332,20 +332,6 @@ async fn refusals_under_load_are_whole_answers_with_retry_after() {
         s.otlp.max_in_flight_bytes = LIMIT;
     })
     .await;
-    // One sender holds almost all of the in-flight budget with a body it has not
-    // finished sending.
-    let mut holder = TcpStream::connect(d.otlp_http()).await.unwrap();
-    holder
-        .write_all(
-            format!(
-                "POST /v1/traces HTTP/1.1\r\nHost: t\r\nContent-Type: application/x-protobuf\r\n\
-                 Content-Length: {LIMIT}\r\n\r\n"
-            )
-            .as_bytes(),
-        )
-        .await
-        .unwrap();
-    holder.write_all(&vec![0u8; LIMIT - 1024]).await.unwrap();
     // Other senders' bodies do not fit: each gets a 429, on a connection still in order
     // (several requests on one keep-alive connection, then new connections).
     let body = vec![0u8; 256 * 1024];
@@ -354,20 +340,37 @@ async fn refusals_under_load_are_whole_answers_with_retry_after() {
          Content-Length: {}\r\n\r\n",
         body.len()
     );
-    // The holder's bytes are taken as the server reads them: wait until a body no
-    // longer fits (an answer before that is an ordinary one, never a reset).
+    // One sender holds almost all of the in-flight budget with a body it has not
+    // finished sending. Its bytes are taken as the server reads them, so a probe sent
+    // meanwhile may take budget the holder's last bytes needed, and then the holder is
+    // the one refused and holds nothing: a holder that has not filled the budget after
+    // some probes is replaced by a new one. A probe is answered 400 (it fits) or 429.
     let deadline = tokio::time::Instant::now() + GENEROUS;
-    loop {
-        let a = exchange(d.otlp_http(), &head, &body).await;
-        if a.status == 429 {
-            break;
+    let holder = 'hold: loop {
+        let mut holder = TcpStream::connect(d.otlp_http()).await.unwrap();
+        holder
+            .write_all(
+                format!(
+                    "POST /v1/traces HTTP/1.1\r\nHost: t\r\nContent-Type: application/x-protobuf\r\n\
+                     Content-Length: {LIMIT}\r\n\r\n"
+                )
+                .as_bytes(),
+            )
+            .await
+            .unwrap();
+        holder.write_all(&vec![0u8; LIMIT - 1024]).await.unwrap();
+        for _ in 0..20 {
+            let a = exchange(d.otlp_http(), &head, &body).await;
+            if a.status == 429 {
+                break 'hold holder;
+            }
+            assert_eq!(a.status, 400, "{}", String::from_utf8_lossy(&a.body));
         }
-        assert_eq!(a.status, 400, "{}", String::from_utf8_lossy(&a.body));
         assert!(
             tokio::time::Instant::now() < deadline,
             "the holder's bytes never counted"
         );
-    }
+    };
     let mut kept = TcpStream::connect(d.otlp_http()).await.unwrap();
     let mut answers = Vec::new();
     for _ in 0..5 {
