@@ -79,6 +79,12 @@ impl Drop for Canaries {
     }
 }
 
+/// The daemon with its canaries, the tarball's URL and a PATH without `augury`: what a
+/// template that installs the binary runs with.
+fn installing_runner() -> (Canaries, String, String) {
+    (Canaries::start(), serve_tarball(), path_without_augury())
+}
+
 /// One analysis a template starts: the service and whether it should pass.
 struct Case {
     service: &'static str,
@@ -414,9 +420,7 @@ fn run_action(with: &[(&str, &str)], path: &str) -> ActionRun {
 
 #[test]
 fn github_action_installs_the_binary_and_exits_with_the_verdict() {
-    let canaries = Canaries::start();
-    let url = serve_tarball();
-    let path = path_without_augury();
+    let (canaries, url, path) = installing_runner();
     for case in CASES {
         let key = format!("gh-{}", case.service);
         let baseline = format!("service.name={}\nservice.version=1.0.0\n", case.service);
@@ -620,9 +624,7 @@ fn run_gitlab_job(variables: Value, path: &str) -> GitlabRun {
 
 #[test]
 fn gitlab_template_installs_the_binary_and_exits_with_the_verdict() {
-    let canaries = Canaries::start();
-    let url = serve_tarball();
-    let path = path_without_augury();
+    let (canaries, url, path) = installing_runner();
     for case in CASES {
         let GitlabRun {
             code,
