@@ -513,6 +513,60 @@ fn github_action_refuses_a_tarball_with_the_wrong_checksum() {
     );
 }
 
+/// Without a download URL and with no `augury` on PATH, the action builds the binary of
+/// its own ref: `cargo install --locked --root DIR --path <action>/../..`. A stand-in
+/// `cargo` (a real build takes minutes) checks that it was asked for this repository's
+/// crate and installs the built binary where `cargo install --root` puts it.
+#[test]
+fn github_action_without_a_tarball_builds_its_own_ref() {
+    let canaries = Canaries::start();
+    let tools = tempfile::tempdir().unwrap();
+    let cargo = tools.path().join("cargo");
+    std::fs::write(
+        &cargo,
+        format!(
+            r#"#!/bin/bash
+set -euo pipefail
+echo "cargo $*" >&2
+[ "$1 $2" = "install --locked" ] || exit 101
+root=""; path=""
+while [ $# -gt 0 ]; do
+  case "$1" in --root) root=$2; shift;; --path) path=$2; shift;; esac; shift
+done
+grep -q '^name = "augury"$' "$path/Cargo.toml" || {{ echo "no augury crate at $path" >&2; exit 101; }}
+mkdir -p "$root/bin" && cp '{}' "$root/bin/augury"
+"#,
+            support::daemon::bin().display()
+        ),
+    )
+    .unwrap();
+    let mut permissions = std::fs::metadata(&cargo).unwrap().permissions();
+    std::os::unix::fs::PermissionsExt::set_mode(&mut permissions, 0o755);
+    std::fs::set_permissions(&cargo, permissions).unwrap();
+    let path = format!("{}:{}", tools.path().display(), path_without_augury());
+    let run = run_action(
+        &[
+            ("server", &canaries.daemon.api),
+            ("token", TOKEN),
+            ("key", "gh-built"),
+            ("baseline", "service.name=cart\nservice.version=1.0.0"),
+            ("canary", "service.name=cart\nservice.version=1.1.0"),
+            ("interval", "1s"),
+            ("lifetime", "4s"),
+            ("timeout", "90s"),
+            ("poll", "200ms"),
+        ],
+        &path,
+    );
+    assert_eq!(run.code, 0, "{}", run.log);
+    assert!(
+        run.log.contains("cargo install --locked --root"),
+        "{}",
+        run.log
+    );
+    assert_eq!(run.outputs["verdict"], "pass", "{run:?}");
+}
+
 #[test]
 fn github_action_says_why_the_daemon_refused() {
     // The right binary, a wrong token: exit 2 (refused), verdict `error`.
