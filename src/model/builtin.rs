@@ -17,6 +17,10 @@ pub const BUILTIN_MODELS: &[(&str, &str)] = &[
     ),
     ("models/istio.yaml", include_str!("../../models/istio.yaml")),
     (
+        "models/istio-workload.yaml",
+        include_str!("../../models/istio-workload.yaml"),
+    ),
+    (
         "models/linkerd.yaml",
         include_str!("../../models/linkerd.yaml"),
     ),
