@@ -108,18 +108,18 @@ async fn the_flagger_hooks_share_their_analysis() {
 }
 
 #[test]
-fn the_kubernetes_example_models_are_valid() {
-    let docs = yaml("examples/k8s/augury.yaml");
-    let config = docs
-        .iter()
-        .find(|d| d["kind"] == "ConfigMap")
-        .expect("a ConfigMap");
+fn the_kubernetes_install_models_are_valid() {
+    let dir = format!(
+        "{}/deploy/kubernetes/base/models",
+        env!("CARGO_MANIFEST_DIR")
+    );
     let mut models = 0;
-    for (name, text) in config["data"].as_object().unwrap() {
-        if name != "augury.yaml" {
-            Model::from_yaml(text.as_str().unwrap(), name).unwrap_or_else(|e| panic!("{e}"));
-            models += 1;
-        }
+    for entry in std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{dir}: {e}")) {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_str().unwrap().to_string();
+        let text = std::fs::read_to_string(&path).unwrap();
+        Model::from_yaml(&text, &name).unwrap_or_else(|e| panic!("{e}"));
+        models += 1;
     }
     assert!(models > 0);
 }
