@@ -53,6 +53,12 @@ fn tool(var: &str) -> PathBuf {
     }
 }
 
+/// A JSON array of strings as strings (none for anything else).
+fn strings(value: &Value) -> Vec<&str> {
+    let items = value.as_array().map(Vec::as_slice).unwrap_or_default();
+    items.iter().filter_map(Value::as_str).collect()
+}
+
 fn repo() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
@@ -187,12 +193,7 @@ fn image_runs_as_non_root_with_the_documented_ports_command_and_volume() {
         config["Volumes"].get("/var/lib/augury").is_some(),
         "{config:#}"
     );
-    let env: Vec<&str> = config["Env"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(Value::as_str)
-        .collect();
+    let env: Vec<&str> = strings(&config["Env"]);
     assert!(
         env.contains(&"AUGURY_CONFIG=/etc/augury/augury.yaml"),
         "{env:?}"
@@ -246,20 +247,10 @@ fn image_holds_the_binary_the_ca_bundle_the_config_and_a_volume_its_user_owns() 
 /// [`Daemon`]: an executable that takes the command's arguments.
 fn launcher(image: &Image, dir: &Path, volume: &Path) -> PathBuf {
     let config = &image.config["Config"];
-    let env: Vec<&str> = config["Env"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(Value::as_str)
-        .collect();
+    let env: Vec<&str> = strings(&config["Env"]);
     let env_file = dir.join("image.env");
     std::fs::write(&env_file, env.join("\n")).unwrap();
-    let entrypoint: Vec<&str> = config["Entrypoint"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(Value::as_str)
-        .collect();
+    let entrypoint: Vec<&str> = strings(&config["Entrypoint"]);
     let quote = |s: &str| format!("'{}'", s.replace('\'', r"'\''"));
     let words: Vec<String> = [
         repo()
