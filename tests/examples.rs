@@ -54,6 +54,7 @@ async fn the_argo_template_posts_a_request_the_api_takes() {
         ("service", "checkout"),
         ("stable-hash", "6d5f7c9b8"),
         ("canary-hash", "7c9f8d6b4"),
+        ("attempt", "1"),
         ("augury-token", "t"),
     ];
     assert_eq!(
@@ -78,36 +79,47 @@ async fn the_argo_template_posts_a_request_the_api_takes() {
 
 #[tokio::test]
 async fn the_flagger_hooks_share_their_analysis() {
-    let canary = &yaml("examples/flagger/canary.yaml")[0];
-    let hooks = canary["spec"]["analysis"]["webhooks"].as_array().unwrap();
-    assert_eq!(hooks.len(), 2);
-    assert_eq!(hooks[0]["type"], "rollout");
-    assert_eq!(hooks[1]["type"], "confirm-promotion");
-    assert!(
-        hooks[1]["url"]
-            .as_str()
-            .unwrap()
-            .ends_with("/api/v1/gates/flagger?mode=confirm-promotion")
-    );
-    assert_eq!(
-        hooks[0]["metadata"], hooks[1]["metadata"],
-        "the first hook of a revision defines the analysis, so both must agree"
-    );
+    for file in [
+        "examples/flagger/canary.yaml",
+        "examples/flagger/canary-istio.yaml",
+    ] {
+        let canary = &yaml(file)[0];
+        let hooks = canary["spec"]["analysis"]["webhooks"].as_array().unwrap();
+        // Each hook type calls the gate in its mode.
+        for hook in hooks {
+            let url = hook["url"].as_str().unwrap();
+            let mode = match hook["type"].as_str().unwrap() {
+                "rollout" | "pre-rollout" => None,
+                other => Some(other),
+            };
+            let expected = match mode {
+                None => "/api/v1/gates/flagger".to_string(),
+                Some(m) => format!("/api/v1/gates/flagger?mode={m}"),
+            };
+            assert!(url.ends_with(&expected), "{file}: {url}");
+            assert_eq!(
+                hook["metadata"], hooks[0]["metadata"],
+                "{file}: the first hook of a revision defines the analysis, so all must agree"
+            );
+        }
+        let types: Vec<&str> = hooks.iter().map(|h| h["type"].as_str().unwrap()).collect();
+        assert!(types.contains(&"post-rollout"), "{file}: {types:?}");
+    }
 }
 
 #[test]
-fn the_kubernetes_example_models_are_valid() {
-    let docs = yaml("examples/k8s/augury.yaml");
-    let config = docs
-        .iter()
-        .find(|d| d["kind"] == "ConfigMap")
-        .expect("a ConfigMap");
+fn the_kubernetes_install_models_are_valid() {
+    let dir = format!(
+        "{}/deploy/kubernetes/base/models",
+        env!("CARGO_MANIFEST_DIR")
+    );
     let mut models = 0;
-    for (name, text) in config["data"].as_object().unwrap() {
-        if name != "augury.yaml" {
-            Model::from_yaml(text.as_str().unwrap(), name).unwrap_or_else(|e| panic!("{e}"));
-            models += 1;
-        }
+    for entry in std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{dir}: {e}")) {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_str().unwrap().to_string();
+        let text = std::fs::read_to_string(&path).unwrap();
+        Model::from_yaml(&text, &name).unwrap_or_else(|e| panic!("{e}"));
+        models += 1;
     }
     assert!(models > 0);
 }

@@ -33,6 +33,8 @@ const HOOK_SECRET: &str = "hook-signing-secret-42";
 struct Received {
     service: String,
     body: Value,
+    /// The body as it came, for signatures.
+    raw: Bytes,
     headers: HeaderMap,
     /// Contract violations found in the request (empty when it is valid).
     problems: Vec<String>,
@@ -158,6 +160,8 @@ fn handle(state: Arc<ReceiverState>, service: String, headers: HeaderMap, body: 
             "slack" => slack_problems(&json),
             "pd" => pagerduty_problems(&json),
             "hook" => webhook_problems(&headers, &body),
+            // Checked by the Standard Webhooks reference library in the test itself.
+            "standard" => Vec::new(),
             other => vec![format!("unknown service {other}")],
         });
     }
@@ -202,6 +206,7 @@ fn handle(state: Arc<ReceiverState>, service: String, headers: HeaderMap, body: 
     let received = Received {
         service,
         body: json,
+        raw: body,
         headers,
         problems,
         answered: status,
@@ -798,5 +803,144 @@ async fn undelivered_notifications_survive_kill_9_and_go_out_exactly_once() {
         .filter(|r| r.body["event"] == "failed" && r.answered == 200)
         .count();
     assert_eq!(failed_deliveries, 1, "delivered exactly once");
+    assert_eq!(augury.terminate().code(), Some(0));
+}
+
+/// Python with the Standard Webhooks reference library: `AUGURY_TEST_PYTHON`, else the
+/// venv `scripts/test` makes.
+fn reference_python() -> std::path::PathBuf {
+    let path = std::env::var_os("AUGURY_TEST_PYTHON")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| {
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv-tests/bin/python")
+        });
+    assert!(
+        path.is_file(),
+        "{} not found: run scripts/test, which installs the Standard Webhooks reference \
+         library (PyPI `standardwebhooks`, pinned) into .venv-tests/ and sets AUGURY_TEST_PYTHON",
+        path.display()
+    );
+    path
+}
+
+/// What the reference library says of `body` and `headers` for each secret: "ok" or why
+/// it refused.
+fn verify_with_reference(secrets: &[&str], headers: &HeaderMap, body: &[u8]) -> Vec<String> {
+    const VERIFY: &str = "
+import json, sys
+from standardwebhooks.webhooks import Webhook, WebhookVerificationError
+d = json.load(sys.stdin)
+out = []
+for secret in d['secrets']:
+    try:
+        Webhook(secret).verify(d['body'], d['headers'])
+        out.append('ok')
+    except WebhookVerificationError as e:
+        out.append('refused: %s' % e)
+print(json.dumps(out))
+";
+    let headers: serde_json::Map<String, Value> = headers
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_str().unwrap().into()))
+        .collect();
+    let input = json!({"secrets": secrets, "headers": headers,
+                       "body": std::str::from_utf8(body).unwrap()});
+    let mut child = std::process::Command::new(reference_python())
+        .args(["-c", VERIFY])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.to_string().as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "reference verifier failed");
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn standard_webhooks_signatures_verify_with_the_reference_library_during_a_rotation() {
+    // Two secrets while the receiver moves from the old to the new one; both schemes on.
+    const NEW: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+    const OLD: &str = "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD";
+    const OTHER: &str = "whsec_Zm9yZ2VkLWJ5LXNvbWVvbmUtZWxzZS0xMjM0";
+    let mut rx = Receivers::start().await;
+    let config = rx.config().replace(
+        "notifiers:\n",
+        &format!(
+            "notifiers:\n  standard: {{type: webhook, url: \"{}/standard\", \
+             secrets: [\"${{NEW_SECRET}}\", \"${{OLD_SECRET}}\"], signature: both, \
+             events: [started, cancelled]}}\n",
+            rx.base
+        ),
+    );
+    let (_dir, path) = workdir(&config);
+    let augury = Daemon::in_dir(&path)
+        .envs(&ENV)
+        .envs(&[("NEW_SECRET", NEW), ("OLD_SECRET", OLD)])
+        .start();
+    let id = augury
+        .create(request("rotating", "2.0.0", "1h", &["standard"]))
+        .await;
+    let started = rx.next_where(|r| r.service == "standard").await;
+    assert_eq!(started.answered, 200);
+    assert_eq!(started.body["event"], "started");
+
+    // The specification's headers; the id is the delivery id, the same on every attempt.
+    let h = |name: &str| started.headers[name].to_str().unwrap().to_string();
+    assert_eq!(h("webhook-id"), format!("{id}:standard:started"));
+    assert_eq!(h("webhook-id"), h("x-augury-delivery"));
+    assert_eq!(h("webhook-timestamp"), h("x-augury-timestamp"));
+    assert_eq!(
+        h("webhook-signature").split(' ').count(),
+        2,
+        "one per secret"
+    );
+
+    // The reference library accepts it with either secret and refuses a third.
+    let verdicts = verify_with_reference(&[NEW, OLD, OTHER], &started.headers, &started.raw);
+    assert_eq!(verdicts[..2], ["ok", "ok"], "{verdicts:?}");
+    assert!(verdicts[2].starts_with("refused"), "{verdicts:?}");
+    // A changed body or a changed id (the id is signed) fails with both.
+    let mut tampered = started.raw.to_vec();
+    let at = tampered.iter().position(|b| *b == b'{').unwrap() + 1;
+    tampered.insert(at, b' ');
+    let verdicts = verify_with_reference(&[NEW, OLD], &started.headers, &tampered);
+    assert!(
+        verdicts.iter().all(|v| v.starts_with("refused")),
+        "{verdicts:?}"
+    );
+    let mut replayed = started.headers.clone();
+    replayed.insert(
+        "webhook-id",
+        format!("{id}:standard:cancelled").parse().unwrap(),
+    );
+    let verdicts = verify_with_reference(&[NEW, OLD], &replayed, &started.raw);
+    assert!(
+        verdicts.iter().all(|v| v.starts_with("refused")),
+        "{verdicts:?}"
+    );
+
+    // Augury's own header carries one `sha256=` value per secret, each over
+    // `<timestamp>.<body>` with the secret's text as the key.
+    let mut signed = h("x-augury-timestamp").into_bytes();
+    signed.push(b'.');
+    signed.extend_from_slice(&started.raw);
+    let expected: Vec<String> = [NEW, OLD]
+        .iter()
+        .map(|s| {
+            let mac: String = hmac_sha256(s.as_bytes(), &signed)
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect();
+            format!("sha256={mac}")
+        })
+        .collect();
+    assert_eq!(h("x-augury-signature"), expected.join(" "));
     assert_eq!(augury.terminate().code(), Some(0));
 }

@@ -437,6 +437,12 @@ async fn expected_rates(env: &Env, job: &str, k: f64) -> Vec<f64> {
 
 /// Checks a pack's three queries for both scopes against what the exporters produced.
 async fn check_pack(name: &str) {
+    check_pack_queries(name, "").await;
+}
+
+/// Checks the pack's `error-ratio`, `latency` and `request-rate` queries, each named with
+/// `suffix` (`-by-workload`: the Istio queries that leave the version out).
+async fn check_pack_queries(name: &str, suffix: &str) {
     let env = env();
     let m = mesh(name);
     let source = source_for(&env.prometheus.url);
@@ -450,7 +456,7 @@ async fn check_pack(name: &str) {
         let what = format!("{name} {side}");
 
         let counts = source
-            .fetch(&prom(name, "error-ratio"), scope, &w)
+            .fetch(&prom(name, &format!("error-ratio{suffix}")), scope, &w)
             .await
             .unwrap();
         expect_counts(
@@ -463,14 +469,14 @@ async fn check_pack(name: &str) {
         assert_eq!(counts.queries.len(), 2);
 
         let latency = source
-            .fetch(&prom(name, "latency"), scope, &w)
+            .fetch(&prom(name, &format!("latency{suffix}")), scope, &w)
             .await
             .unwrap();
         let per_scrape = bucketize(m.bounds, &latencies(traffic, m.scale));
         expect_buckets(&latency.observation, m.bounds, &per_scrape, g, &what);
 
         let rate = source
-            .fetch(&prom(name, "request-rate"), scope, &w)
+            .fetch(&prom(name, &format!("request-rate{suffix}")), scope, &w)
             .await
             .unwrap();
         let Observation::Samples(points) = &rate.observation else {
@@ -495,6 +501,13 @@ async fn check_pack(name: &str) {
 #[tokio::test]
 async fn istio_pack_returns_what_the_exporters_produced() {
     check_pack("istio").await;
+}
+
+/// The queries of the `istio-workload` model (Flagger's `<target>` and `<target>-primary`
+/// workloads) select each workload's series by `destination_workload` alone.
+#[tokio::test]
+async fn istio_by_workload_queries_return_what_the_exporters_produced() {
+    check_pack_queries("istio", "-by-workload").await;
 }
 
 #[tokio::test]

@@ -107,6 +107,7 @@ on_both_backends!(
     notifications_are_queued_with_their_change_and_delivered_in_order,
     unreadable_rows_are_quarantined_and_the_others_served,
     a_fresh_store_is_ready,
+    gate_revisions_and_asks_are_kept,
 );
 
 fn request(key: &str, service: &str, baseline: &str, canary: &str) -> ValidRequest {
@@ -450,6 +451,30 @@ async fn concurrent_records_of_one_interval_advance_once(db: Db) {
     }
     assert_eq!(db.store.intervals(&a.id).await.unwrap().len(), 5);
     assert_eq!(db.store.get(&a.id).await.unwrap().unwrap().intervals, 5);
+}
+
+/// The Flagger gate's revision count (for payloads without a checksum) moves on once
+/// per ended revision; asks of a running analysis keep the latest time, and stop with it.
+async fn gate_revisions_and_asks_are_kept(db: Db) {
+    let s = &db.store;
+    assert_eq!(s.gate_revision("test/podinfo").await.unwrap(), 0);
+    s.end_gate_revision("test/podinfo", 0).await.unwrap();
+    assert_eq!(s.gate_revision("test/podinfo").await.unwrap(), 1);
+    // A late repeat of the end of revision 0 does not end revision 1.
+    s.end_gate_revision("test/podinfo", 0).await.unwrap();
+    assert_eq!(s.gate_revision("test/podinfo").await.unwrap(), 1);
+    s.end_gate_revision("test/podinfo", 1).await.unwrap();
+    assert_eq!(s.gate_revision("test/podinfo").await.unwrap(), 2);
+    assert_eq!(s.gate_revision("test/other").await.unwrap(), 0);
+
+    let (a, _) = s.create_notifying(&simple("k"), &[], 1_000).await.unwrap();
+    assert_eq!(s.asked_ms(&a.id).await.unwrap(), None);
+    s.note_asked(&a.id, 5_000).await.unwrap();
+    s.note_asked(&a.id, 4_000).await.unwrap();
+    assert_eq!(s.asked_ms(&a.id).await.unwrap(), Some(5_000));
+    s.cancel(&a.id, 6_000).await.unwrap();
+    s.note_asked(&a.id, 7_000).await.unwrap();
+    assert_eq!(s.asked_ms(&a.id).await.unwrap(), Some(5_000));
 }
 
 async fn cancel_stops_only_a_running_analysis(db: Db) {

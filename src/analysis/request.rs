@@ -58,7 +58,21 @@ pub struct AnalysisRequest {
     /// metric of the model needs an `equivalence_margin`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub early_pass: Option<EarlyPass>,
+    /// Cancel the analysis once nobody has asked for it for this many intervals in a
+    /// row (2 to 1000; absent: never). Asking is a create with its key, a read of its
+    /// verdict or detail, or a gate call. For controllers that stop polling when they
+    /// give a rollout up and have no call to cancel (Argo Rollouts' Web provider): the
+    /// analysis of an aborted rollout is cancelled instead of running on and alerting.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 2, maximum = 1000)]
+    pub abandon_after: Option<u32>,
 }
+
+/// Fewest intervals `abandon_after` may name: a poll is recorded up to a second late,
+/// so one interval would cancel an analysis polled exactly once an interval.
+pub const MIN_ABANDON_AFTER: u32 = 2;
+/// Most intervals `abandon_after` may name.
+pub const MAX_ABANDON_AFTER: u32 = 1000;
 
 /// A scope whose JSON object names each key once: a key given twice is refused (naming
 /// it) rather than silently keeping the last value.
@@ -151,6 +165,16 @@ impl AnalysisRequest {
             return Err(refuse(
                 "key",
                 format!("longer than {MAX_KEY_LEN} characters"),
+            ));
+        }
+        if let Some(n) = self.abandon_after
+            && !(MIN_ABANDON_AFTER..=MAX_ABANDON_AFTER).contains(&n)
+        {
+            return Err(refuse(
+                "abandon_after",
+                format!(
+                    "{n} is not a number of intervals from {MIN_ABANDON_AFTER} to {MAX_ABANDON_AFTER}"
+                ),
             ));
         }
         let mut model = match &self.model {

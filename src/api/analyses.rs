@@ -6,7 +6,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 
 use axum::Json;
 use axum::body::Bytes;
@@ -273,6 +273,9 @@ pub async fn create(
         )
         .with_field("key"));
     }
+    if !created {
+        state.verdicts.asked(&state.store, &analysis, now_ms());
+    }
     Ok(created_response(&analysis, created))
 }
 
@@ -359,6 +362,7 @@ fn same_request(stored: &Analysis, valid: &crate::analysis::ValidRequest) -> boo
         && s.canary == request.canary
         && s.notify == request.notify
         && same_early_pass(s.early_pass.as_ref(), request.early_pass.as_ref())
+        && s.abandon_after == request.abandon_after
         && stored.interval_ms == valid.interval.as_millis() as u64
         && stored.lifetime_ms == valid.lifetime.as_millis() as u64
 }
@@ -478,6 +482,7 @@ pub async fn detail(
         .get(&id)
         .await?
         .ok_or_else(|| ApiError::no_analysis(&id))?;
+    state.verdicts.asked(&state.store, &a, now_ms());
     let intervals = state.store.intervals(&id).await?;
     let notifications = state.store.notifications(&id).await?;
     let progress = progress(&a, now_ms());
@@ -589,6 +594,8 @@ struct Rendered {
     head: Bytes,
     /// While running: the creation time that elapsed seconds count from.
     running_since_ms: Option<i64>,
+    /// Running with `abandon_after`: a poll is noted as an ask.
+    abandonable: bool,
 }
 
 const ELAPSED_TAIL: &[u8] = b"0.0}}";
@@ -614,6 +621,7 @@ impl Rendered {
         Ok(Rendered {
             head: Bytes::from(head),
             running_since_ms: running.then_some(a.created_ms),
+            abandonable: abandonable(a),
         })
     }
 
@@ -648,6 +656,16 @@ pub struct VerdictCache {
     epoch: AtomicU64,
     entries: RwLock<HashMap<String, Arc<Rendered>>>,
     off: bool,
+    /// When this replica last wrote an ask of each abandonable analysis down.
+    asks: Mutex<HashMap<String, i64>>,
+}
+
+/// Shortest time between two asks of one analysis written down by one replica.
+const ASK_WRITE_EVERY_MS: i64 = 1000;
+
+/// Whether asks of `a` are written down: it runs and was created with `abandon_after`.
+fn abandonable(a: &Analysis) -> bool {
+    a.status == Status::Running && a.request.abandon_after.is_some()
 }
 
 impl VerdictCache {
@@ -657,6 +675,37 @@ impl VerdictCache {
             off: true,
             ..VerdictCache::default()
         }
+    }
+
+    /// Notes that `a` was asked for at `now_ms`, for `abandon_after`: written to the store
+    /// in the background, at most once a second per analysis (the runner allows for
+    /// that). Nothing for analyses without `abandon_after` or no longer running.
+    pub fn asked(&self, store: &Store, a: &Analysis, now_ms: i64) {
+        if abandonable(a) {
+            self.note_ask(store, &a.id, now_ms);
+        }
+    }
+
+    fn note_ask(&self, store: &Store, id: &str, now_ms: i64) {
+        {
+            let mut asks = self.asks.lock().unwrap_or_else(|e| e.into_inner());
+            if asks
+                .get(id)
+                .is_some_and(|last| now_ms - last < ASK_WRITE_EVERY_MS)
+            {
+                return;
+            }
+            if asks.len() >= CACHE_CAPACITY {
+                asks.clear();
+            }
+            asks.insert(id.to_string(), now_ms);
+        }
+        let (store, id) = (store.clone(), id.to_string());
+        tokio::spawn(async move {
+            if let Err(e) = store.note_asked(&id, now_ms).await {
+                tracing::warn!(analysis = %id, error = %e, "noting that the analysis was asked for");
+            }
+        });
     }
 
     /// Forgets what is known about analysis `id` (the store calls this after a change).
@@ -677,6 +726,9 @@ impl VerdictCache {
             .get(id)
             .cloned();
         if let Some(r) = cached {
+            if r.abandonable {
+                self.note_ask(store, id, now_ms);
+            }
             return Ok(r.body(now_ms));
         }
         let epoch = self.epoch.load(Ordering::SeqCst);
@@ -685,6 +737,7 @@ impl VerdictCache {
             .await?
             .ok_or_else(|| ApiError::no_analysis(id))?;
         let rendered = Arc::new(Rendered::of(&a)?);
+        self.asked(store, &a, now_ms);
         let body = rendered.body(now_ms);
         if self.off {
             return Ok(body);

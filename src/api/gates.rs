@@ -1,17 +1,23 @@
 //! `POST /api/v1/gates/flagger`: Augury as a Flagger webhook, comparing the canary
-//! workload `<name>` with its primary `<name>-primary`.
+//! workload `<target>` with its primary `<target>-primary` (`target` defaults to the
+//! Canary's name).
 //!
 //! Flagger passes a check when a webhook answers 200-202 and fails it on anything else.
-//! Every call creates (idempotently, keyed on namespace, name and the canary's checksum,
-//! so one revision is one analysis) or finds the analysis, then answers from its verdict:
+//! One revision is one analysis, keyed on namespace, name and the canary's checksum (or,
+//! from Flagger releases before v1.34 that send none, a revision number that each
+//! `post-rollout` call moves on). The call answers from that analysis's verdict:
 //!
-//! | mode | 200 | refused |
+//! | mode (hook) | 200 | otherwise |
 //! |---|---|---|
 //! | `gate` (default; `pre-rollout` / `rollout` hooks) | running or pass | 409 on fail, inconclusive, cancelled |
 //! | `confirm-promotion` | pass | 423 while running; 409 on fail, inconclusive, cancelled |
+//! | `rollback` (2xx tells Flagger to roll back now) | fail, inconclusive, cancelled | 412 while running or on pass |
+//! | `post-rollout` (the rollout ended) | always: a running analysis is cancelled | |
 //!
-//! The mode comes from `?mode=` or the metadata key `mode`. How the metadata maps to the
-//! analysis request is documented on [`FlaggerPayload`] and in docs/integrations.md.
+//! The first three create the analysis if no call of the revision did; `post-rollout`
+//! never creates one. The mode comes from `?mode=` or the metadata key `mode`. How the
+//! metadata maps to the analysis request is documented on [`FlaggerPayload`] and in
+//! docs/integrations.md.
 
 use std::collections::BTreeMap;
 
@@ -37,10 +43,13 @@ pub const FLAGGER_DEFAULT_MODEL: &str = "http-red";
 ///
 /// Metadata keys Augury reads (all optional, all strings):
 /// - `model` (default `http-red`), `interval` (default `30s`), `lifetime` (default `10m`),
-///   `notify` (comma-separated notifier names), `mode` (`gate` or `confirm-promotion`),
-///   `token` (the bearer token, since Flagger cannot send headers).
-/// - `workload_scope`: the scope name that holds the workload; the canary gets `<name>`,
-///   the baseline `<name>-primary`. Default: the first of `workload`,
+///   `notify` (comma-separated notifier names), `mode` (`gate`, `confirm-promotion`,
+///   `rollback` or `post-rollout`), `token` (the bearer token, since Flagger cannot send
+///   headers).
+/// - `target`: the Canary's `targetRef` name, when it differs from the Canary's own name
+///   (Flagger's payload carries only the latter). Default: `name`.
+/// - `workload_scope`: the scope name that holds the workload; the canary gets `<target>`,
+///   the baseline `<target>-primary`. Default: the first of `workload`,
 ///   `k8s.deployment.name`, `service.name` that the model's scope lists.
 /// - `namespace_scope`: the scope name that holds the namespace (both sides). Default:
 ///   the first of `namespace`, `k8s.namespace.name`, `service.namespace` the model lists.
@@ -48,9 +57,10 @@ pub const FLAGGER_DEFAULT_MODEL: &str = "http-red";
 ///   side. These win over the two above.
 #[derive(Clone, Debug, Deserialize, Serialize, ToSchema)]
 pub struct FlaggerPayload {
-    /// The canary's target workload. Not all whitespace; `namespace`, `name` and
-    /// `checksum` together are at most 246 characters (the analysis key is
-    /// `flagger/<namespace>/<name>/<checksum>`, at most 256).
+    /// The Canary object's name (the workload too, unless metadata `target` names it).
+    /// Not all whitespace; `namespace`, `name` and `checksum` together are at most 246
+    /// characters (the analysis key is `flagger/<namespace>/<name>/<checksum>`, at most
+    /// 256).
     #[schema(
         min_length = 1,
         max_length = 244,
@@ -66,15 +76,11 @@ pub struct FlaggerPayload {
     pub namespace: String,
     #[serde(default)]
     pub phase: String,
-    /// Checksum of the canary's spec: one per revision being rolled out. Not all
-    /// whitespace: a payload without it is refused.
+    /// Checksum of the canary's spec: one per revision being rolled out (Flagger v1.34
+    /// and later). Absent or empty (older Flagger), the revision is a number that each
+    /// `post-rollout` call to the gate moves on, so such canaries need that hook.
     #[serde(default)]
-    #[schema(
-        required = true,
-        min_length = 1,
-        max_length = 244,
-        pattern = r"[^\t-\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
-    )]
+    #[schema(max_length = 244)]
     pub checksum: String,
     /// String values only; the keys Augury reads are listed above, others are ignored.
     #[serde(default)]
@@ -89,6 +95,11 @@ pub enum GateMode {
     Gate,
     /// Pass only once the verdict is `pass`.
     ConfirmPromotion,
+    /// Flagger's `rollback` hook: 200 (roll back now) once the verdict is fail,
+    /// inconclusive or cancelled.
+    Rollback,
+    /// Flagger's `post-rollout` hook: the rollout ended; cancel the analysis if it runs.
+    PostRollout,
 }
 
 impl GateMode {
@@ -96,6 +107,8 @@ impl GateMode {
         match s {
             "gate" | "rollout" | "pre-rollout" => Some(GateMode::Gate),
             "confirm-promotion" => Some(GateMode::ConfirmPromotion),
+            "rollback" => Some(GateMode::Rollback),
+            "post-rollout" => Some(GateMode::PostRollout),
             _ => None,
         }
     }
@@ -104,8 +117,8 @@ impl GateMode {
 #[derive(Clone, Debug, Default, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct GateQuery {
-    /// `gate` (default; `rollout` and `pre-rollout` mean the same) or
-    /// `confirm-promotion`; the metadata key `mode` also sets it.
+    /// `gate` (default; `rollout` and `pre-rollout` mean the same), `confirm-promotion`,
+    /// `rollback` or `post-rollout`; the metadata key `mode` also sets it.
     #[param(inline, value_type = Option<GateModeName>)]
     pub mode: Option<String>,
 }
@@ -119,21 +132,27 @@ pub enum GateModeName {
     Rollout,
     PreRollout,
     ConfirmPromotion,
+    Rollback,
+    PostRollout,
 }
 
 /// The gate's answer. The HTTP status carries the decision; this says why.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct GateAnswer {
-    /// Whether Flagger may go on (the status is 200 exactly when this is true).
+    /// Whether the hook's check passes: the status is 200 exactly when this is true. For
+    /// `gate` and `confirm-promotion` that lets Flagger go on; for `rollback` it makes
+    /// Flagger roll back.
     pub allowed: bool,
     pub mode: GateMode,
     /// One sentence for Flagger's events and logs.
     pub reason: String,
     pub phase: String,
-    pub analysis: VerdictView,
+    /// The revision's analysis; null only for a `post-rollout` call of a revision that
+    /// has none.
+    pub analysis: Option<VerdictView>,
 }
 
-/// Flagger webhook gate: canary `<name>` against primary `<name>-primary`.
+/// Flagger webhook gate: canary `<target>` against primary `<target>-primary`.
 #[utoipa::path(
     post,
     path = "/api/v1/gates/flagger",
@@ -143,10 +162,11 @@ pub struct GateAnswer {
         "name": "checkout", "namespace": "shop", "phase": "Progressing",
         "checksum": "6b8f7d9c", "metadata": {"scope.service.version": "1"}})),
     responses(
-        (status = 200, description = "Flagger may go on", body = GateAnswer),
+        (status = 200, description = "The hook's check passes: Flagger may go on (`gate`, `confirm-promotion`), must roll back (`rollback`), or the rollout's end was taken note of (`post-rollout`)", body = GateAnswer),
         (status = 400, description = "Malformed JSON (`malformed_json`), a payload of the wrong shape (`invalid_body`), or a payload or metadata that make no valid analysis (`invalid_request`); `field` names the field", body = super::ErrorBody),
         (status = 401, description = "Auth is on and neither a bearer token nor metadata `token` matched (`unauthorized`)", body = super::ErrorBody, headers(("WWW-Authenticate" = String, description = "`Bearer realm=\"augury\"`"))),
-        (status = 409, description = "The verdict is fail, inconclusive or cancelled", body = GateAnswer),
+        (status = 409, description = "`gate`, `confirm-promotion`: the verdict is fail, inconclusive or cancelled", body = GateAnswer),
+        (status = 412, description = "`rollback`: no reason to roll back (running or pass)", body = GateAnswer),
         (status = 413, description = "Body larger than the limit (`payload_too_large`; default 1 MiB), refused as soon as a declared `Content-Length` is over it", body = super::ErrorBody),
         (status = 415, description = "The body is not declared JSON: `Content-Type` must be `application/json` (`unsupported_media_type`)", body = super::ErrorBody),
         (status = 423, description = "confirm-promotion mode: no verdict yet", body = GateAnswer),
@@ -177,10 +197,18 @@ pub async fn flagger(
     let mode = GateMode::parse(mode_text).ok_or_else(|| {
         ApiError::invalid(
             "mode",
-            format!("unknown gate mode `{mode_text}` (use gate or confirm-promotion)"),
+            format!(
+                "unknown gate mode `{mode_text}` (use gate, confirm-promotion, rollback or post-rollout)"
+            ),
         )
     })?;
-    let request = analysis_request(&state.catalog, &payload)?;
+    check_names(&payload)?;
+    let (key, revision) = revision_key(&state, &payload).await?;
+    if mode == GateMode::PostRollout {
+        return post_rollout(&state, payload, key, revision).await;
+    }
+    let mut request = analysis_request(&state.catalog, &payload)?;
+    request.key = key;
     let valid = state.validate(request).map_err(|e| {
         let hint = if e.message.contains("missing `") {
             " (set it with Flagger webhook metadata `scope.<name>`, `baseline.<name>` or \
@@ -203,6 +231,7 @@ pub async fn flagger(
         Ok(made) => made,
         Err(refused) => return Ok(refused),
     };
+    state.verdicts.asked(&state.store, &analysis, now_ms());
     let view = VerdictView::of(&analysis, now_ms());
     let (status, allowed, reason) = decide(mode, &view);
     let answer = GateAnswer {
@@ -210,9 +239,101 @@ pub async fn flagger(
         mode,
         reason,
         phase: payload.phase,
-        analysis: view,
+        analysis: Some(view),
     };
     Ok((status, Json(answer)).into_response())
+}
+
+/// The analysis key of the revision `p` is about, and the revision number when Flagger
+/// sent no checksum.
+async fn revision_key(
+    state: &AppState,
+    p: &FlaggerPayload,
+) -> Result<(String, Option<i64>), ApiError> {
+    if !p.checksum.trim().is_empty() {
+        return Ok((checksum_key(p), None));
+    }
+    let revision = state.store.gate_revision(&canary_id(p)).await?;
+    Ok((
+        format!("flagger/{}/{}/revision-{revision}", p.namespace, p.name),
+        Some(revision),
+    ))
+}
+
+fn checksum_key(p: &FlaggerPayload) -> String {
+    format!("flagger/{}/{}/{}", p.namespace, p.name, p.checksum)
+}
+
+/// The Canary object a payload is about, for the revision counter.
+fn canary_id(p: &FlaggerPayload) -> String {
+    format!("{}/{}", p.namespace, p.name)
+}
+
+/// `post-rollout`: Flagger finished the rollout (promoted or rolled back). A running
+/// analysis of the revision is cancelled, so it cannot alert about a canary that is gone
+/// (its recipients hear `cancelled`: PagerDuty resolves); a decided one is left as it
+/// is. Without a checksum, the canary's next rollout gets a new revision number (when
+/// this one had an analysis). Always 200: there is nothing for Flagger to act on.
+async fn post_rollout(
+    state: &AppState,
+    payload: FlaggerPayload,
+    key: String,
+    revision: Option<i64>,
+) -> Result<Response, ApiError> {
+    let now = now_ms();
+    let (reason, analysis) = match state.store.get_by_key(&key).await? {
+        None => (
+            format!("no analysis of revision `{key}`: nothing to end"),
+            None,
+        ),
+        Some(a) if a.status == Status::Running => match state.store.cancel(&a.id, now).await? {
+            Some((a, true)) => (
+                format!(
+                    "rollout ended ({}): analysis cancelled",
+                    display_phase(&payload.phase)
+                ),
+                Some(a),
+            ),
+            Some((a, false)) => (
+                format!("analysis already {}: left as it is", a.status.as_str()),
+                Some(a),
+            ),
+            None => (
+                format!("no analysis of revision `{key}`: nothing to end"),
+                None,
+            ),
+        },
+        Some(a) => (
+            format!("analysis already {}: left as it is", a.status.as_str()),
+            Some(a),
+        ),
+    };
+    // Only a revision that had an analysis ends: a repeated post-rollout (Flagger
+    // retries webhooks) finds the next revision without one and leaves it alone.
+    if let Some(revision) = revision
+        && analysis.is_some()
+    {
+        state
+            .store
+            .end_gate_revision(&canary_id(&payload), revision)
+            .await?;
+    }
+    let answer = GateAnswer {
+        allowed: true,
+        mode: GateMode::PostRollout,
+        reason,
+        phase: payload.phase,
+        analysis: analysis.map(|a| VerdictView::of(&a, now)),
+    };
+    Ok((StatusCode::OK, Json(answer)).into_response())
+}
+
+fn display_phase(phase: &str) -> &str {
+    if phase.is_empty() {
+        "phase not given"
+    } else {
+        phase
+    }
 }
 
 fn decide(mode: GateMode, v: &VerdictView) -> (StatusCode, bool, String) {
@@ -227,7 +348,7 @@ fn decide(mode: GateMode, v: &VerdictView) -> (StatusCode, bool, String) {
         .unwrap_or_default();
     let progress = format!("{}/{} intervals", v.progress.intervals, v.progress.planned);
     match (v.status, mode) {
-        (Status::Pass, _) => (
+        (Status::Pass, GateMode::Gate | GateMode::ConfirmPromotion | GateMode::PostRollout) => (
             StatusCode::OK,
             true,
             format!("canary passed ({progress}{score})"),
@@ -242,6 +363,19 @@ fn decide(mode: GateMode, v: &VerdictView) -> (StatusCode, bool, String) {
             false,
             format!("no verdict yet: promotion waits ({progress}{score})"),
         ),
+        (Status::Running | Status::Pass, GateMode::Rollback) => (
+            StatusCode::PRECONDITION_FAILED,
+            false,
+            format!(
+                "no rollback: canary {} ({progress}{score})",
+                v.status.as_str()
+            ),
+        ),
+        (s, GateMode::Rollback) => (
+            StatusCode::OK,
+            true,
+            format!("roll back: canary {}{score}{first_reason}", s.as_str()),
+        ),
         (s, _) => (
             StatusCode::CONFLICT,
             false,
@@ -250,24 +384,35 @@ fn decide(mode: GateMode, v: &VerdictView) -> (StatusCode, bool, String) {
     }
 }
 
-/// The analysis a Flagger payload asks for (see [`FlaggerPayload`] for the mapping), the
-/// model's scope names read from `catalog`.
-pub fn analysis_request(
-    catalog: &Catalog,
-    p: &FlaggerPayload,
-) -> Result<AnalysisRequest, ApiError> {
+/// `name` and `namespace` are given.
+fn check_names(p: &FlaggerPayload) -> Result<(), ApiError> {
     for (field, value) in [("name", &p.name), ("namespace", &p.namespace)] {
         if value.trim().is_empty() {
             return Err(ApiError::invalid(field, "must not be empty"));
         }
     }
-    if p.checksum.trim().is_empty() {
-        return Err(ApiError::invalid(
-            "checksum",
-            "must not be empty: it tells one canary revision from the next (Flagger sends it)",
-        ));
-    }
+    Ok(())
+}
+
+/// The analysis a Flagger payload asks for (see [`FlaggerPayload`] for the mapping), the
+/// model's scope names read from `catalog`. Its key is `flagger/<namespace>/<name>/<checksum>`;
+/// the gate replaces it with the revision number's when the checksum is empty.
+pub fn analysis_request(
+    catalog: &Catalog,
+    p: &FlaggerPayload,
+) -> Result<AnalysisRequest, ApiError> {
+    check_names(p)?;
     let meta = &p.metadata;
+    let target = match meta.get("target") {
+        None => p.name.clone(),
+        Some(t) if t.trim().is_empty() => {
+            return Err(ApiError::invalid(
+                "metadata.target",
+                "must not be empty (the Canary's targetRef name; leave it out when it is the Canary's name)",
+            ));
+        }
+        Some(t) => t.clone(),
+    };
     let model_name = meta
         .get("model")
         .cloned()
@@ -296,8 +441,8 @@ pub fn analysis_request(
 
     let mut baseline = Scope::new();
     let mut canary = Scope::new();
-    baseline.insert(workload.clone(), format!("{}-primary", p.name));
-    canary.insert(workload, p.name.clone());
+    baseline.insert(workload.clone(), format!("{target}-primary"));
+    canary.insert(workload, target);
     if let Some(ns) = namespace {
         baseline.insert(ns.clone(), p.namespace.clone());
         canary.insert(ns, p.namespace.clone());
@@ -323,7 +468,7 @@ pub fn analysis_request(
             .collect()
     });
     Ok(AnalysisRequest {
-        key: format!("flagger/{}/{}/{}", p.namespace, p.name, p.checksum),
+        key: checksum_key(p),
         model: ModelRef::Name(model_name),
         baseline,
         canary,
@@ -337,5 +482,6 @@ pub fn analysis_request(
             .unwrap_or_else(|| "10m".into()),
         notify,
         early_pass: None,
+        abandon_after: None,
     })
 }

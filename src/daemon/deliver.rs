@@ -483,17 +483,35 @@ impl<S: Outbox> Sender<S> {
                 ))?,
                 headers,
             },
-            NotifierConfig::Webhook { url, secret, .. } => {
+            NotifierConfig::Webhook { url, signature, .. } => {
                 let body = json(&webhook::body(&m))?;
                 let timestamp = now.div_euclid(1000);
-                let signature = webhook::signature(secret, timestamp, &body);
+                let secrets = config.signing_secrets();
+                let delivery = webhook::delivery_id(&m);
                 let header = |v: String| {
                     HeaderValue::from_str(&v).map_err(|e| NotifyError::Render(e.to_string()))
                 };
-                headers.insert(webhook::TIMESTAMP_HEADER, header(timestamp.to_string())?);
-                headers.insert(webhook::SIGNATURE_HEADER, header(signature)?);
+                if signature.augury() {
+                    let value = webhook::signatures(&secrets, timestamp, &body);
+                    headers.insert(webhook::TIMESTAMP_HEADER, header(timestamp.to_string())?);
+                    headers.insert(webhook::SIGNATURE_HEADER, header(value)?);
+                }
+                if signature.standard() {
+                    let value = webhook::standard_signatures(&secrets, &delivery, timestamp, &body)
+                        .ok_or_else(|| {
+                            NotifyError::Render(
+                                "a signing secret is not a Standard Webhooks secret".into(),
+                            )
+                        })?;
+                    headers.insert(webhook::STANDARD_ID_HEADER, header(delivery.clone())?);
+                    headers.insert(
+                        webhook::STANDARD_TIMESTAMP_HEADER,
+                        header(timestamp.to_string())?,
+                    );
+                    headers.insert(webhook::STANDARD_SIGNATURE_HEADER, header(value)?);
+                }
                 headers.insert(webhook::EVENT_HEADER, header(n.event.as_str().to_string())?);
-                headers.insert(webhook::DELIVERY_HEADER, header(webhook::delivery_id(&m))?);
+                headers.insert(webhook::DELIVERY_HEADER, header(delivery)?);
                 Outgoing {
                     url: url.clone(),
                     body,

@@ -270,10 +270,43 @@ impl<S: DataSource, O: Observer> Context<S, O> {
                 });
             }
         };
+        if let Some(n) = analysis.request.abandon_after {
+            match self.abandoned(&analysis, n).await {
+                Ok(false) => {}
+                Ok(true) => return Ok(Judged::Finished),
+                Err(e) => return Err(self.failed(&analysis, e, carry)),
+            }
+        }
         match &self.shared {
             None => self.judge_solo(analysis, carry).await,
             Some(shared) => self.judge_shared(shared, analysis, carry).await,
         }
+    }
+
+    /// Cancels `analysis` when nobody has asked for it for `n` of its intervals (its
+    /// request's `abandon_after`); whether it did. Its recipients hear `cancelled`, as
+    /// for a cancel through the API.
+    async fn abandoned(&self, analysis: &Analysis, n: u32) -> Result<bool, StoreError> {
+        let asked = self
+            .store
+            .asked_ms(&analysis.id)
+            .await?
+            .unwrap_or(analysis.created_ms)
+            .max(analysis.created_ms);
+        let now = self.clock.now_ms();
+        let unasked_for = now.saturating_sub(asked);
+        if unasked_for <= i64::from(n).saturating_mul(analysis.interval_ms as i64) {
+            return Ok(false);
+        }
+        tracing::info!(
+            analysis = %analysis.id,
+            key = %analysis.key,
+            unasked_seconds = unasked_for / 1000,
+            abandon_after = n,
+            "nobody asked for the analysis for {n} intervals: cancelling it"
+        );
+        self.store.cancel(&analysis.id, now).await?;
+        Ok(true)
     }
 
     async fn judge_solo(

@@ -15,6 +15,10 @@ pub const BUILTIN_MODELS: &[(&str, &str)] = &[
         "models/http-red.yaml",
         include_str!("../../models/http-red.yaml"),
     ),
+    (
+        "models/istio-workload.yaml",
+        include_str!("../../models/istio-workload.yaml"),
+    ),
     ("models/istio.yaml", include_str!("../../models/istio.yaml")),
     (
         "models/linkerd.yaml",

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::{Event, Recipient};
+use super::{Event, Recipient, webhook};
 use crate::analysis::RequestError;
 
 /// A secret from the config file. Its `Debug` shows nothing of it, and it has no
@@ -52,6 +52,30 @@ impl Severity {
     }
 }
 
+/// Which signature headers a webhook carries (config `signature:`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SignatureScheme {
+    /// `X-Augury-Timestamp` and `X-Augury-Signature` (HMAC of `<timestamp>.<body>`).
+    #[default]
+    Augury,
+    /// Standard Webhooks: `webhook-id`, `webhook-timestamp`, `webhook-signature` (HMAC of
+    /// `<id>.<timestamp>.<body>`, so the delivery id is signed too).
+    Standard,
+    /// Both sets of headers, for receivers moving from one to the other.
+    Both,
+}
+
+impl SignatureScheme {
+    pub fn augury(self) -> bool {
+        matches!(self, SignatureScheme::Augury | SignatureScheme::Both)
+    }
+
+    pub fn standard(self) -> bool {
+        matches!(self, SignatureScheme::Standard | SignatureScheme::Both)
+    }
+}
+
 /// The default PagerDuty Events API v2 endpoint.
 pub const PAGERDUTY_EVENTS_URL: &str = "https://events.pagerduty.com/v2/enqueue";
 
@@ -83,7 +107,14 @@ pub enum NotifierConfig {
     /// Any HTTP endpoint: the full verdict as JSON, signed with HMAC-SHA256.
     Webhook {
         url: String,
-        secret: Secret,
+        /// The signing secret; or `secrets`, several at once while one is rotated out.
+        #[serde(default)]
+        secret: Option<Secret>,
+        #[serde(default)]
+        secrets: Vec<Secret>,
+        /// Which signature headers go out (default `augury`).
+        #[serde(default)]
+        signature: SignatureScheme,
         #[serde(default)]
         events: Option<Vec<Event>>,
     },
@@ -115,11 +146,15 @@ impl std::fmt::Debug for NotifierConfig {
             NotifierConfig::Webhook {
                 url,
                 secret,
+                secrets,
+                signature,
                 events,
             } => f
                 .debug_struct("Webhook")
                 .field("url", &crate::redact::url(url))
                 .field("secret", secret)
+                .field("secrets", secrets)
+                .field("signature", signature)
                 .field("events", events)
                 .finish(),
         }
@@ -176,6 +211,17 @@ impl NotifierConfig {
         }
     }
 
+    /// A webhook's signing secrets, the one of `secret` or those of `secrets`; none for
+    /// other notifiers.
+    pub fn signing_secrets(&self) -> Vec<&Secret> {
+        match self {
+            NotifierConfig::Webhook {
+                secret, secrets, ..
+            } => secret.iter().chain(secrets).collect(),
+            _ => Vec::new(),
+        }
+    }
+
     /// The events this notifier is sent.
     pub fn events(&self) -> Vec<Event> {
         let mut events = self
@@ -218,9 +264,35 @@ impl NotifierConfig {
                     events_url.as_deref().unwrap_or(PAGERDUTY_EVENTS_URL),
                 )
             }
-            NotifierConfig::Webhook { url, secret, .. } => {
-                if secret.expose().is_empty() {
-                    return Err(NotifierProblem::EmptySecret);
+            NotifierConfig::Webhook {
+                url,
+                secret,
+                secrets,
+                signature,
+                ..
+            } => {
+                let field = if secret.is_some() {
+                    "secret"
+                } else {
+                    "secrets"
+                };
+                match (secret, secrets.is_empty()) {
+                    (Some(_), false) => return Err(NotifierProblem::SecretAndSecrets),
+                    (None, true) => return Err(NotifierProblem::NoSecret),
+                    _ => {}
+                }
+                for (i, s) in self.signing_secrets().iter().enumerate() {
+                    let at = if field == "secret" {
+                        field.to_string()
+                    } else {
+                        format!("{field}[{i}]")
+                    };
+                    if s.expose().is_empty() {
+                        return Err(NotifierProblem::EmptySecret(at));
+                    }
+                    if signature.standard() && webhook::standard_key(s).is_none() {
+                        return Err(NotifierProblem::NotAStandardSecret(at));
+                    }
                 }
                 url_ok("url", url)
             }
@@ -256,8 +328,17 @@ pub enum NotifierProblem {
     NotHttpUrl(&'static str),
     #[error("routing_key: must be 32 characters (PagerDuty integration key), not {0}")]
     RoutingKeyLength(usize),
-    #[error("secret: must not be empty")]
-    EmptySecret,
+    #[error("{0}: must not be empty")]
+    EmptySecret(String),
+    #[error("secret: required (or `secrets`, a list, to sign with several during a rotation)")]
+    NoSecret,
+    #[error("secrets: give `secret` or `secrets`, not both")]
+    SecretAndSecrets,
+    #[error(
+        "{0}: a Standard Webhooks secret is `whsec_` followed by the base64 of 24 to 64 \
+         random bytes (e.g. `whsec_$(openssl rand -base64 32)`)"
+    )]
+    NotAStandardSecret(String),
 }
 
 /// Where links in notifications point.
@@ -475,6 +556,49 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("default_notify: `x`"), "{e}");
+    }
+
+    #[test]
+    fn webhook_secrets_are_one_or_a_list_and_standard_ones_are_base64_keys() {
+        let audit = |extra: serde_json::Value| {
+            let mut c = design();
+            let hook = c["audit"].as_object_mut().unwrap();
+            hook.remove("secret");
+            for (k, v) in extra.as_object().unwrap() {
+                hook.insert(k.clone(), v.clone());
+            }
+            config(c)
+        };
+        let rotated = serde_json::json!({"signature": "both",
+            "secrets": ["whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+                        "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD"]});
+        let n = audit(rotated).unwrap();
+        assert_eq!(n.get("audit").unwrap().signing_secrets().len(), 2);
+        for (extra, wanted) in [
+            (serde_json::json!({}), "notifiers.audit.secret: required"),
+            (
+                serde_json::json!({"secret": "a", "secrets": ["b"]}),
+                "notifiers.audit.secrets: give `secret` or `secrets`",
+            ),
+            (
+                serde_json::json!({"secrets": ["whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", ""]}),
+                "notifiers.audit.secrets[1]: must not be empty",
+            ),
+            (
+                serde_json::json!({"signature": "standard", "secret": "plain-text-secret"}),
+                "notifiers.audit.secret: a Standard Webhooks secret is `whsec_`",
+            ),
+            (
+                serde_json::json!({"signature": "sideways", "secret": "x"}),
+                "notifiers.audit",
+            ),
+        ] {
+            let e = audit(extra.clone()).unwrap_err();
+            assert!(e.starts_with(wanted), "{extra}: {e}");
+            assert!(!e.contains("plain-text-secret"), "{e}");
+        }
+        // A plain secret is fine for Augury's own signature, the default.
+        assert!(audit(serde_json::json!({"secret": "plain-text-secret"})).is_ok());
     }
 
     #[test]

@@ -365,6 +365,27 @@ impl Store {
         .await
     }
 
+    /// Which revision of a Flagger canary without checksums (`namespace/name`) the gate
+    /// judges now: 0 until a post-rollout call ended one.
+    pub async fn gate_revision(&self, canary: &str) -> Result<i64, StoreError> {
+        on_backend!(self, s => s.gate_revision(canary).await)
+    }
+
+    /// Ends revision `revision` of that canary, so its next rollout is judged afresh.
+    pub async fn end_gate_revision(&self, canary: &str, revision: i64) -> Result<(), StoreError> {
+        on_backend!(self, s => s.end_gate_revision(canary, revision).await)
+    }
+
+    /// Notes that running analysis `id` was asked for at `at_ms` (for `abandon_after`).
+    pub async fn note_asked(&self, id: &str, at_ms: i64) -> Result<(), StoreError> {
+        on_backend!(self, s => s.note_asked(id, at_ms).await)
+    }
+
+    /// When analysis `id` was last asked for; None: not since it was created.
+    pub async fn asked_ms(&self, id: &str) -> Result<Option<i64>, StoreError> {
+        on_backend!(self, s => s.asked_ms(id).await)
+    }
+
     /// The notifications of analysis `id` (the outbox rows), oldest first.
     pub async fn notifications(&self, id: &str) -> Result<Vec<Notification>, StoreError> {
         on_backend!(self, s => s.notifications(id).await)

@@ -625,6 +625,64 @@ where
         Ok(self.get(id).await?.map(|a| (a, cancelled)))
     }
 
+    /// The revision of gate canary `canary` being judged (0 until one ended).
+    pub async fn gate_revision(&self, canary: &str) -> Result<i64, StoreError> {
+        let row = sqlx::query("SELECT revision FROM gate_revisions WHERE canary = $1")
+            .bind(canary)
+            .fetch_optional(&self.pool)
+            .await;
+        match self.noted(row)? {
+            Some(row) => Ok(row.int("revision")?),
+            None => Ok(0),
+        }
+    }
+
+    /// Ends revision `revision` of gate canary `canary`: the next is `revision + 1`. A
+    /// repeat (the canary has moved on already) changes nothing.
+    pub async fn end_gate_revision(&self, canary: &str, revision: i64) -> Result<(), StoreError> {
+        self.write(async |tx| {
+            sqlx::query(
+                "INSERT INTO gate_revisions (canary, revision) VALUES ($1, $2) \
+                 ON CONFLICT (canary) DO UPDATE SET revision = excluded.revision \
+                 WHERE gate_revisions.revision < excluded.revision",
+            )
+            .bind(canary)
+            .bind(revision + 1)
+            .execute(&mut *tx)
+            .await?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Notes that running analysis `id` was asked for at `at_ms` (a later note wins).
+    pub async fn note_asked(&self, id: &str, at_ms: i64) -> Result<(), StoreError> {
+        self.write(async |tx| {
+            sqlx::query(
+                "UPDATE analyses SET asked_ms = $1 WHERE id = $2 AND status = 'running' \
+                 AND (asked_ms IS NULL OR asked_ms < $1)",
+            )
+            .bind(at_ms)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// When analysis `id` was last asked for (None: not since its creation, or unknown).
+    pub async fn asked_ms(&self, id: &str) -> Result<Option<i64>, StoreError> {
+        let row = sqlx::query("SELECT asked_ms FROM analyses WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await;
+        match self.noted(row)? {
+            Some(row) => Ok(row.int_opt("asked_ms")?),
+            None => Ok(None),
+        }
+    }
+
     /// The outbox rows of analysis `id`, oldest first.
     pub async fn notifications(&self, id: &str) -> Result<Vec<Notification>, StoreError> {
         let rows = sqlx::query(&format!(

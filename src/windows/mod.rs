@@ -22,7 +22,7 @@
 mod index;
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -308,6 +308,11 @@ pub struct Windows {
     shards: usize,
     registry: Mutex<Registry>,
     index: RwLock<Arc<Index>>,
+    /// Set (under the registry lock) when the watches changed since `index` was built.
+    /// The index is rebuilt by the next reader, not by every change: an analysis that
+    /// registers 64 watches, or a daemon starting 128 of them, would otherwise rebuild it
+    /// once per watch, quadratic in the live watches.
+    stale: AtomicBool,
     accepted: AtomicU64,
     dropped: AtomicU64,
     filtered: AtomicU64,
@@ -355,6 +360,7 @@ impl Windows {
                 watches: HashMap::new(),
             }),
             index: RwLock::new(Arc::new(Index::default())),
+            stale: AtomicBool::new(false),
             accepted: AtomicU64::new(0),
             dropped: AtomicU64::new(0),
             filtered: AtomicU64::new(0),
@@ -442,7 +448,7 @@ impl Windows {
                 last_taken: Instant::now(),
             },
         );
-        self.publish(&registry);
+        self.changed(&registry);
         Ok(id)
     }
 
@@ -451,7 +457,7 @@ impl Windows {
         let mut registry = self.registry();
         let existed = registry.watches.remove(&id).is_some();
         if existed {
-            self.publish(&registry);
+            self.changed(&registry);
         }
         existed
     }
@@ -493,7 +499,7 @@ impl Windows {
         let expired = before - registry.watches.len();
         if expired > 0 {
             self.expired.fetch_add(expired as u64, Ordering::Relaxed);
-            self.publish(&registry);
+            self.changed(&registry);
         }
         expired
     }
@@ -515,9 +521,22 @@ impl Windows {
         &self.config
     }
 
-    /// The current lookup index; ingest takes one per request.
+    /// The lookup index of every watch registered so far; ingest takes one per request.
+    /// Rebuilt here when the watches changed since the last one was built.
     pub(crate) fn index(&self) -> Arc<Index> {
+        if self.stale.load(Ordering::SeqCst) {
+            let registry = self.registry();
+            // Another reader may have rebuilt it while this one waited for the lock.
+            if self.stale.swap(false, Ordering::SeqCst) {
+                self.publish(&registry);
+            }
+        }
         Arc::clone(&self.index.read().unwrap_or_else(PoisonError::into_inner))
+    }
+
+    /// Marks the index out of date; called with the registry lock held, after the change.
+    fn changed(&self, _registry: &MutexGuard<'_, Registry>) {
+        self.stale.store(true, Ordering::SeqCst);
     }
 
     pub(crate) fn add_counts(&self, counts: SpanCounts) {
