@@ -33,6 +33,7 @@ use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
 use common::{Options, start, start_with};
+use support::contracts::pagerduty_problems;
 use support::daemon::{Daemon, workdir};
 
 const GATE: &str = "/api/v1/gates/flagger";
@@ -307,28 +308,41 @@ async fn flagger_rollback_hook_rolls_back_a_failed_canary_only() {
 
 // ---- Local PagerDuty ------------------------------------------------------------------
 
-/// A PagerDuty Events API v2 endpoint on 127.0.0.1: answers 202 as PagerDuty does and
-/// hands every event to the test.
+/// Every event the local PagerDuty got, with what it broke of the contract.
+type Received = Arc<Mutex<Vec<(Value, Vec<String>)>>>;
+
+/// A PagerDuty Events API v2 endpoint on 127.0.0.1: checks each event against the
+/// documented contract and answers as PagerDuty does (202, or 400 for an invalid event),
+/// and hands every event to the test with what it broke.
 struct PagerDuty {
     url: String,
-    events: Arc<Mutex<Vec<Value>>>,
+    events: Received,
     rx: mpsc::UnboundedReceiver<Value>,
 }
 
 #[derive(Clone)]
 struct PdState {
-    events: Arc<Mutex<Vec<Value>>>,
+    events: Received,
     tx: mpsc::UnboundedSender<Value>,
 }
 
 async fn pd_enqueue(State(state): State<PdState>, body: axum::body::Bytes) -> (u16, &'static str) {
     let v: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-    state.events.lock().unwrap().push(v.clone());
+    let problems = pagerduty_problems(&v);
+    let valid = problems.is_empty();
+    state.events.lock().unwrap().push((v.clone(), problems));
     let _ = state.tx.send(v);
-    (
-        202,
-        r#"{"status":"success","message":"Event processed","dedup_key":"x"}"#,
-    )
+    if valid {
+        (
+            202,
+            r#"{"status":"success","message":"Event processed","dedup_key":"x"}"#,
+        )
+    } else {
+        (
+            400,
+            r#"{"status":"invalid event","message":"Event object is invalid"}"#,
+        )
+    }
 }
 
 impl PagerDuty {
@@ -363,7 +377,11 @@ impl PagerDuty {
     async fn wait_for(&mut self, action: &str, id: &str) -> Value {
         let is = |v: &Value| v["event_action"] == action && v["dedup_key"] == id;
         loop {
-            if let Some(v) = self.events.lock().unwrap().iter().find(|v| is(v)) {
+            if let Some((v, problems)) = self.events.lock().unwrap().iter().find(|(v, _)| is(v)) {
+                assert!(
+                    problems.is_empty(),
+                    "invalid PagerDuty event {v}: {problems:?}"
+                );
                 return v.clone();
             }
             tokio::time::timeout(Duration::from_secs(60), self.rx.recv())
@@ -378,8 +396,8 @@ impl PagerDuty {
             .lock()
             .unwrap()
             .iter()
-            .filter(|v| v["dedup_key"] == id)
-            .map(|v| v["event_action"].as_str().unwrap_or("").to_string())
+            .filter(|(v, _)| v["dedup_key"] == id)
+            .map(|(v, _)| v["event_action"].as_str().unwrap_or("").to_string())
             .collect()
     }
 }
