@@ -9,6 +9,7 @@ pub mod config;
 pub mod daemon;
 pub mod ingest;
 pub mod judge;
+pub mod kayenta;
 pub mod model;
 pub mod net;
 pub mod notify;

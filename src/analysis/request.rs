@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::{Catalog, EarlyPass, Model};
+use crate::model::{Catalog, EarlyPass, Model, Source};
 
 /// A scope: one version of one workload, as attribute (or template variable) name -> value.
 pub type Scope = BTreeMap<String, String>;
@@ -36,20 +36,20 @@ pub struct AnalysisRequest {
     pub canary: Scope,
     /// How often the analysis judges: a duration like `30s`, `5m` or `1h30m`, from 1s to
     /// 1h (default 30s).
-    #[serde(default = "default_interval")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(
         default = "30s",
         pattern = r"^[\t-\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*[0-9]"
     )]
-    pub interval: String,
+    pub interval: Option<String>,
     /// How long it runs before the final verdict: a duration like `10m`, at least the
     /// interval, at most 7d, and at most 20,160 intervals (default 10m).
-    #[serde(default = "default_lifetime")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(
         default = "10m",
         pattern = r"^[\t-\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*[0-9]"
     )]
-    pub lifetime: String,
+    pub lifetime: Option<String>,
     /// Notifier names, each one configured in the daemon's config file; default: the
     /// config's `default_notify`.
     #[serde(default)]
@@ -66,6 +66,21 @@ pub struct AnalysisRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(minimum = 2, maximum = 1000)]
     pub abandon_after: Option<u32>,
+    /// Judge a window that began in the past: its start, an RFC 3339 time
+    /// (`2026-12-07T10:00:00Z`). With `end`, instead of `lifetime`. Every metric must come
+    /// from Prometheus, which keeps history: OTLP spans and scrapes cannot be had for a
+    /// time already gone, and a model that has such metrics is refused naming them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start: Option<String>,
+    /// The window's end, an RFC 3339 time after `start`; when it has passed, the verdict
+    /// comes as soon as the queries answer. Given with `start`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub end: Option<String>,
+    /// The resolution of the range queries behind `series` and inline `promql` metrics
+    /// (one sample per step), a duration like `1m`; default: the daemon's
+    /// `prometheus.step`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub step: Option<String>,
 }
 
 /// Fewest intervals `abandon_after` may name: a poll is recorded up to a second late,
@@ -99,12 +114,38 @@ fn unique_keys<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Scope, D::Error
     d.deserialize_map(Visit)
 }
 
-fn default_interval() -> String {
-    "30s".into()
+/// The interval when a request gives none (and no window).
+pub const DEFAULT_INTERVAL: &str = "30s";
+/// The lifetime when a request gives none (and no window).
+pub const DEFAULT_LIFETIME: &str = "10m";
+
+/// A request's window in the past, from its `start` and `end`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct PastWindow {
+    start_ms: i64,
+    end_ms: i64,
 }
 
-fn default_lifetime() -> String {
-    "10m".into()
+impl PastWindow {
+    fn length(&self) -> Duration {
+        Duration::from_millis((self.end_ms - self.start_ms) as u64)
+    }
+}
+
+/// Milliseconds since the epoch of an RFC 3339 time (`2026-12-07T10:00:00Z`, any
+/// offset, fractions of a second).
+pub fn parse_time(field: &str, text: &str) -> Result<i64, RequestError> {
+    let t = chrono::DateTime::parse_from_rfc3339(text.trim()).map_err(|e| {
+        refuse(
+            field,
+            format!("`{text}` is not an RFC 3339 time like 2026-12-07T10:00:00Z ({e})"),
+        )
+    })?;
+    let ms = t.timestamp_millis();
+    if ms < 0 {
+        return Err(refuse(field, format!("`{text}` is before 1970")));
+    }
+    Ok(ms)
 }
 
 /// A model: the name of one the daemon knows (built-in or from `--models`), or an
@@ -138,6 +179,11 @@ pub struct ValidRequest {
     pub model: Model,
     pub interval: Duration,
     pub lifetime: Duration,
+    /// When the first interval starts, for a window given by `start` and `end`
+    /// (milliseconds since the epoch); otherwise it starts at the create.
+    pub start_ms: Option<i64>,
+    /// The range queries' step the request gives, if any.
+    pub step: Option<Duration>,
 }
 
 /// Longest interval accepted. The daemon's OTLP windows expire after two idle hours,
@@ -157,6 +203,65 @@ pub const MAX_INTERVALS: u32 = 20_160;
 const MAX_KEY_LEN: usize = 256;
 
 impl AnalysisRequest {
+    /// The window of `start` and `end`, when given: both or neither, the end after the
+    /// start, and a model every metric of which Prometheus can answer for a time gone.
+    fn window(&self, model: &Model) -> Result<Option<PastWindow>, RequestError> {
+        let (start, end) = match (&self.start, &self.end) {
+            (None, None) => {
+                if self.step.is_some() {
+                    return Err(refuse(
+                        "step",
+                        "only with `start` and `end`; an analysis that looks forward takes \
+                         the daemon's `prometheus.step`",
+                    ));
+                }
+                return Ok(None);
+            }
+            (Some(_), None) => return Err(refuse("end", "missing: `start` needs an `end`")),
+            (None, Some(_)) => return Err(refuse("start", "missing: `end` needs a `start`")),
+            (Some(s), Some(e)) => (parse_time("start", s)?, parse_time("end", e)?),
+        };
+        if end - start < 1000 {
+            return Err(refuse(
+                "end",
+                format!(
+                    "`{}` is not at least 1s after the start `{}`",
+                    self.end.as_deref().unwrap_or_default(),
+                    self.start.as_deref().unwrap_or_default()
+                ),
+            ));
+        }
+        let cannot_look_back: Vec<String> = model
+            .metrics
+            .iter()
+            .filter(|m| !matches!(m.source, Some(Source::Prometheus(_))))
+            .map(|m| {
+                let what = match m.source {
+                    Some(Source::Scrape(_)) => "scraped",
+                    _ => "OTLP spans",
+                };
+                format!("`{}` ({what})", m.name)
+            })
+            .collect();
+        if !cannot_look_back.is_empty() {
+            return Err(refuse(
+                "start",
+                format!(
+                    "a window with a start is judged from Prometheus, which keeps history, and \
+                     model `{}` has metrics that only see what arrives from now on: {}; use a \
+                     model whose metrics all have a `prometheus` source, or leave `start` and \
+                     `end` out to judge from now",
+                    model.name,
+                    cannot_look_back.join(", ")
+                ),
+            ));
+        }
+        Ok(Some(PastWindow {
+            start_ms: start,
+            end_ms: end,
+        }))
+    }
+
     pub fn validate(self, catalog: &Catalog) -> Result<ValidRequest, RequestError> {
         if self.key.trim().is_empty() {
             return Err(refuse("key", "must not be empty"));
@@ -190,6 +295,34 @@ impl AnalysisRequest {
             ModelRef::Inline(value) => Model::from_json(value.clone(), "(inline model)")
                 .map_err(|e| refuse("model", e.to_string()))?,
         };
+        let window = self.window(&model)?;
+        let interval_text = match (&self.interval, &window) {
+            (Some(text), _) => text.clone(),
+            // A window is judged in one look by default, as Kayenta judges it.
+            (None, Some(w)) => humantime::format_duration(w.length()).to_string(),
+            (None, None) => DEFAULT_INTERVAL.to_string(),
+        };
+        let lifetime_text = match (&self.lifetime, &window) {
+            (Some(_), Some(_)) => {
+                return Err(refuse(
+                    "lifetime",
+                    "not with `start` and `end`: the window's length is the lifetime",
+                ));
+            }
+            (Some(text), None) => text.clone(),
+            (None, Some(w)) => humantime::format_duration(w.length()).to_string(),
+            (None, None) => DEFAULT_LIFETIME.to_string(),
+        };
+        let step = match &self.step {
+            Some(text) => {
+                let step = parse_duration("step", text)?;
+                if step < Duration::from_secs(1) {
+                    return Err(refuse("step", format!("`{text}` is shorter than 1s")));
+                }
+                Some(step)
+            }
+            None => None,
+        };
         if let Some(early) = &self.early_pass {
             model.early_pass = Some(early.clone());
             if let Err(e) = model.validate("(request)") {
@@ -201,41 +334,41 @@ impl AnalysisRequest {
                 return Err(refuse("early_pass", reasons.join("; ")));
             }
             let min = early.min_duration().map_err(|e| refuse("early_pass", e))?;
-            let lifetime = parse_duration("lifetime", &self.lifetime)?;
+            let lifetime = parse_duration("lifetime", &lifetime_text)?;
             if min >= lifetime {
                 return Err(refuse(
                     "early_pass",
                     format!(
-                        "min_duration `{}` is not shorter than the lifetime `{}`",
-                        early.min_duration, self.lifetime
+                        "min_duration `{}` is not shorter than the lifetime `{lifetime_text}`",
+                        early.min_duration
                     ),
                 ));
             }
         }
-        let interval = parse_duration("interval", &self.interval)?;
-        let lifetime = parse_duration("lifetime", &self.lifetime)?;
+        let interval = parse_duration("interval", &interval_text)?;
+        let lifetime = parse_duration("lifetime", &lifetime_text)?;
         if interval < Duration::from_secs(1) {
             return Err(refuse(
                 "interval",
-                format!("`{}` is shorter than 1s", self.interval),
+                format!("`{interval_text}` is shorter than 1s"),
             ));
         }
-        if interval > MAX_INTERVAL {
+        // OTLP windows are not held that long between looks; a window in the past has
+        // only Prometheus metrics, which may look at any length.
+        if interval > MAX_INTERVAL && window.is_none() {
             return Err(refuse(
                 "interval",
                 format!(
-                    "`{}` is longer than 1h: telemetry windows are not held that long between looks",
-                    self.interval
+                    "`{interval_text}` is longer than 1h: telemetry windows are not held that long between looks"
                 ),
             ));
         }
         if lifetime > MAX_LIFETIME {
             return Err(refuse(
-                "lifetime",
+                if window.is_some() { "end" } else { "lifetime" },
                 format!(
-                    "`{}` is longer than the maximum 7d (168h): a canary judged for longer is \
-                     better split into several analyses",
-                    self.lifetime
+                    "`{lifetime_text}` is longer than the maximum 7d (168h): a canary judged for longer is \
+                     better split into several analyses"
                 ),
             ));
         }
@@ -244,18 +377,28 @@ impl AnalysisRequest {
             return Err(refuse(
                 "lifetime",
                 format!(
-                    "`{}` at an interval of `{}` is {planned} intervals, more than the maximum \
-                     {MAX_INTERVALS}: lengthen the interval or shorten the lifetime",
-                    self.lifetime, self.interval
+                    "`{lifetime_text}` at an interval of `{interval_text}` is {planned} intervals, more than the maximum \
+                     {MAX_INTERVALS}: lengthen the interval or shorten the lifetime"
                 ),
             ));
         }
         if lifetime < interval {
             return Err(refuse(
-                "lifetime",
+                if window.is_some() {
+                    "interval"
+                } else {
+                    "lifetime"
+                },
+                format!("`{lifetime_text}` is shorter than the interval `{interval_text}`"),
+            ));
+        }
+        if window.is_some() && lifetime.as_millis() % interval.as_millis() != 0 {
+            return Err(refuse(
+                "interval",
                 format!(
-                    "`{}` is shorter than the interval `{}`",
-                    self.lifetime, self.interval
+                    "`{interval_text}` does not divide the window from `start` to `end` \
+                     ({lifetime_text}) into whole intervals; leave it out to judge the window \
+                     in one look"
                 ),
             ));
         }
@@ -275,6 +418,8 @@ impl AnalysisRequest {
             model,
             interval,
             lifetime,
+            start_ms: window.map(|w| w.start_ms),
+            step,
         })
     }
 }

@@ -32,6 +32,7 @@ use super::auth::unauthorized;
 use super::error::QueryParams;
 use super::{ApiError, AppState, JsonBody};
 use crate::analysis::VerdictView;
+use crate::analysis::request::{DEFAULT_INTERVAL, DEFAULT_LIFETIME};
 use crate::analysis::{AnalysisRequest, ModelRef, Scope, Status};
 use crate::clock::now_ms;
 use crate::model::Catalog;
@@ -472,16 +473,21 @@ pub fn analysis_request(
         model: ModelRef::Name(model_name),
         baseline,
         canary,
-        interval: meta
-            .get("interval")
-            .cloned()
-            .unwrap_or_else(|| "30s".into()),
-        lifetime: meta
-            .get("lifetime")
-            .cloned()
-            .unwrap_or_else(|| "10m".into()),
+        interval: Some(
+            meta.get("interval")
+                .cloned()
+                .unwrap_or_else(|| DEFAULT_INTERVAL.into()),
+        ),
+        lifetime: Some(
+            meta.get("lifetime")
+                .cloned()
+                .unwrap_or_else(|| DEFAULT_LIFETIME.into()),
+        ),
         notify,
         early_pass: None,
         abandon_after: None,
+        start: None,
+        end: None,
+        step: None,
     })
 }

@@ -270,10 +270,18 @@ impl Sources {
             return;
         };
         let length = Duration::from_millis((end_ms - start_ms).max(1) as u64);
+        // A request's own step (a window in the past, e.g. Kayenta's `step`) wins over
+        // the daemon's; it was checked when the analysis was created.
+        let step = analysis
+            .request
+            .step
+            .as_deref()
+            .and_then(|s| humantime::parse_duration(s.trim()).ok())
+            .unwrap_or(self.step);
         let window = Window {
             end: crate::clock::system_time(end_ms),
             length,
-            step: self.step.min(length),
+            step: step.min(length),
         };
         let mut tasks = tokio::task::JoinSet::new();
         for m in metrics {

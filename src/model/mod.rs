@@ -49,9 +49,32 @@ pub struct Model {
     /// Pass before the lifetime ends once every sequential metric is shown equivalent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub early_pass: Option<EarlyPass>,
+    /// Whose rules classify metrics and score them: `augury` (default) or `kayenta`,
+    /// Kayenta's own classifier and scorer, so a canary config imported from Kayenta
+    /// judges as Kayenta would (docs/kayenta.md lists every difference).
+    #[serde(default, skip_serializing_if = "Rules::is_augury")]
+    pub rules: Rules,
     /// At least one; metric names are unique.
     #[schema(min_items = 1)]
     pub metrics: Vec<Metric>,
+}
+
+/// Whose rules a model judges by.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum Rules {
+    /// Augury's: p-values at the metric's alpha, effect gates, relative weights.
+    #[default]
+    Augury,
+    /// Kayenta's `NetflixACAJudge`: the tolerance rule on the Hodges-Lehmann interval at
+    /// 98%, its mean-ratio effect, its NaN handling and its scorer.
+    Kayenta,
+}
+
+impl Rules {
+    pub fn is_augury(&self) -> bool {
+        *self == Rules::Augury
+    }
 }
 
 fn default_scope() -> Vec<String> {
@@ -376,10 +399,18 @@ impl From<SpanKind> for String {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PrometheusSource {
-    /// Query pack name (a file in `queries/`).
+    /// Query pack name (a file in `queries/`). Not with `promql`.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub pack: String,
-    /// Query name inside the pack.
+    /// Query name inside the pack. Not with `promql`.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub query: String,
+    /// Instead of `pack` and `query`: a PromQL template written in the model, run as a
+    /// range query over the window, one point per `{{ step }}`; the points are the
+    /// metric's samples (a pack's `series` query). `{{ name }}` placeholders are filled
+    /// from the scope as in packs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub promql: Option<String>,
 }
 
 /// A metric read from `/metrics` endpoints the daemon scrapes at the start and end of

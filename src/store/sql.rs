@@ -294,7 +294,9 @@ where
             .bind(interval_ms)
             .bind(request.lifetime.as_millis() as i64)
             .bind(now_ms)
-            .bind(now_ms + interval_ms)
+            // A window that began in the past has its first interval end there too; the
+            // runner judges the intervals already over at once.
+            .bind(request.start_ms.unwrap_or(now_ms) + interval_ms)
             .execute(&mut *tx)
             .await?,
         ) == 1;

@@ -1,0 +1,1 @@
+//! A Kayenta canary config converted to an Augury model.

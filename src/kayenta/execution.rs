@@ -1,0 +1,1 @@
+//! Kayenta's canary execution request and status JSON.
