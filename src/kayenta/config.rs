@@ -277,6 +277,10 @@ impl Converter<'_> {
             match k.as_str() {
                 "name" => match v.as_str() {
                     Some(KAYENTA_JUDGE) | None => {}
+                    Some("dredd-v1.0") => self.note(
+                        "judge.name",
+                        format!("`dredd-v1.0` is Kayenta's judge of random scores, for trying the pipeline out; the model judges by {rules}"),
+                    ),
                     Some(other) => self.note(
                         "judge.name",
                         format!("Kayenta's judge `{other}` is not available; the model judges by {rules}"),
@@ -1058,5 +1062,502 @@ fn json_kind(v: &Value) -> &'static str {
         Value::String(_) => "a string",
         Value::Array(_) => "a list",
         Value::Object(_) => "an object",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn import(config: Value) -> Imported {
+        convert(&config, &ImportOptions::default()).unwrap()
+    }
+
+    /// A config of one Prometheus metric with `query` and `canary` settings.
+    fn one(query: Value, canary: Value) -> Value {
+        json!({
+            "name": "c",
+            "metrics": [{
+                "name": "m",
+                "query": query,
+                "groups": ["g"],
+                "analysisConfigurations": {"canary": canary},
+            }],
+        })
+    }
+
+    fn inline(template: &str) -> Value {
+        json!({"type": "prometheus", "customInlineTemplate": template})
+    }
+
+    fn promql(imported: &Imported) -> &str {
+        match &imported.model.metrics[0].source {
+            Some(Source::Prometheus(p)) => p.promql.as_deref().unwrap(),
+            other => panic!("not an inline Prometheus source: {other:?}"),
+        }
+    }
+
+    fn fields(imported: &Imported) -> Vec<&str> {
+        imported.unmapped.iter().map(|u| u.field.as_str()).collect()
+    }
+
+    #[test]
+    fn a_promql_inline_template_is_the_query_with_kayenta_variables_as_placeholders() {
+        let i = import(one(
+            inline(
+                r#"PromQL:histogram_quantile(0.99, sum by (le) (rate(http_bucket{app="${scope}",region="${location}"}[1m])))"#,
+            ),
+            json!({}),
+        ));
+        assert_eq!(
+            promql(&i),
+            r#"histogram_quantile(0.99, sum by (le) (rate(http_bucket{app="{{ scope }}",region="{{ location }}"}[1m])))"#
+        );
+        assert_eq!(i.model.scope, vec!["scope", "location"]);
+        assert!(i.unmapped.is_empty(), "{:?}", i.unmapped);
+        let m = &i.model.metrics[0];
+        assert_eq!(
+            (m.kind, m.test, m.group.as_deref()),
+            (
+                MetricKind::Distribution,
+                Some(TestKind::MannWhitney),
+                Some("g")
+            )
+        );
+    }
+
+    #[test]
+    fn stored_escapes_are_undone_and_the_substitutor_escape_is_kept_as_text() {
+        // Kayenta stores `${` as `$\{`; `$${x}` is the substitutor's literal `${x}`.
+        let i = import(one(
+            inline(r#"PromQL:up{job="$\{scope}",note="$${x}"}"#),
+            json!({}),
+        ));
+        assert_eq!(promql(&i), r#"up{job="{{ scope }}",note="${x}"}"#);
+    }
+
+    #[test]
+    fn extended_scope_params_become_scope_names_and_a_query_resource_type_is_filled_in() {
+        let i = import(one(
+            json!({"type": "prometheus", "resourceType": "k8s_pod",
+                   "customInlineTemplate": "PromQL:avg(cpu{ns='${namespace}',type='${resourceType}',pod=~'${scope}-.*'})"}),
+            json!({}),
+        ));
+        assert_eq!(
+            promql(&i),
+            "avg(cpu{ns='{{ namespace }}',type='k8s_pod',pod=~'{{ scope }}-.*'})"
+        );
+        assert_eq!(i.model.scope, vec!["scope", "namespace"]);
+    }
+
+    #[test]
+    fn a_filter_template_goes_before_the_label_bindings_inside_avg() {
+        let mut config = one(
+            json!({"type": "prometheus", "metricName": "cpu", "customFilterTemplate": "t",
+                   "labelBindings": ["mode=\"user\""]}),
+            json!({}),
+        );
+        config["templates"] = json!({"t": "namespace='${namespace}', scope='${scope}'"});
+        let i = import(config);
+        assert_eq!(
+            promql(&i),
+            "avg(cpu{namespace='{{ namespace }}', scope='{{ scope }}',mode=\"user\"})"
+        );
+        // A non-PromQL inline template is a filter too.
+        let i = import(one(
+            json!({"type": "prometheus", "metricName": "cpu", "customInlineTemplate": "pod='${scope}'"}),
+            json!({}),
+        ));
+        assert_eq!(promql(&i), "avg(cpu{pod='{{ scope }}'})");
+        // A template the config does not hold: the metric cannot be built.
+        let e = convert(
+            &one(
+                json!({"type": "prometheus", "metricName": "cpu", "customFilterTemplate": "nope"}),
+                json!({}),
+            ),
+            &ImportOptions::default(),
+        )
+        .unwrap_err();
+        assert_eq!(e.field, "metrics");
+        assert!(
+            e.reason.contains("metrics[0].query.customFilterTemplate"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn resource_types_build_kayentas_scope_filters_with_the_scope_label() {
+        let options = ImportOptions {
+            scope_label: "host".into(),
+            ..ImportOptions::default()
+        };
+        let gce = convert(
+            &one(
+                json!({"type": "prometheus", "metricName": "cpu", "resourceType": "gce_instance",
+                       "labelBindings": ["mode=\"user\""]}),
+                json!({}),
+            ),
+            &options,
+        )
+        .unwrap();
+        assert_eq!(
+            promql(&gce),
+            r#"avg(cpu{mode="user",host=~"{{ scope }}-.{4}",zone=~".+/zones/{{ location }}-.{1}"})"#
+        );
+        assert_eq!(gce.model.scope, vec!["scope", "location"]);
+        let ec2 = convert(
+            &one(
+                json!({"type": "prometheus", "metricName": "cpu", "resourceType": "aws_ec2_instance"}),
+                json!({}),
+            ),
+            &options,
+        )
+        .unwrap();
+        assert_eq!(
+            promql(&ec2),
+            r#"avg(cpu{asg_groupName="{{ scope }}",zone=~"{{ location }}.{1}"})"#
+        );
+    }
+
+    #[test]
+    fn a_metric_kayenta_could_not_query_is_left_out_and_named() {
+        let mut config = json!({"name": "c", "metrics": [
+            {"name": "no-type", "query": {"type": "prometheus", "metricName": "x"}},
+            {"name": "k8s", "query": {"type": "prometheus", "metricName": "x", "resourceType": "k8s_pod"}},
+            {"name": "old", "query": {"type": "prometheus", "metricName": "x", "customFilter": "a=\"b\""}},
+            {"name": "atlas", "query": {"type": "atlas", "q": "name,x,:eq"}},
+            {"name": "ok", "query": inline("PromQL:up{a='${scope}'}"), "groups": ["g"]},
+        ]});
+        let i = import(config.clone());
+        assert_eq!(
+            fields(&i),
+            vec![
+                "metrics[0].query.resourceType",
+                "metrics[1].query.resourceType",
+                "metrics[2].query.customFilter",
+                "metrics[3].query.type",
+            ]
+        );
+        assert!(i.unmapped.iter().all(|u| u.reason.ends_with(LEFT_OUT)));
+        assert_eq!(i.model.metrics.len(), 1);
+        // Nothing usable: refused, naming every metric and why.
+        config["metrics"].as_array_mut().unwrap().pop();
+        let e = convert(&config, &ImportOptions::default()).unwrap_err();
+        assert_eq!(e.field, "metrics");
+        for f in ["metrics[0]", "metrics[1]", "metrics[2]", "metrics[3]"] {
+            assert!(e.reason.contains(f), "{f} in {e}");
+        }
+    }
+
+    #[test]
+    fn templates_augury_cannot_express_leave_the_metric_out() {
+        for (template, why) in [
+            ("PromQL:up{a='${scope:-x}'}", "not a plain variable"),
+            ("PromQL:<#if scope??>up</#if>", "FreeMarker"),
+            ("PromQL:up{a='${step}'}", "a name Augury fills itself"),
+            ("PromQL:up{a='{{ scope }}'}", "holds `{{`"),
+            ("PromQL:rate(up[${scope}])", "outside a string literal"),
+            ("PromQL:up{a='${scope}", "not closed"),
+            ("PromQL:up{a='${scope}'}", ""),
+        ] {
+            let mut config = one(inline(template), json!({}));
+            config["metrics"]
+                .as_array_mut()
+                .unwrap()
+                .push(json!({"name": "ok", "query": inline("PromQL:up"), "groups": ["g"]}));
+            let i = import(config);
+            if why.is_empty() {
+                assert!(i.unmapped.is_empty(), "{template}: {:?}", i.unmapped);
+                continue;
+            }
+            assert_eq!(fields(&i), vec!["metrics[0].query.customInlineTemplate"]);
+            assert!(
+                i.unmapped[0].reason.contains(why),
+                "{template}: {:?}",
+                i.unmapped
+            );
+            assert_eq!(i.model.metrics.len(), 1);
+        }
+    }
+
+    #[test]
+    fn group_by_fields_are_noted_and_the_query_keeps_one_series() {
+        let i = import(one(
+            json!({"type": "prometheus", "metricName": "cpu", "resourceType": "aws_ec2_instance",
+                   "groupByFields": ["mode"]}),
+            json!({}),
+        ));
+        assert!(!promql(&i).contains(" by "), "{}", promql(&i));
+        assert_eq!(fields(&i), vec!["metrics[0].query.groupByFields"]);
+    }
+
+    #[test]
+    fn the_canary_settings_map_onto_the_metric() {
+        let m = |canary: Value| import(one(inline("PromQL:up"), canary));
+        let defaults = m(json!({}));
+        let d = &defaults.model.metrics[0];
+        // Kayenta's defaults, written out where Augury's differ.
+        assert_eq!(
+            (
+                d.direction,
+                d.effect.measure,
+                d.nan,
+                d.critical,
+                d.must_have_data
+            ),
+            (
+                Direction::Either,
+                Some(EffectMeasure::MeanRatio),
+                NanStrategy::Remove,
+                false,
+                false
+            )
+        );
+        // 98% two-sided, as Kayenta's interval.
+        assert_eq!(d.alpha, 0.02);
+        assert!((d.conf_level() - 0.98).abs() < 1e-12);
+        let set = m(
+            json!({"direction": "increase", "nanStrategy": "replace", "critical": true,
+                           "mustHaveData": true}),
+        );
+        let s = &set.model.metrics[0];
+        assert_eq!(
+            (s.direction, s.nan, s.critical, s.must_have_data, s.alpha),
+            (Direction::Increase, NanStrategy::Replace, true, true, 0.01)
+        );
+        assert!(set.unmapped.is_empty());
+        assert_eq!(
+            m(json!({"direction": "decrease"})).model.metrics[0].direction,
+            Direction::Decrease
+        );
+        // What Kayenta reads as its default is read so, and said.
+        let odd = m(json!({"direction": "up", "nanStrategy": "zero", "critical": "yes"}));
+        let o = &odd.model.metrics[0];
+        assert_eq!(
+            (o.direction, o.nan, o.critical),
+            (Direction::Either, NanStrategy::Remove, false)
+        );
+        assert_eq!(
+            fields(&odd),
+            vec![
+                "metrics[0].analysisConfigurations.canary.critical",
+                "metrics[0].analysisConfigurations.canary.direction",
+                "metrics[0].analysisConfigurations.canary.nanStrategy",
+            ]
+        );
+    }
+
+    #[test]
+    fn effect_sizes_map_and_a_critical_threshold_inside_the_allowed_one_is_the_allowed_one() {
+        let e = |effect: Value| {
+            let i = import(one(inline("PromQL:up"), json!({"effectSize": effect})));
+            (
+                i.model.metrics[0].effect,
+                fields(&i).iter().map(|f| f.to_string()).collect::<Vec<_>>(),
+            )
+        };
+        let (mean, notes) = e(json!({"allowedIncrease": 1.1, "allowedDecrease": 0.9,
+                                     "criticalIncrease": 5.0, "criticalDecrease": 0.5}));
+        assert_eq!(
+            (
+                mean.allowed_increase,
+                mean.allowed_decrease,
+                mean.critical_increase,
+                mean.critical_decrease
+            ),
+            (Some(1.1), Some(0.9), Some(5.0), Some(0.5))
+        );
+        assert!(notes.is_empty());
+        // Kayenta checks the critical threshold only past the allowed one.
+        let (inside, _) = e(json!({"allowedIncrease": 1.2, "criticalIncrease": 1.0,
+                                   "allowedDecrease": 0.8, "criticalDecrease": 0.9}));
+        assert_eq!(
+            (inside.critical_increase, inside.critical_decrease),
+            (Some(1.2), Some(0.8))
+        );
+        let (cles, _) = e(json!({"measure": "cles", "allowedIncrease": 0.7}));
+        assert_eq!(
+            (cles.measure, cles.allowed_increase),
+            (Some(EffectMeasure::Cles), Some(0.7))
+        );
+        let (bad, notes) = e(json!({"measure": "cles", "allowedIncrease": 1.5, "size": 2}));
+        assert_eq!(bad.allowed_increase, None);
+        assert_eq!(
+            notes,
+            vec![
+                "metrics[0].analysisConfigurations.canary.effectSize.allowedIncrease",
+                "metrics[0].analysisConfigurations.canary.effectSize.size",
+            ]
+        );
+        let (_, notes) = e(json!({"measure": "medianRatio"}));
+        assert_eq!(
+            notes,
+            vec!["metrics[0].analysisConfigurations.canary.effectSize.measure"]
+        );
+    }
+
+    #[test]
+    fn muted_metrics_and_outlier_removal_are_named() {
+        let mut config = one(
+            inline("PromQL:up"),
+            json!({"outliers": {"strategy": "remove", "outlierFactor": 2.0}}),
+        );
+        config["metrics"].as_array_mut().unwrap().push(json!({
+            "name": "muted", "query": inline("PromQL:up"), "groups": ["g"],
+            "analysisConfigurations": {"canary": {"muted": true, "critical": true}},
+        }));
+        let i = import(config);
+        assert_eq!(
+            fields(&i),
+            vec![
+                "metrics[0].analysisConfigurations.canary.outliers",
+                "metrics[1].analysisConfigurations.canary.muted",
+            ]
+        );
+        assert_eq!(i.model.metrics.len(), 1);
+        // Keeping outliers is what Augury does: nothing to say.
+        let kept = import(one(
+            inline("PromQL:up"),
+            json!({"outliers": {"strategy": "keep"}}),
+        ));
+        assert!(kept.unmapped.is_empty());
+    }
+
+    #[test]
+    fn groups_weights_and_thresholds_map_and_what_does_not_is_named() {
+        let config = json!({
+            "name": "c",
+            "metrics": [
+                {"name": "a", "query": inline("PromQL:up"), "groups": ["lat", "all"]},
+                {"name": "b", "query": inline("PromQL:up"), "groups": ["err"]},
+                {"name": "c", "query": inline("PromQL:up")},
+            ],
+            "classifier": {
+                "groupWeights": {"lat": 60, "err": 30.5, "all": 9.5},
+                "scoreThresholds": {"pass": 80, "marginal": 60},
+            },
+        });
+        let i = import(config);
+        let groups: Vec<(&str, Option<f64>)> = i
+            .model
+            .groups
+            .iter()
+            .map(|(k, g)| (k.as_str(), g.weight))
+            .collect();
+        assert_eq!(groups, vec![("err", Some(30.5)), ("lat", Some(60.0))]);
+        assert_eq!(
+            i.model.thresholds,
+            Thresholds {
+                pass: 80.0,
+                marginal: 60.0
+            }
+        );
+        let groups_of: Vec<&str> = i.model.metrics.iter().map(Metric::group).collect();
+        assert_eq!(groups_of, vec!["lat", "err", "c"]);
+        assert_eq!(
+            fields(&i),
+            vec![
+                "metrics[0].groups",
+                "metrics[2].groups",
+                "classifier.groupWeights.all"
+            ]
+        );
+        let bad = import(
+            json!({"name": "c", "metrics": [{"name": "a", "query": inline("PromQL:up"), "groups": ["g"]}],
+            "classifier": {"groupWeights": {"g": 150}, "scoreThresholds": {"pass": 50, "marginal": 70}}}),
+        );
+        assert!(bad.model.groups.is_empty());
+        assert_eq!(bad.model.thresholds, Thresholds::default());
+        assert_eq!(
+            fields(&bad),
+            vec!["classifier.groupWeights", "classifier.scoreThresholds"]
+        );
+    }
+
+    #[test]
+    fn the_rules_option_sets_the_rules_and_kayentas_any_data_is_data() {
+        let config = one(inline("PromQL:up"), json!({}));
+        let k = import(config.clone());
+        assert_eq!(
+            (k.model.rules, k.model.metrics[0].min_samples),
+            (Rules::Kayenta, Some(1))
+        );
+        let a = convert(
+            &config,
+            &ImportOptions {
+                rules: Rules::Augury,
+                ..ImportOptions::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(
+            (a.model.rules, a.model.metrics[0].min_samples),
+            (Rules::Augury, None)
+        );
+    }
+
+    #[test]
+    fn unknown_fields_are_named_and_bookkeeping_is_not() {
+        let mut config = one(
+            json!({"type": "prometheus", "customInlineTemplate": "PromQL:up", "step": 60}),
+            json!({"weight": 3}),
+        );
+        let top = config.as_object_mut().unwrap();
+        for (k, v) in [
+            ("id", json!("x")),
+            ("applications", json!(["app"])),
+            ("configVersion", json!("1.0")),
+            ("createdTimestamp", json!(1)),
+            (
+                "judge",
+                json!({"name": "NetflixACAJudge-v1.0", "judgeConfigurations": {}}),
+            ),
+            ("owner", json!("me")),
+        ] {
+            top.insert(k.into(), v);
+        }
+        config["metrics"][0]["extensions"] = json!({});
+        config["metrics"][0]["scopeName"] = json!("default");
+        let i = import(config);
+        assert_eq!(
+            fields(&i),
+            vec![
+                "owner",
+                "metrics[0].extensions",
+                "metrics[0].analysisConfigurations.canary.weight",
+                "metrics[0].query.step",
+            ]
+        );
+    }
+
+    #[test]
+    fn what_is_not_a_canary_config_is_refused_with_its_field() {
+        let refused = |v: Value| convert(&v, &ImportOptions::default()).unwrap_err();
+        assert_eq!(refused(json!([1])).field, "(config)");
+        assert_eq!(refused(json!({"name": "c"})).field, "metrics");
+        assert_eq!(
+            refused(json!({"name": "c", "metrics": {}})).field,
+            "metrics"
+        );
+        assert_eq!(
+            refused(json!({"name": "c", "metrics": []})).reason,
+            "the config has no metrics"
+        );
+        assert_eq!(
+            refused(json!({"metrics": [{"name": "a", "query": inline("PromQL:up")}]})).field,
+            "name"
+        );
+    }
+
+    #[test]
+    fn a_second_metric_of_the_same_name_is_left_out() {
+        let i = import(json!({"name": "c", "metrics": [
+            {"name": "a", "query": inline("PromQL:up"), "groups": ["g"]},
+            {"name": "a", "query": inline("PromQL:down"), "groups": ["g"]},
+        ]}));
+        assert_eq!(i.model.metrics.len(), 1);
+        assert_eq!(fields(&i), vec!["metrics[1].name"]);
     }
 }
