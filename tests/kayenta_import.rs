@@ -167,9 +167,9 @@ fn assert_matches(model: &Model, config: &Value, scope_label: &str) {
                             .map(|b| b.as_str().unwrap()),
                     );
                 for part in parts {
-                    let at = rest.find(part).unwrap_or_else(|| {
-                        panic!("{name}: `{part}` in order in {promql}")
-                    });
+                    let at = rest
+                        .find(part)
+                        .unwrap_or_else(|| panic!("{name}: `{part}` in order in {promql}"));
                     rest = &rest[at + part.len()..];
                 }
                 if query.get("resourceType").and_then(Value::as_str) == Some("gce_instance") {
@@ -206,7 +206,11 @@ fn assert_matches(model: &Model, config: &Value, scope_label: &str) {
             ("criticalIncrease", got.effect.critical_increase),
             ("criticalDecrease", got.effect.critical_decrease),
         ] {
-            assert_eq!(value, effect.get(key).and_then(Value::as_f64), "{name}: {key}");
+            assert_eq!(
+                value,
+                effect.get(key).and_then(Value::as_f64),
+                "{name}: {key}"
+            );
         }
         let first = m["groups"][0].as_str().unwrap();
         assert_eq!(got.group(), first, "{name}");
@@ -281,7 +285,9 @@ fn every_query_type_maps_and_what_has_no_counterpart_is_named() {
             expected.push(format!("metrics[{i}].groups"));
         }
         if canary(m, "outliers").and_then(|o| o.get("strategy")) == Some(&"remove".into()) {
-            expected.push(format!("metrics[{i}].analysisConfigurations.canary.outliers"));
+            expected.push(format!(
+                "metrics[{i}].analysisConfigurations.canary.outliers"
+            ));
         }
         if m["query"].get("groupByFields").is_some() {
             expected.push(format!("metrics[{i}].query.groupByFields"));
@@ -334,14 +340,25 @@ fn configs_with_nothing_importable_are_refused_naming_each_metric() {
         assert_eq!(o.status.code(), Some(2), "{name}: {}", stderr(&o));
         assert!(!out.exists(), "{name}: nothing written");
         let err = stderr(&o);
-        assert!(err.contains(": metrics: no metric could be imported"), "{name}: {err}");
-        for (i, m) in config(name)["metrics"].as_array().unwrap().iter().enumerate() {
+        assert!(
+            err.contains(": metrics: no metric could be imported"),
+            "{name}: {err}"
+        );
+        for (i, m) in config(name)["metrics"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .enumerate()
+        {
             let why = if m["query"]["type"] == "prometheus" {
                 "query.resourceType"
             } else {
                 "query.type"
             };
-            assert!(err.contains(&format!("metrics[{i}].{why}")), "{name}: {err}");
+            assert!(
+                err.contains(&format!("metrics[{i}].{why}")),
+                "{name}: {err}"
+            );
         }
     }
 }
