@@ -217,14 +217,21 @@ fn assert_matches(model: &Model, config: &Value, scope_label: &str) {
     }
 }
 
+/// Imports `name` (exit 0), checks the model with `augury check` and against the
+/// config; the output, the model and the config.
+fn imported(name: &str, extra: &[&str], scope_label: &str) -> (Output, Model, Value) {
+    let (o, _dir, out) = import(name, extra);
+    assert_eq!(o.status.code(), Some(0), "{name}: {}", stderr(&o));
+    let model = checked(&out);
+    let config = config(name);
+    assert_matches(&model, &config, scope_label);
+    (o, model, config)
+}
+
 #[test]
 fn kayentas_prometheus_integration_config_imports_and_checks() {
-    let name = "integration-test-cpu.json";
-    let (o, _dir, out) = import(name, &[]);
-    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let (o, model, _) = imported("integration-test-cpu.json", &[], "instance");
     assert!(unmapped(&o).is_empty(), "{}", stderr(&o));
-    let model = checked(&out);
-    assert_matches(&model, &config(name), "instance");
     assert_eq!(model.rules, Rules::Kayenta);
 }
 
@@ -258,12 +265,11 @@ fn a_muted_metric_is_named_left_out_and_fails_the_import_when_asked() {
 
 #[test]
 fn the_docs_custom_filter_template_example_imports_with_its_variable_as_a_scope_name() {
-    let name = "json-formats-prometheus-k8s-template.json";
-    let (o, _dir, out) = import(name, &["--rules", "augury"]);
-    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
-    let model = checked(&out);
-    let config = config(name);
-    assert_matches(&model, &config, "instance");
+    let (o, model, config) = imported(
+        "json-formats-prometheus-k8s-template.json",
+        &["--rules", "augury"],
+        "instance",
+    );
     assert_eq!(model.rules, Rules::Augury);
     // Its judge is Kayenta's random one: named, not silently replaced.
     assert_eq!(unmapped(&o), vec!["judge.name"]);
@@ -272,12 +278,11 @@ fn the_docs_custom_filter_template_example_imports_with_its_variable_as_a_scope_
 
 #[test]
 fn every_query_type_maps_and_what_has_no_counterpart_is_named() {
-    let name = "latency-errors-gce.json";
-    let (o, _dir, out) = import(name, &["--scope-label", "host"]);
-    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
-    let model = checked(&out);
-    let config = config(name);
-    assert_matches(&model, &config, "host");
+    let (o, _, config) = imported(
+        "latency-errors-gce.json",
+        &["--scope-label", "host"],
+        "host",
+    );
     // Read from the fixture: a metric in several groups, outlier removal, group-by fields.
     let mut expected = Vec::new();
     for (i, m) in config["metrics"].as_array().unwrap().iter().enumerate() {
