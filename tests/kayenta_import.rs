@@ -382,8 +382,21 @@ fn bad_input_and_bad_usage_exit_2() {
     assert!(stderr(&o).contains("cannot read"), "{}", stderr(&o));
     let o = augury(&["import", "kayenta", "x.json", "--rules", "netflix"]);
     assert_eq!(o.status.code(), Some(2));
-    // A model that cannot be written is an operational error.
     let fixture = fixture("integration-test-cpu.json");
+    let o = augury(&[
+        "import",
+        "kayenta",
+        fixture.to_str().unwrap(),
+        "--scope-label",
+        "pod\"}",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("not a Prometheus label name"),
+        "{}",
+        stderr(&o)
+    );
+    // A model that cannot be written is an operational error.
     let o = augury(&[
         "import",
         "kayenta",

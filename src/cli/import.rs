@@ -105,8 +105,11 @@ fn kayenta(args: &KayentaArgs) -> i32 {
         rules: args.rules.into(),
         scope_label: args.scope_label.clone(),
     };
-    if options.scope_label.trim().is_empty() {
-        eprintln!("augury import: --scope-label must not be empty");
+    if !is_label_name(&options.scope_label) {
+        eprintln!(
+            "augury import: --scope-label `{}` is not a Prometheus label name (letters, digits, `_`; not starting with a digit)",
+            options.scope_label
+        );
         return EXIT_USAGE;
     }
     let imported = match convert(&config, &options) {
@@ -145,6 +148,12 @@ fn kayenta(args: &KayentaArgs) -> i32 {
         return EXIT_UNMAPPED;
     }
     0
+}
+
+fn is_label_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
 fn read_config(path: &std::path::Path) -> Result<String, String> {
