@@ -15,12 +15,14 @@
 //! next to a complete `PromQL:` template) and its storage bookkeeping (`id`,
 //! `applications`, timestamps, `configVersion`) are not reported.
 //!
-//! Invariant: pure; the model returned has passed [`Model::validate`].
+//! Invariant: pure; the model returned passes what `augury check` checks
+//! ([`Model::validate`], and its queries against its scope).
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::Value;
 
+use crate::ingest::prometheus::PackCatalog;
 use crate::ingest::prometheus::template::{Template, TemplateError};
 use crate::model::{
     Direction, Effect, EffectMeasure, Group, Metric, MetricKind, Model, NanStrategy,
@@ -209,11 +211,23 @@ pub fn convert(config: &Value, options: &ImportOptions) -> Result<Imported, Conf
         rules: options.rules,
         metrics: kept,
     };
-    if let Err(e) = model.validate("(imported)") {
-        let first = e.problems.first();
+    // What `augury check` checks: the model, and each query against the model's scope.
+    let mut problems = match model.validate("(imported)") {
+        Ok(()) => Vec::new(),
+        Err(e) => e.problems,
+    };
+    problems.extend(PackCatalog::default().check_model(&model, "(imported)"));
+    if let Some(first) = problems.first() {
         return Err(ConfigError {
-            field: first.map_or_else(|| "(model)".into(), |p| p.field.clone()),
-            reason: format!("the converted model is not valid (a converter defect): {e}"),
+            field: first.field.clone(),
+            reason: format!(
+                "the converted model is not valid (a converter defect): {}",
+                problems
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            ),
         });
     }
     Ok(Imported {
