@@ -6,12 +6,17 @@
 // Test helpers outside `#[test]` functions panic on a broken fixture: that is how a test fails.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod support;
+
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use augury::model::{Direction, EffectMeasure, Model, NanStrategy, Rules, Source};
-use serde_json::Value;
+use serde_json::{Value, json};
+use support::daemon::{Daemon, workdir};
+use support::prometheus::{History, Prometheus, uniform};
 
 fn augury(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_augury"))
@@ -405,4 +410,127 @@ fn bad_input_and_bad_usage_exit_2() {
         dir.path().join("no/such/dir/m.yaml").to_str().unwrap(),
     ]);
     assert_eq!(o.status.code(), Some(4), "{}", stderr(&o));
+}
+
+/// Seconds between points of the replayed series, and the step the analyses ask for.
+const STEP: i64 = 15;
+/// The window judged: ten minutes, ending two minutes ago.
+const WINDOW: i64 = 10 * 60;
+
+fn rfc3339(t: i64) -> String {
+    humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_secs(t as u64)).to_string()
+}
+
+/// The series Kayenta's integration test generates for every case of
+/// `application-cases.yml`: a gauge per metric (Micrometer's name, dots as underscores)
+/// tagged with the side's `scope` and the case's `namespace`, uniform within the metric's
+/// bounds, a point every step over `times`.
+fn kayenta_series(cases: &Value, times: &[i64]) -> History {
+    let mut history = History::default();
+    let mut salt = 0;
+    for case in cases.as_object().unwrap().values() {
+        let namespace = case["namespace"].as_str().unwrap();
+        for side in ["control", "experiment"] {
+            let scope = case[side]["scope"].as_str().unwrap();
+            for metric in case[side]["metrics"].as_array().unwrap() {
+                assert_eq!(metric["type"], "gauge", "{metric}");
+                salt += 1;
+                let lo = metric["lower-bound"].as_f64().unwrap();
+                let hi = metric["upper-bound"].as_f64().unwrap();
+                // Kayenta's generator draws uniformly within the bounds
+                // (`RandomProvider.getDouble`).
+                history.gauge(
+                    &metric["name"].as_str().unwrap().replace('.', "_"),
+                    &[("scope", scope), ("namespace", namespace)],
+                    times
+                        .iter()
+                        .map(|&t| (t as f64, lo + (hi - lo) * uniform(t / STEP, salt))),
+                );
+            }
+        }
+    }
+    history
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn kayentas_own_integration_cases_get_kayentas_verdicts_from_the_imported_models() {
+    let cases_file = std::fs::read_to_string(fixture("application-cases.yml")).unwrap();
+    let cases: Value = serde_saphyr::from_str(&cases_file).unwrap();
+    let cases = &cases["canary-analysis.cases"];
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let end = (now - 120) / STEP * STEP;
+    let start = end - WINDOW;
+    let times: Vec<i64> = ((start - 300)..=(end + 60))
+        .step_by(STEP as usize)
+        .collect();
+    let prometheus = Prometheus::with_history(&kayenta_series(cases, &times)).await;
+
+    // One config through the daemon's --models directory, the other inline in the request
+    // (both configs carry the same name).
+    let (_dir, path) = workdir(&format!(
+        "auth: none\nprometheus:\n  url: {}\n",
+        prometheus.url
+    ));
+    let models = path.join("models");
+    std::fs::create_dir(&models).unwrap();
+    let cpu = models.join("cpu.yaml");
+    let muted = path.join("muted.yaml");
+    for (name, out) in [
+        ("integration-test-cpu.json", &cpu),
+        ("muted-metric.json", &muted),
+    ] {
+        let fixture = fixture(name);
+        let o = augury(&[
+            "import",
+            "kayenta",
+            fixture.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ]);
+        assert_eq!(o.status.code(), Some(0), "{name}: {}", stderr(&o));
+    }
+    let cpu_model = Model::from_file(&cpu).unwrap().name;
+    let muted_model: Value =
+        serde_saphyr::from_str(&std::fs::read_to_string(&muted).unwrap()).unwrap();
+    let daemon = Daemon::in_dir(&path)
+        .flags(&["--models", models.to_str().unwrap()])
+        .start();
+
+    // Which config each case runs and what Kayenta's test expects of it
+    // (`PrometheusStandaloneCanaryAnalysisTest`): SUCCEEDED is a pass, TERMINAL a fail
+    // with the CPU metric `High`.
+    for (case, model, verdict) in [
+        ("cpu-successful-analysis-case", json!(cpu_model), "pass"),
+        ("cpu-marginal-analysis-case", json!(cpu_model), "fail"),
+        ("muted-metric-analysis-case", muted_model, "pass"),
+    ] {
+        let c = &cases[case];
+        let scope = |side: &str| json!({"scope": c[side]["scope"], "namespace": c["namespace"]});
+        let id = daemon
+            .create(json!({
+                "key": case,
+                "model": model,
+                "baseline": scope("control"),
+                "canary": scope("experiment"),
+                "start": rfc3339(start),
+                "end": rfc3339(end),
+                "step": format!("{STEP}s"),
+            }))
+            .await;
+        let detail = daemon.decided(&id).await;
+        assert_eq!(detail["status"], verdict, "{case}: {detail}");
+        let metrics = detail["judgment"]["metrics"].as_array().unwrap();
+        for m in metrics {
+            // Every point of the window on both sides: the query found the case's series.
+            let points = (WINDOW / STEP) as u64;
+            assert_eq!(m["baseline"]["count"], points, "{case}: {m}");
+            assert_eq!(m["canary"]["count"], points, "{case}: {m}");
+        }
+        if case == "cpu-marginal-analysis-case" {
+            assert_eq!(metrics[0]["classification"], "high", "{case}: {detail}");
+        }
+    }
 }
