@@ -11,12 +11,12 @@ mod support;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use augury::model::{Direction, EffectMeasure, Model, NanStrategy, Rules, Source};
 use serde_json::{Value, json};
+use support::checkout::{jitter, now_s, rfc3339};
 use support::daemon::{Daemon, workdir};
-use support::prometheus::{History, Prometheus, uniform};
+use support::prometheus::{History, Prometheus};
 
 fn augury(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_augury"))
@@ -417,10 +417,6 @@ const STEP: i64 = 15;
 /// The window judged: ten minutes, ending two minutes ago.
 const WINDOW: i64 = 10 * 60;
 
-fn rfc3339(t: i64) -> String {
-    humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_secs(t as u64)).to_string()
-}
-
 /// The series Kayenta's integration test generates for every case of
 /// `application-cases.yml`: a gauge per metric (Micrometer's name, dots as underscores)
 /// tagged with the side's `scope` and the case's `namespace`, uniform within the metric's
@@ -442,9 +438,12 @@ fn kayenta_series(cases: &Value, times: &[i64]) -> History {
                 history.gauge(
                     &metric["name"].as_str().unwrap().replace('.', "_"),
                     &[("scope", scope), ("namespace", namespace)],
-                    times
-                        .iter()
-                        .map(|&t| (t as f64, lo + (hi - lo) * uniform(t / STEP, salt))),
+                    times.iter().map(|&t| {
+                        (
+                            t as f64,
+                            lo + (hi - lo) * (jitter(t / STEP, salt) + 1.0) / 2.0,
+                        )
+                    }),
                 );
             }
         }
@@ -457,11 +456,7 @@ async fn kayentas_own_integration_cases_get_kayentas_verdicts_from_the_imported_
     let cases_file = std::fs::read_to_string(fixture("application-cases.yml")).unwrap();
     let cases: Value = serde_saphyr::from_str(&cases_file).unwrap();
     let cases = &cases["canary-analysis.cases"];
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64;
-    let end = (now - 120) / STEP * STEP;
+    let end = (now_s() - 120) / STEP * STEP;
     let start = end - WINDOW;
     let times: Vec<i64> = ((start - 300)..=(end + 60))
         .step_by(STEP as usize)

@@ -419,18 +419,6 @@ impl History {
     }
 }
 
-/// A deterministic draw in [0, 1) for point `i` of series `salt` (a SplitMix64-style
-/// hash), for histories that look random and are the same on every run.
-pub fn uniform(i: i64, salt: u64) -> f64 {
-    let mut x = (i as u64)
-        .wrapping_mul(0x9E37_79B9_7F4A_7C15)
-        .wrapping_add(salt.wrapping_mul(0xBF58_476D_1CE4_E5B9));
-    x ^= x >> 31;
-    x = x.wrapping_mul(0x94D0_49BB_1331_11EB);
-    x ^= x >> 29;
-    (x >> 11) as f64 / (1u64 << 53) as f64
-}
-
 /// Unix seconds as the `SystemTime` the query source takes.
 pub fn at(unix_seconds: f64) -> SystemTime {
     UNIX_EPOCH + Duration::from_secs_f64(unix_seconds)
