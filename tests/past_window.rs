@@ -71,18 +71,6 @@ fn request(key: &str, canary: Version, window: (i64, i64)) -> Value {
     })
 }
 
-/// Polls the analysis until it is decided (a bounded number of times); its detail.
-async fn decided(daemon: &Daemon, id: &str) -> Value {
-    for _ in 0..600 {
-        let detail = daemon.detail(id).await;
-        if detail["status"] != "running" {
-            return detail;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("analysis {id} was not decided: {}", daemon.detail(id).await);
-}
-
 fn metric<'a>(detail: &'a Value, name: &str) -> &'a Value {
     detail["judgment"]["metrics"]
         .as_array()
@@ -117,8 +105,8 @@ async fn a_window_in_the_past_is_judged_at_once_from_exactly_that_window() {
         .daemon
         .create(request("healthy", Version::Healthy, env.window))
         .await;
-    let regressed = decided(&env.daemon, &regressed).await;
-    let healthy = decided(&env.daemon, &healthy).await;
+    let regressed = env.daemon.decided(&regressed).await;
+    let healthy = env.daemon.decided(&healthy).await;
     assert_eq!(
         regressed["status"], "fail",
         "{}",
@@ -177,7 +165,7 @@ async fn an_interval_that_divides_the_window_judges_each_part_and_the_cli_waits_
     let mut body = request("in-parts", Version::Regressed, env.window);
     body["interval"] = json!("10m");
     let id = env.daemon.create(body).await;
-    let detail = decided(&env.daemon, &id).await;
+    let detail = env.daemon.decided(&id).await;
     assert_eq!(
         detail["status"], "fail",
         "{}",
