@@ -8,9 +8,9 @@
 //!    with `must_have_data` on a non-critical one), but `Pass` under `replace`.
 //! 3. The same values on both sides (as multisets): `Pass`. One value throughout: `Pass`.
 //! 4. The shift canary - baseline: R's normal-approximation `wilcox.test` interval at 98%
-//!    (two-sided, continuity and tie corrections) and its estimate, from
-//!    [`crate::stats::hodges_lehmann`] on its asymptotic branch, which is the interval
-//!    Kayenta's `MannWhitney` root-finds. `High` when the interval's lower end is above
+//!    (two-sided, continuity and tie corrections) and its estimate, root-found as
+//!    Kayenta's `MannWhitney` does ([`interval`]: its statistic over the ranks of
+//!    [`crate::stats::rank`], its root finder step for step). `High` when the interval's lower end is above
 //!    `0.25 * |estimate|` and the effect (mean ratio or CLES, canary over baseline) is at
 //!    least the allowed increase; `Low` when its upper end is below `-0.25 * |estimate|`
 //!    and the effect at most the allowed decrease; an effect that cannot be computed (a
@@ -43,9 +43,9 @@
 
 use crate::model::{Direction, EffectMeasure, Metric, Model, NanStrategy};
 use crate::stats::{
-    Alternative, Method, Sorted, StatsError,
+    Alternative, MethodUsed, Sorted, StatsError,
     effect::{EffectSizes, effect_sizes},
-    hodges_lehmann::{ShiftEstimate, hodges_lehmann},
+    hodges_lehmann::ShiftEstimate,
     normal,
     rank::rank_summary,
 };
@@ -188,6 +188,17 @@ pub struct Classified {
     pub basis: Basis,
 }
 
+impl Classified {
+    /// Kayenta's `deviation` (its result's "ratio"): the mean ratio canary / baseline of
+    /// the samples tested, NaN when either mean is 0; 1 when a rule decided.
+    pub fn deviation(&self) -> f64 {
+        match &self.basis {
+            Basis::Tested(t) => t.sizes.mean_ratio.unwrap_or(f64::NAN),
+            _ => 1.0,
+        }
+    }
+}
+
 impl Classifier {
     /// `new MannWhitneyClassifier(tolerance, confLevel, ...)` with every effect threshold
     /// at the measure's neutral value (Kayenta's defaults).
@@ -289,8 +300,7 @@ impl Classifier {
         direction: Direction,
     ) -> Result<Tested, StatsError> {
         let (c, b) = Sorted::pair(canary, baseline)?;
-        // Kayenta's `MannWhitney` always takes the normal approximation.
-        let shift = hodges_lehmann(&c, &b, self.confidence, Method::Asymptotic)?;
+        let shift = interval(&c, &b, self.confidence)?;
         let sizes = effect_sizes(&c, &b, rank_summary(&c, &b).u_canary, None);
         let effect = match self.measure {
             Measure::MeanRatio => sizes.mean_ratio.unwrap_or(f64::NAN),
@@ -347,6 +357,170 @@ impl Classifier {
         let bound = self.tolerance * estimate.abs();
         self.gate(self.moved(lower, upper, bound, direction), effect)
     }
+}
+
+/// `MannWhitney.calculateConfidenceInterval` (module `kayenta-mannwhitney`): the
+/// interval of the shift canary - baseline at `confidence` and its estimate, each the
+/// root of [`wilcoxon_diff`] found by Kayenta's [`brent`] (absolute tolerance 1e-4),
+/// as R's `wilcox.test(exact = FALSE, correct = TRUE)` finds them with `uniroot`. The
+/// bounds are clamped to the range of the pairwise differences; the estimate is not.
+///
+/// The statistic is a step function of the shift, so a root is a point within the
+/// tolerance of a step, where the root finder's path lands: that point, not the step
+/// (the pairwise difference [`crate::stats::hodges_lehmann`] returns), is what Kayenta
+/// compares with its tolerance, and on data whose steps are closer together than 1e-4
+/// (error ratios, values of 1e-5) it decides the classification.
+pub fn interval(
+    canary: &Sorted,
+    baseline: &Sorted,
+    confidence: f64,
+) -> Result<ShiftEstimate, StatsError> {
+    let (x, y) = (canary.as_slice(), baseline.as_slice());
+    let (Some(&x_min), Some(&x_max), Some(&y_min), Some(&y_max)) =
+        (x.first(), x.last(), y.first(), y.last())
+    else {
+        return Err(StatsError::Empty {
+            which: if x.is_empty() { "canary" } else { "baseline" },
+        });
+    };
+    if !(confidence > 0.0 && confidence < 1.0) {
+        return Err(StatsError::ConfLevel(confidence));
+    }
+    let (mu_min, mu_max) = (x_min - y_max, x_max - y_min);
+    let diff = |mu: f64, zq: f64| wilcoxon_diff(mu, zq, canary, baseline);
+    let find_root = |zq: f64| -> Result<f64, StatsError> {
+        let (f_lower, f_upper) = (diff(mu_min, zq)?, diff(mu_max, zq)?);
+        if f_lower <= 0.0 {
+            Ok(mu_min)
+        } else if f_upper >= 0.0 {
+            Ok(mu_max)
+        } else {
+            brent(mu_min, mu_max, f_lower, f_upper, |mu| diff(mu, zq))
+        }
+    };
+    let z_quant = normal::ppf((1.0 - confidence) / 2.0);
+    let lower = find_root(-z_quant)?;
+    let upper = find_root(z_quant)?;
+    let (f_lower, f_upper) = (diff(mu_min, 0.0)?, diff(mu_max, 0.0)?);
+    let estimate = brent(mu_min, mu_max, f_lower, f_upper, |mu| diff(mu, 0.0))?;
+    Ok(ShiftEstimate {
+        estimate,
+        lower,
+        upper,
+        conf_level: confidence,
+        method: MethodUsed::Asymptotic,
+    })
+}
+
+/// `MannWhitney.wilcoxonDiff`: the continuity-corrected standardised rank statistic of
+/// `canary - mu` against `baseline`, with the tie correction of that pooled sample,
+/// minus `quantile`. Ranks and ties come from [`rank_summary`]. Kayenta throws when
+/// every observation is tied (no variance); so does this.
+pub fn wilcoxon_diff(
+    mu: f64,
+    quantile: f64,
+    canary: &Sorted,
+    baseline: &Sorted,
+) -> Result<f64, StatsError> {
+    // Subtracting a constant keeps the order, so the sort below finds a sorted run.
+    let shifted = Sorted::new(canary.as_slice().iter().map(|v| v - mu).collect(), "canary")?;
+    let ranks = rank_summary(&shifted, baseline);
+    let (n, m) = (canary.len() as f64, baseline.len() as f64);
+    let dz = ranks.u_canary - n * m / 2.0;
+    // Scala's signum: 0 for 0.
+    let correction = if dz > 0.0 {
+        0.5
+    } else if dz < 0.0 {
+        -0.5
+    } else {
+        0.0
+    };
+    let ties = ranks.tie_term as f64;
+    let sigma = ((n * m / 12.0) * ((n + m + 1.0) - ties / ((n + m) * (n + m - 1.0)))).sqrt();
+    if sigma == 0.0 {
+        return Err(StatsError::Invalid(
+            "cannot compute confidence interval when all observations are tied".into(),
+        ));
+    }
+    Ok((dz - correction) / sigma - quantile)
+}
+
+/// Kayenta's `BrentSolver.solve` (a port of R's `zeroin`, as `uniroot` runs it):
+/// a root of `f` in `[ax, bx]` given `fa = f(ax)`, `fb = f(bx)`, to an absolute
+/// tolerance of 1e-4, in at most 1000 steps (then the last point, as Kayenta returns it).
+/// Step for step as Kayenta's, so it lands where Kayenta's lands.
+pub fn brent<E>(
+    ax: f64,
+    bx: f64,
+    fa: f64,
+    fb: f64,
+    mut f: impl FnMut(f64) -> Result<f64, E>,
+) -> Result<f64, E> {
+    const MAX_ITERATIONS: usize = 1000;
+    const TOLERANCE: f64 = 1e-4;
+    const EPSILON: f64 = 2.220446049250313e-16;
+    // Commons Math's `Precision.equals(v, 0)`: within one ulp of zero.
+    let is_zero = |v: f64| v.abs() <= f64::from_bits(1);
+    let (mut a, mut b, mut fa, mut fb) = (ax, bx, fa, fb);
+    let (mut c, mut fc) = (a, fa);
+    if is_zero(fa) {
+        return Ok(a);
+    }
+    if is_zero(fb) {
+        return Ok(b);
+    }
+    for _ in 0..=MAX_ITERATIONS {
+        let prev_step = b - a;
+        if fc.abs() < fb.abs() {
+            a = b;
+            b = c;
+            c = a;
+            fa = fb;
+            fb = fc;
+            fc = fa;
+        }
+        let tol_act = 2.0 * EPSILON * b.abs() + TOLERANCE / 2.0;
+        let mut new_step = (c - b) / 2.0;
+        if new_step.abs() <= tol_act || is_zero(fb) {
+            return Ok(b);
+        }
+        if prev_step.abs() >= tol_act && fa.abs() > fb.abs() {
+            let cb = c - b;
+            let (mut p, mut q);
+            if a == c {
+                let t1 = fb / fa;
+                p = cb * t1;
+                q = 1.0 - t1;
+            } else {
+                // Inverse quadratic interpolation.
+                let qq = fa / fc;
+                let t1 = fb / fc;
+                let t2 = fb / fa;
+                p = t2 * (cb * qq * (qq - t1) - (b - a) * (t1 - 1.0));
+                q = (qq - 1.0) * (t1 - 1.0) * (t2 - 1.0);
+            }
+            if p > 0.0 {
+                q = -q;
+            } else {
+                p = -p;
+            }
+            if p < (0.75 * cb * q - (tol_act * q).abs() / 2.0) && p < (prev_step * q / 2.0).abs() {
+                new_step = p / q;
+            }
+        }
+        if new_step.abs() < tol_act {
+            new_step = if new_step > 0.0 { tol_act } else { -tol_act };
+        }
+        a = b;
+        fa = fb;
+        b += new_step;
+        fb = f(b)?;
+        if (fb > 0.0 && fc > 0.0) || (fb < 0.0 && fc < 0.0) {
+            c = a;
+            fc = fa;
+        }
+    }
+    Ok(b)
 }
 
 /// `NetflixACAJudge.handleNaNs`: `replace` makes NaN 0, anything else drops them.
