@@ -29,9 +29,13 @@
 //! the difference `d` of the constants. The lower end then exceeds `0.25 * |estimate|`
 //! exactly when `d > 0`, and the upper end is below `-0.25 * |estimate|` exactly when
 //! `d < 0`: `High` or `Low` (subject to direction and effect) whatever the draw, and the
-//! quantile draw gives the same. Constants closer than the noise make Kayenta's own
-//! verdict random; the quantile draw is its typical draw, so it gives Kayenta's most
-//! likely verdict (`Pass` while the noise swamps the difference). A side whose constant
+//! quantile draw gives the same. Constants closer than the noise make Kayenta's verdict
+//! depend on its draw; the quantile draw is its typical draw (below a range of
+//! differences narrower than the root finder's 1e-4, every root is an end of that range,
+//! and the interval spans 0: `Pass`). One value a side: at an end of the range the two
+//! values tie (exactly, whenever the subtraction is exact, as it is for values within a
+//! factor of two of each other), the statistic has no variance and Kayenta's
+//! `wilcoxonDiff` throws: `Error`, here as there. A side whose constant
 //! is 0 gets no noise, as in Kayenta (its scale is 0).
 //!
 //! The score: groups score `100 * pass / (pass + high + low + nodataFailMetric)` (0 with
@@ -52,7 +56,8 @@ use crate::stats::{
 
 use super::classify::{blank, clean, fmt_num};
 use super::score::{
-    by_thresholds, count_groups, critical_names, critical_reasons, unpassed_reasons,
+    Counts, by_thresholds, count_groups, critical_names, critical_reasons, group_score,
+    unpassed_reasons,
 };
 use super::{
     Classification, EffectGate, GroupScore, JudgeError, JudgeOptions, Judgment, MetricData,
@@ -427,14 +432,7 @@ pub fn wilcoxon_diff(
     let ranks = rank_summary(&shifted, baseline);
     let (n, m) = (canary.len() as f64, baseline.len() as f64);
     let dz = ranks.u_canary - n * m / 2.0;
-    // Scala's signum: 0 for 0.
-    let correction = if dz > 0.0 {
-        0.5
-    } else if dz < 0.0 {
-        -0.5
-    } else {
-        0.0
-    };
+    let correction = continuity_correction(dz);
     let ties = ranks.tie_term as f64;
     let sigma = ((n * m / 12.0) * ((n + m + 1.0) - ties / ((n + m) * (n + m - 1.0)))).sqrt();
     if sigma == 0.0 {
@@ -443,6 +441,12 @@ pub fn wilcoxon_diff(
         ));
     }
     Ok((dz - correction) / sigma - quantile)
+}
+
+/// The continuity correction of `wilcoxonDiff` for `dz = U - nm/2`: half its sign, and
+/// 0 for 0 (Scala's and R's sign of 0; Rust's `signum` of 0.0 is 1).
+pub fn continuity_correction(dz: f64) -> f64 {
+    if dz == 0.0 { 0.0 } else { 0.5 * dz.signum() }
 }
 
 /// Kayenta's `BrentSolver.solve` (a port of R's `zeroin`, as `uniroot` runs it):
@@ -776,23 +780,13 @@ pub(super) fn score(model: &Model, metrics: Vec<MetricResult>) -> Judgment {
         .iter()
         .zip(&counts)
         .map(|(name, c)| {
-            let total = c.pass + c.high + c.low + c.nodata_fail;
-            GroupScore {
-                name: name.clone(),
-                // Kayenta reports 0 for a group with nothing countable (and counts it as
-                // 100 in the total, below).
-                score: if total == 0 {
-                    0.0
-                } else {
-                    100.0 * c.pass as f64 / total as f64
-                },
-                weight: weight_of(name).unwrap_or(share),
-                pass: c.pass,
-                high: c.high,
-                low: c.low,
-                nodata: c.nodata,
-                error: c.error,
+            let mut group = group_score(name, weight_of(name).unwrap_or(share), c);
+            // Kayenta reports 0 for a group with nothing countable (and counts it as 100
+            // in the total, below).
+            if !countable(c) {
+                group.score = 0.0;
             }
+            group
         })
         .collect();
     let (regressed, dead) = critical_names(&metrics);
@@ -817,8 +811,7 @@ pub(super) fn score(model: &Model, metrics: Vec<MetricResult>) -> Judgment {
             .iter()
             .zip(&counts)
             .map(|(g, c)| {
-                let countable = c.pass + c.high + c.low + c.nodata_fail > 0;
-                let effective = if countable { g.score } else { 100.0 };
+                let effective = if countable(c) { g.score } else { 100.0 };
                 effective * (g.weight / 100.0)
             })
             .sum();
@@ -836,6 +829,11 @@ pub(super) fn score(model: &Model, metrics: Vec<MetricResult>) -> Judgment {
         groups,
         metrics,
     }
+}
+
+/// Whether a group has a metric its score counts (`WeightedSumScorer`'s `noData` is not).
+fn countable(c: &Counts) -> bool {
+    c.pass + c.high + c.low + c.nodata_fail > 0
 }
 
 /// Commons Math's `Precision.round(x, 2)`: the decimal the double prints as, rounded to
@@ -898,14 +896,14 @@ mod tests {
     fn different_constants_are_high_or_low_by_their_difference() {
         let k = Classifier::new(TOLERANCE, CONFIDENCE, Measure::MeanRatio);
         let classify = |c: &[f64], b: &[f64], d| {
-            k.classify(
+            let got = k.classify(
                 Sides {
                     canary: c,
                     baseline: b,
                 },
                 config(d),
-            )
-            .label
+            );
+            got.label
         };
         assert_eq!(
             classify(&[5.0; 4], &[4.0; 6], Direction::Either),
@@ -919,9 +917,11 @@ mod tests {
             classify(&[4.0; 4], &[5.0; 6], Direction::Increase),
             Label::Pass
         );
+        // One value a side: at the end of the range the two observations tie, the
+        // statistic has no variance and Kayenta's `wilcoxonDiff` throws: `Error`.
         assert_eq!(
             classify(&[3.0; 1], &[0.0; 1], Direction::Either),
-            Label::High
+            Label::Error
         );
         // Constants closer than the noise: the noise swamps them, as in Kayenta.
         assert_eq!(

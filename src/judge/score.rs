@@ -120,7 +120,7 @@ impl Counts {
 }
 
 /// One group's score from its counts.
-fn group_score(name: &str, weight: f64, c: &Counts) -> GroupScore {
+pub(super) fn group_score(name: &str, weight: f64, c: &Counts) -> GroupScore {
     let denominator = c.pass + c.high + c.low + c.nodata_fail;
     GroupScore {
         name: name.to_string(),

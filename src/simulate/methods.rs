@@ -182,14 +182,7 @@ fn kayenta_z(canary: &Weighted, baseline: &Weighted, d: f64, base_ties: f64) -> 
         }
     }
     let dz = u - n * m / 2.0;
-    // R's sign(0) is 0 (Rust's signum(0.0) is 1).
-    let correction = if dz > 0.0 {
-        0.5
-    } else if dz < 0.0 {
-        -0.5
-    } else {
-        0.0
-    };
+    let correction = kayenta::continuity_correction(dz);
     let total = n + m;
     let sigma = (n * m / 12.0 * ((total + 1.0) - ties / (total * (total - 1.0)))).sqrt();
     if sigma == 0.0 {
