@@ -262,123 +262,172 @@ fn scored(weights: &[(&str, f64)], metrics: &[(&str, &str, Label, bool)]) -> Jud
     j
 }
 
+/// One `ScorerSuite` test: its group weights, its metrics as `(name, group, label,
+/// critical)`, the summary score it asserts and, where it asserts them, the group scores
+/// (sorted).
+struct ScorerCase {
+    test: &'static str,
+    weights: &'static [(&'static str, f64)],
+    metrics: &'static [(&'static str, &'static str, Label, bool)],
+    score: f64,
+    group_scores: Option<&'static [f64]>,
+}
+
+const SCORER_SUITE: &[ScorerCase] = &[
+    ScorerCase {
+        test: "Weighted Sum Group Scorer: Single Metric Pass",
+        weights: &[],
+        metrics: &[("test-metric-pass", "test-group", Label::Pass, false)],
+        score: 100.0,
+        group_scores: None,
+    },
+    ScorerCase {
+        test: "Weighted Sum Group Scorer: Single Metric Fail",
+        weights: &[],
+        metrics: &[("test-metric-high", "test-group", Label::High, false)],
+        score: 0.0,
+        group_scores: None,
+    },
+    ScorerCase {
+        test: "Weighted Sum Group Scorer: Single group Nodata",
+        weights: &[],
+        metrics: &[(
+            "test-metric-nodata",
+            "test-group-nodata",
+            Label::Nodata,
+            false,
+        )],
+        score: 0.0,
+        group_scores: Some(&[0.0]),
+    },
+    ScorerCase {
+        test: "Weighted Sum Group Scorer: Two Groups, one Pass, one Nodata",
+        weights: &[],
+        metrics: &[
+            ("test-metric-pass1a", "test-group-pass", Label::Pass, false),
+            ("test-metric-pass1b", "test-group-pass", Label::Pass, false),
+            (
+                "test-metric-nodata",
+                "test-group-nodata",
+                Label::Nodata,
+                false,
+            ),
+        ],
+        score: 100.0,
+        group_scores: Some(&[0.0, 100.0]),
+    },
+    ScorerCase {
+        test: "Weighted Sum Group Scorer: One Group, Two Metrics",
+        weights: &[],
+        metrics: &[
+            ("test-metric-pass", "test-group", Label::Pass, false),
+            ("test-metric-high", "test-group", Label::High, false),
+        ],
+        score: 50.0,
+        group_scores: None,
+    },
+    ScorerCase {
+        test: "Weighted Sum Group Scorer: One Group, Three Metrics",
+        weights: &[],
+        metrics: &[
+            ("test-metric-pass", "test-group", Label::Pass, false),
+            ("test-metric-high", "test-group", Label::High, false),
+            ("test-metric-low", "test-group", Label::Low, false),
+        ],
+        score: 33.33,
+        group_scores: None,
+    },
+    ScorerCase {
+        test: "Weighted Sum Group Scorer: Two Groups, Three Metrics",
+        weights: &[("group-1", 75.0), ("group-2", 25.0)],
+        metrics: &[
+            ("test-metric-pass-1", "group-1", Label::Pass, false),
+            ("test-metric-pass-2", "group-1", Label::Pass, false),
+            ("test-metric-fail", "group-2", Label::High, false),
+        ],
+        score: 75.0,
+        group_scores: None,
+    },
+    ScorerCase {
+        test: "Weighted Sum Group Scorer: Two Groups, Three Metrics (Equal Weight)",
+        weights: &[("group-1", 50.0), ("group-2", 50.0)],
+        metrics: &[
+            ("test-metric-pass", "group-1", Label::Pass, false),
+            ("test-metric-fail-1", "group-1", Label::High, false),
+            ("test-metric-fail-2", "group-2", Label::High, false),
+        ],
+        score: 25.0,
+        group_scores: None,
+    },
+    ScorerCase {
+        test: "Weighted Sum Group Scorer: Two Groups, Three Metrics (Equal Weight), one NoData",
+        weights: &[("group-1", 50.0), ("group-2", 50.0)],
+        metrics: &[
+            ("test-metric-pass", "group-1", Label::Pass, false),
+            ("test-metric-nodata", "group-1", Label::Nodata, false),
+            ("test-metric-fail", "group-2", Label::High, false),
+        ],
+        score: 50.0,
+        group_scores: None,
+    },
+    ScorerCase {
+        test: "Weighted Sum Group Scorer: Two Metrics, one good (normal), one fail (critical)",
+        weights: &[],
+        metrics: &[
+            ("test-metric-pass", "test-group", Label::Pass, false),
+            ("test-metric-high", "test-group", Label::High, true),
+        ],
+        score: 0.0,
+        group_scores: None,
+    },
+    ScorerCase {
+        test: "Weighted Sum Group Scorer: Two Metrics, one low (normal), one good (critical)",
+        weights: &[],
+        metrics: &[
+            ("test-metric-low", "test-group", Label::Low, false),
+            ("test-metric-pass2", "test-group", Label::Pass, true),
+        ],
+        score: 50.0,
+        group_scores: None,
+    },
+    ScorerCase {
+        test: "Weighted Sum Group Scorer: Two Metrics, one good (normal), one nodata (critical)",
+        weights: &[],
+        metrics: &[
+            ("test-metric-pass", "test-group", Label::Pass, false),
+            ("test-metric-nodata", "test-group", Label::Nodata, true),
+        ],
+        score: 0.0,
+        group_scores: None,
+    },
+    ScorerCase {
+        test: "Weighted Sum Group Scorer: Two Groups (Unequal Weight), Four Metrics",
+        weights: &[("group1", 15.0), ("group2", 85.0)],
+        metrics: &[
+            ("test-metric-high", "group1", Label::High, false),
+            ("test-metric-low", "group1", Label::Low, false),
+            ("test-metric-pass", "group1", Label::Pass, false),
+            ("test-metric-pass2", "group2", Label::High, false),
+        ],
+        score: 5.0,
+        group_scores: None,
+    },
+];
+
+/// Every `ScorerSuite` test (the cases above, each named as upstream) through a model
+/// with `rules: kayenta`: the suite's summary score, and its group scores where it
+/// asserts them.
 #[test]
 fn scorer_suite_through_kayenta_models() {
-    use Label::*;
-    // ScorerSuite, "Weighted Sum Group Scorer: Single Metric Pass"
-    let j = scored(&[], &[("test-metric-pass", "test-group", Pass, false)]);
-    assert_eq!(j.score, 100.0);
-    // ScorerSuite, "Weighted Sum Group Scorer: Single Metric Fail"
-    let j = scored(&[], &[("test-metric-high", "test-group", High, false)]);
-    assert_eq!(j.score, 0.0);
-    // ScorerSuite, "Weighted Sum Group Scorer: Single group Nodata"
-    let j = scored(
-        &[],
-        &[("test-metric-nodata", "test-group-nodata", Nodata, false)],
-    );
-    assert_eq!(j.groups.len(), 1);
-    assert_eq!(j.groups[0].score, 0.0);
-    assert_eq!(j.score, 0.0);
-    // ScorerSuite, "Weighted Sum Group Scorer: Two Groups, one Pass, one Nodata"
-    let j = scored(
-        &[],
-        &[
-            ("test-metric-pass1a", "test-group-pass", Pass, false),
-            ("test-metric-pass1b", "test-group-pass", Pass, false),
-            ("test-metric-nodata", "test-group-nodata", Nodata, false),
-        ],
-    );
-    let mut group_scores: Vec<f64> = j.groups.iter().map(|g| g.score).collect();
-    group_scores.sort_by(f64::total_cmp);
-    assert_eq!(group_scores, vec![0.0, 100.0]);
-    assert_eq!(j.score, 100.0);
-    // ScorerSuite, "Weighted Sum Group Scorer: One Group, Two Metrics"
-    let j = scored(
-        &[],
-        &[
-            ("test-metric-pass", "test-group", Pass, false),
-            ("test-metric-high", "test-group", High, false),
-        ],
-    );
-    assert_eq!(j.score, 50.0);
-    // ScorerSuite, "Weighted Sum Group Scorer: One Group, Three Metrics"
-    let j = scored(
-        &[],
-        &[
-            ("test-metric-pass", "test-group", Pass, false),
-            ("test-metric-high", "test-group", High, false),
-            ("test-metric-low", "test-group", Low, false),
-        ],
-    );
-    assert_eq!(j.score, 33.33);
-    // ScorerSuite, "Weighted Sum Group Scorer: Two Groups, Three Metrics"
-    let j = scored(
-        &[("group-1", 75.0), ("group-2", 25.0)],
-        &[
-            ("test-metric-pass-1", "group-1", Pass, false),
-            ("test-metric-pass-2", "group-1", Pass, false),
-            ("test-metric-fail", "group-2", High, false),
-        ],
-    );
-    assert_eq!(j.score, 75.0);
-    // ScorerSuite, "Weighted Sum Group Scorer: Two Groups, Three Metrics (Equal Weight)"
-    let j = scored(
-        &[("group-1", 50.0), ("group-2", 50.0)],
-        &[
-            ("test-metric-pass", "group-1", Pass, false),
-            ("test-metric-fail-1", "group-1", High, false),
-            ("test-metric-fail-2", "group-2", High, false),
-        ],
-    );
-    assert_eq!(j.score, 25.0);
-    // ScorerSuite, "Weighted Sum Group Scorer: Two Groups, Three Metrics (Equal Weight), one NoData"
-    let j = scored(
-        &[("group-1", 50.0), ("group-2", 50.0)],
-        &[
-            ("test-metric-pass", "group-1", Pass, false),
-            ("test-metric-nodata", "group-1", Nodata, false),
-            ("test-metric-fail", "group-2", High, false),
-        ],
-    );
-    assert_eq!(j.score, 50.0);
-    // ScorerSuite, "Weighted Sum Group Scorer: Two Metrics, one good (normal), one fail (critical)"
-    let j = scored(
-        &[],
-        &[
-            ("test-metric-pass", "test-group", Pass, false),
-            ("test-metric-high", "test-group", High, true),
-        ],
-    );
-    assert_eq!(j.score, 0.0);
-    // ScorerSuite, "Weighted Sum Group Scorer: Two Metrics, one low (normal), one good (critical)"
-    let j = scored(
-        &[],
-        &[
-            ("test-metric-low", "test-group", Low, false),
-            ("test-metric-pass2", "test-group", Pass, true),
-        ],
-    );
-    assert_eq!(j.score, 50.0);
-    // ScorerSuite, "Weighted Sum Group Scorer: Two Metrics, one good (normal), one nodata (critical)"
-    let j = scored(
-        &[],
-        &[
-            ("test-metric-pass", "test-group", Pass, false),
-            ("test-metric-nodata", "test-group", Nodata, true),
-        ],
-    );
-    assert_eq!(j.score, 0.0);
-    // ScorerSuite, "Weighted Sum Group Scorer: Two Groups (Unequal Weight), Four Metrics"
-    let j = scored(
-        &[("group1", 15.0), ("group2", 85.0)],
-        &[
-            ("test-metric-high", "group1", High, false),
-            ("test-metric-low", "group1", Low, false),
-            ("test-metric-pass", "group1", Pass, false),
-            ("test-metric-pass2", "group2", High, false),
-        ],
-    );
-    assert_eq!(j.score, 5.0);
+    for case in SCORER_SUITE {
+        let j = scored(case.weights, case.metrics);
+        assert_eq!(j.score, case.score, "{}: {:?}", case.test, j.reasons);
+        if let Some(want) = case.group_scores {
+            let mut got: Vec<f64> = j.groups.iter().map(|g| g.score).collect();
+            got.sort_by(f64::total_cmp);
+            assert_eq!(got, want, "{}", case.test);
+        }
+    }
 }
 
 /// Kayenta's score rules that Augury's own rules change, each checked under
