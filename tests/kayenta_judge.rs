@@ -736,6 +736,11 @@ fn model_validation_refuses_what_kayenta_cannot_judge() {
     let mut augury = json!({"name": "k", "metrics": [crossed]});
     augury["rules"] = json!("augury");
     assert!(Model::from_json(augury, "k.yaml").is_err());
+    // What says Kayenta's own settings in Augury's terms is accepted: a side without
+    // values is no data (`min_samples: 1`), the interval at 98% (`alpha: 0.02` two-sided).
+    let kayenta_terms =
+        json!({"name": "m", "direction": "either", "alpha": 0.02, "min_samples": 1});
+    assert!(refused(kayenta_terms, none.clone()).is_empty());
     // The same metrics are fine under Augury's rules.
     let plain =
         json!({"name": "k", "metrics": [{"name": "m", "test": "sequential", "min_samples": 5}]});

@@ -879,16 +879,21 @@ impl Model {
                     ),
                 );
             }
-            if m.alpha != default_alpha() {
+            // Kayenta's interval is at 98%, two-sided: an alpha may only say so (0.01
+            // for one direction, 0.02 for `either`, in Augury's terms) or be left out.
+            if m.alpha != default_alpha() && (m.conf_level() - 0.98).abs() > 1e-12 {
                 at.add(
                     "alpha",
-                    "not used under `rules: kayenta`: Kayenta's interval is always at 98% with a 0.25 tolerance; leave `alpha` out",
+                    format!(
+                        "{} is not used under `rules: kayenta`: Kayenta's interval is always at 98% with a 0.25 tolerance; leave `alpha` out (or give 0.01, 0.02 with `direction: either`)",
+                        m.alpha
+                    ),
                 );
             }
-            if m.min_samples.is_some() {
+            if m.min_samples.is_some_and(|n| n != 1) {
                 at.add(
                     "min_samples",
-                    "not used under `rules: kayenta`: Kayenta judges any number of values and has no data only when a side is empty; leave `min_samples` out",
+                    "not used under `rules: kayenta`: Kayenta has no data only when a side has no values (`min_samples: 1`); leave `min_samples` out",
                 );
             }
             match &m.source {
