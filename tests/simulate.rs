@@ -29,14 +29,11 @@ fn kayenta_interval_matches_r() {
         let c = Weighted::from_values(&numbers(&case["canary"]));
         let b = Weighted::from_values(&numbers(&case["baseline"]));
         let (lo, est, hi) = kayenta_interval(&c, &b).unwrap();
-        let scale = numbers(&case["canary"])
-            .iter()
-            .chain(&numbers(&case["baseline"]))
-            .fold(0.0f64, |m, v| m.max(v.abs()));
+        // R ran with `tol.root = 1e-10`; Kayenta's root finder stops at 1e-4.
         for (got, key) in [(lo, "lower"), (est, "estimate"), (hi, "upper")] {
             let want = case[key].as_f64().unwrap();
             assert!(
-                (got - want).abs() <= 1e-6 * scale,
+                (got - want).abs() <= 1e-4,
                 "{}: {key} {got} vs {want}",
                 case["name"]
             );

@@ -89,12 +89,9 @@ fn apply_sequential(
     result
 }
 
-fn fixed(
-    metric: &Metric,
-    data: Option<&MetricData>,
-    options: &JudgeOptions,
-) -> Result<MetricResult, JudgeError> {
-    let mut result = MetricResult {
+/// A metric's result before anything is known: `nodata`, no numbers.
+pub(super) fn blank(metric: &Metric) -> MetricResult {
+    MetricResult {
         name: metric.name.clone(),
         group: metric.group().to_string(),
         kind: metric.kind,
@@ -116,7 +113,15 @@ fn fixed(
         burn: None,
         effect_gate: None,
         sequential: None,
-    };
+    }
+}
+
+fn fixed(
+    metric: &Metric,
+    data: Option<&MetricData>,
+    options: &JudgeOptions,
+) -> Result<MetricResult, JudgeError> {
+    let mut result = blank(metric);
     let Some(data) = data else {
         return Ok(nodata(metric, result, "no data for either version".into()));
     };
@@ -181,7 +186,7 @@ fn fixed(
 }
 
 /// Applies the model's NaN strategy; returns the values and how many NaN there were.
-fn clean(
+pub(super) fn clean(
     metric: &Metric,
     values: &[f64],
     side: &'static str,

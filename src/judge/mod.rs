@@ -2,11 +2,13 @@
 //!
 //! Invariant: pure and deterministic. No I/O, no clock, no randomness, no threads whose
 //! scheduling could change a number. Constant or identical samples are decided by rule,
-//! never by added noise, so the same input gives the same verdict, bit for bit.
+//! never by random noise (`rules: kayenta` puts Kayenta's noise at fixed quantiles, see
+//! [`kayenta`]), so the same input gives the same verdict, bit for bit.
 //! `augury judge`, `POST /api/v1/judge` and the analysis runner all call [`judge`].
 
 mod classify;
 pub mod data;
+pub mod kayenta;
 mod score;
 mod sequential;
 mod summary;
@@ -16,7 +18,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::{Direction, EffectMeasure, Metric, MetricKind, Model, TestKind, Thresholds};
+use crate::model::{
+    Direction, EffectMeasure, Metric, MetricKind, Model, Rules, TestKind, Thresholds,
+};
 use crate::stats::{
     Alternative, Method, StatsError, effect::EffectSizes, hodges_lehmann::ShiftEstimate,
     mannwhitney::MannWhitney, proportions::ProportionTest,
@@ -378,15 +382,21 @@ pub fn screen(model: &Model, data: &BTreeMap<String, MetricData>) -> Vec<JudgeEr
             refused.push(unknown_metric(model, name));
             continue;
         };
-        let fits = matches!(
-            (metric.kind, d),
-            (
-                MetricKind::Distribution,
-                MetricData::Samples { .. } | MetricData::Histograms { .. }
-            ) | (MetricKind::ErrorRatio, MetricData::Counts { .. })
-        );
+        let fits = match model.rules {
+            Rules::Kayenta => matches!(d, MetricData::Samples { .. }),
+            Rules::Augury => matches!(
+                (metric.kind, d),
+                (
+                    MetricKind::Distribution,
+                    MetricData::Samples { .. } | MetricData::Histograms { .. }
+                ) | (MetricKind::ErrorRatio, MetricData::Counts { .. })
+            ),
+        };
         if !fits {
-            refused.push(JudgeError::wrong_shape(metric, d));
+            refused.push(match model.rules {
+                Rules::Kayenta => kayenta::wrong_shape(metric, d),
+                Rules::Augury => JudgeError::wrong_shape(metric, d),
+            });
             continue;
         }
         if metric.nan == crate::model::NanStrategy::Fail
@@ -426,6 +436,19 @@ fn judge_state(
     stop: &AtomicBool,
 ) -> Result<Option<Judgment>, JudgeError> {
     let mut metrics = Vec::with_capacity(model.metrics.len());
+    if model.rules == Rules::Kayenta {
+        for metric in &model.metrics {
+            if stop.load(Ordering::Relaxed) {
+                return Ok(None);
+            }
+            metrics.push(kayenta::classify_metric(
+                metric,
+                cumulative.get(&metric.name),
+                options,
+            )?);
+        }
+        return Ok(Some(kayenta::score(model, metrics)));
+    }
     for metric in &model.metrics {
         if stop.load(Ordering::Relaxed) {
             return Ok(None);

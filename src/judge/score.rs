@@ -35,17 +35,7 @@ pub(super) fn score(model: &Model, metrics: Vec<MetricResult>) -> Judgment {
 /// with its weight normalised over those groups. One pass over the metrics: the cost is
 /// linear in their number, however many groups they form.
 fn group_scores(model: &Model, metrics: &[MetricResult]) -> Vec<GroupScore> {
-    let mut names: Vec<String> = Vec::new();
-    let mut counts: Vec<Counts> = Vec::new();
-    let mut at: HashMap<&str, usize> = HashMap::new();
-    for m in metrics {
-        let i = *at.entry(m.group.as_str()).or_insert_with(|| {
-            names.push(m.group.clone());
-            counts.push(Counts::default());
-            names.len() - 1
-        });
-        counts[i].add(m);
-    }
+    let (names, counts) = count_groups(metrics);
     let raw = raw_weights(model, &names);
     let total: f64 = raw.iter().sum();
     names
@@ -61,6 +51,23 @@ fn group_scores(model: &Model, metrics: &[MetricResult]) -> Vec<GroupScore> {
             group_score(name, weight, c)
         })
         .collect()
+}
+
+/// The groups present, in the order their first metric appears, with their metrics
+/// counted by classification. One pass: linear in the number of metrics.
+pub(super) fn count_groups(metrics: &[MetricResult]) -> (Vec<String>, Vec<Counts>) {
+    let mut names: Vec<String> = Vec::new();
+    let mut counts: Vec<Counts> = Vec::new();
+    let mut at: HashMap<&str, usize> = HashMap::new();
+    for m in metrics {
+        let i = *at.entry(m.group.as_str()).or_insert_with(|| {
+            names.push(m.group.clone());
+            counts.push(Counts::default());
+            names.len() - 1
+        });
+        counts[i].add(m);
+    }
+    (names, counts)
 }
 
 /// Each group's weight as the model gives it; groups without one share what the explicit
@@ -87,13 +94,14 @@ fn raw_weights(model: &Model, names: &[String]) -> Vec<f64> {
 
 /// One group's metrics, counted by classification.
 #[derive(Default)]
-struct Counts {
-    pass: usize,
-    high: usize,
-    low: usize,
-    nodata: usize,
-    error: usize,
-    nodata_fail: usize,
+pub(super) struct Counts {
+    pub(super) pass: usize,
+    pub(super) high: usize,
+    pub(super) low: usize,
+    pub(super) nodata: usize,
+    pub(super) error: usize,
+    /// Metrics without data that count as failed (`must_have_data`).
+    pub(super) nodata_fail: usize,
 }
 
 impl Counts {
@@ -112,7 +120,7 @@ impl Counts {
 }
 
 /// One group's score from its counts.
-fn group_score(name: &str, weight: f64, c: &Counts) -> GroupScore {
+pub(super) fn group_score(name: &str, weight: f64, c: &Counts) -> GroupScore {
     let denominator = c.pass + c.high + c.low + c.nodata_fail;
     GroupScore {
         name: name.to_string(),
@@ -141,15 +149,7 @@ fn overall(groups: &[GroupScore]) -> f64 {
 /// The verdict, the score it stands on (0 when a critical metric fails the canary) and
 /// the reasons that decided it.
 fn decide(t: &Thresholds, metrics: &[MetricResult], score: f64) -> (Verdict, f64, Vec<String>) {
-    let names = |pick: &dyn Fn(&MetricResult) -> bool| -> Vec<&str> {
-        metrics
-            .iter()
-            .filter(|m| pick(m))
-            .map(|m| m.name.as_str())
-            .collect()
-    };
-    let regressed = names(&|m| m.critical_failure);
-    let dead = names(&|m| m.critical_nodata());
+    let (regressed, dead) = critical_names(metrics);
     if !regressed.is_empty() || !dead.is_empty() {
         return (Verdict::Fail, 0.0, critical_reasons(&regressed, &dead));
     }
@@ -167,7 +167,31 @@ fn decide(t: &Thresholds, metrics: &[MetricResult], score: f64) -> (Verdict, f64
                 metrics.len()
             ),
         )
-    } else if score >= t.pass {
+    } else {
+        by_thresholds(t, score)
+    };
+    (verdict, score, vec![reason])
+}
+
+/// The critical metrics that fail the canary: those that regressed past their critical
+/// effect, and those without data.
+pub(super) fn critical_names(metrics: &[MetricResult]) -> (Vec<&str>, Vec<&str>) {
+    let names = |pick: &dyn Fn(&MetricResult) -> bool| -> Vec<&str> {
+        metrics
+            .iter()
+            .filter(|m| pick(m))
+            .map(|m| m.name.as_str())
+            .collect()
+    };
+    (
+        names(&|m| m.critical_failure),
+        names(&|m| m.critical_nodata()),
+    )
+}
+
+/// Pass, marginal or fail by the score alone, and the sentence that says so.
+pub(super) fn by_thresholds(t: &Thresholds, score: f64) -> (Verdict, String) {
+    if score >= t.pass {
         (
             Verdict::Pass,
             format!("score {} >= pass threshold {}", fmt_num(score), t.pass),
@@ -191,12 +215,11 @@ fn decide(t: &Thresholds, metrics: &[MetricResult], score: f64) -> (Verdict, f64
                 t.marginal
             ),
         )
-    };
-    (verdict, score, vec![reason])
+    }
 }
 
 /// Why critical metrics failed the canary: those that regressed, then those without data.
-fn critical_reasons(regressed: &[&str], dead: &[&str]) -> Vec<String> {
+pub(super) fn critical_reasons(regressed: &[&str], dead: &[&str]) -> Vec<String> {
     let plural = |n: &[&str]| if n.len() > 1 { "s" } else { "" };
     let mut reasons = Vec::new();
     if !regressed.is_empty() {
@@ -218,7 +241,7 @@ fn critical_reasons(regressed: &[&str], dead: &[&str]) -> Vec<String> {
 
 /// The reason of every metric that did not simply pass: regressions first, then errors,
 /// then missing data.
-fn unpassed_reasons(metrics: &[MetricResult]) -> impl Iterator<Item = String> + '_ {
+pub(super) fn unpassed_reasons(metrics: &[MetricResult]) -> impl Iterator<Item = String> + '_ {
     [
         Classification::High,
         Classification::Low,

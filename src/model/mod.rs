@@ -605,7 +605,7 @@ impl Metric {
     }
 
     /// The effect measure against the kind, and the gates' values and order.
-    fn check_effect(&self, at: &mut Scoped<'_, '_>) {
+    fn check_effect(&self, at: &mut Scoped<'_, '_>, rules: Rules) {
         let e = &self.effect;
         match (self.kind, self.measure()) {
             (MetricKind::ErrorRatio, EffectMeasure::Ratio) => {}
@@ -638,6 +638,11 @@ impl Metric {
                     );
                 }
             }
+        }
+        // Under Kayenta's rules a critical threshold only applies to a metric already
+        // High or Low, so any order means something (Kayenta does not check it).
+        if rules == Rules::Kayenta {
+            return;
         }
         if e.critical_increase() < e.allowed_increase() {
             at.add(
@@ -764,6 +769,7 @@ impl Model {
             });
         }
         self.check_thresholds(&mut found);
+        self.check_rules(&mut found);
         self.check_early_pass(&mut found);
         self.check_groups(&mut found);
         let mut seen = std::collections::BTreeSet::new();
@@ -775,7 +781,7 @@ impl Model {
                 at.add("name", format!("`{}` is defined twice", m.name));
             }
             m.check_test(&mut at);
-            m.check_effect(&mut at);
+            m.check_effect(&mut at, self.rules);
             if let Some(Source::Otlp(o)) = &m.source
                 && let SpanKind::Unknown(text) = &o.span_kind
             {
@@ -832,6 +838,75 @@ impl Model {
                 "thresholds.marginal",
                 format!("{} is above pass ({})", t.marginal, t.pass),
             );
+        }
+    }
+
+    /// What `rules: kayenta` cannot judge as Kayenta does: each refused with its field.
+    /// Kayenta's judge compares two series of samples by its interval rule at a fixed
+    /// 98%, with a mean-ratio or CLES effect, and judges a window once.
+    fn check_rules(&self, found: &mut Problems<'_>) {
+        if self.rules != Rules::Kayenta {
+            return;
+        }
+        if self.early_pass.is_some() {
+            found.add(
+                "early_pass",
+                "not with `rules: kayenta`: Kayenta judges a window once and has no early pass",
+            );
+        }
+        for (i, m) in self.metrics.iter().enumerate() {
+            let mut at = found.at(format!("metrics[{i}]."));
+            if m.kind == MetricKind::ErrorRatio {
+                at.add(
+                    "kind",
+                    "`error-ratio` is not judged under `rules: kayenta`: Kayenta compares series of samples; write the error ratio as a `distribution` whose samples are the ratio per step (a PromQL series)",
+                );
+            }
+            if m.test == Some(TestKind::Sequential) {
+                at.add(
+                    "test",
+                    "`sequential` is not Kayenta's test; under `rules: kayenta` leave `test` out (Kayenta's Mann-Whitney interval rule)",
+                );
+            }
+            if let Some(measure @ (EffectMeasure::MedianRatio | EffectMeasure::ShiftRatio)) =
+                m.effect.measure
+            {
+                at.add(
+                    "effect.measure",
+                    format!(
+                        "`{}` is not one of Kayenta's effect sizes; under `rules: kayenta` use `mean-ratio` (the default) or `cles`",
+                        measure.name()
+                    ),
+                );
+            }
+            // Kayenta's interval is at 98%, two-sided: an alpha may only say so (0.01
+            // for one direction, 0.02 for `either`, in Augury's terms) or be left out.
+            if m.alpha != default_alpha() && (m.conf_level() - 0.98).abs() > 1e-12 {
+                at.add(
+                    "alpha",
+                    format!(
+                        "{} is not used under `rules: kayenta`: Kayenta's interval is always at 98% with a 0.25 tolerance; leave `alpha` out (or give 0.01, 0.02 with `direction: either`)",
+                        m.alpha
+                    ),
+                );
+            }
+            if m.min_samples.is_some_and(|n| n != 1) {
+                at.add(
+                    "min_samples",
+                    "not used under `rules: kayenta`: Kayenta has no data only when a side has no values (`min_samples: 1`); leave `min_samples` out",
+                );
+            }
+            match &m.source {
+                Some(Source::Otlp(_)) => at.add(
+                    "source.otlp",
+                    "OTLP data is histograms; `rules: kayenta` judges series of samples: use a `prometheus` source",
+                ),
+                Some(Source::Scrape(_)) => at.add(
+                    "source.scrape",
+                    "scraped data is histograms or counts; `rules: kayenta` judges series of samples: use a `prometheus` source",
+                ),
+                _ => {}
+            }
         }
     }
 

@@ -21,6 +21,10 @@
 
 use serde::{Deserialize, Serialize};
 
+use std::convert::Infallible;
+
+use crate::judge::kayenta::{self, Classifier, Config, Label, Measure, Sides};
+use crate::model::{Direction, NanStrategy};
 use crate::stats::histogram::mann_whitney_histograms;
 use crate::stats::proportions::{Counts, compare_proportions};
 use crate::stats::{Alternative, LogHistogram, Method as TestMethod, normal};
@@ -96,10 +100,6 @@ pub fn fixed_horizon(
     .is_ok_and(|t| t.p_value <= alpha);
     (latency, errors)
 }
-
-/// Kayenta's confidence level and tolerance (both fixed in its classifier).
-const KAYENTA_CONFIDENCE: f64 = 0.98;
-const KAYENTA_TOLERANCE: f64 = 0.25;
 
 /// A sample as distinct ascending values with their multiplicities.
 #[derive(Clone, Debug, Default)]
@@ -182,14 +182,7 @@ fn kayenta_z(canary: &Weighted, baseline: &Weighted, d: f64, base_ties: f64) -> 
         }
     }
     let dz = u - n * m / 2.0;
-    // R's sign(0) is 0 (Rust's signum(0.0) is 1).
-    let correction = if dz > 0.0 {
-        0.5
-    } else if dz < 0.0 {
-        -0.5
-    } else {
-        0.0
-    };
+    let correction = kayenta::continuity_correction(dz);
     let total = n + m;
     let sigma = (n * m / 12.0 * ((total + 1.0) - ties / (total * (total - 1.0)))).sqrt();
     if sigma == 0.0 {
@@ -198,44 +191,47 @@ fn kayenta_z(canary: &Weighted, baseline: &Weighted, d: f64, base_ties: f64) -> 
     (dz - correction) / sigma
 }
 
-/// The shift `d` (canary - baseline) where `z(d)` falls through `level`, by bisection over
-/// the range R's root finder searches. `z` is a step function: where it sits exactly on
-/// `level` over a whole range, the first point found inside is returned, as a root finder
-/// does (R reports 22.5 for Kayenta's own test case, inside the range [19, 26]).
+/// Kayenta's `findRoot`: the shift `d` (canary - baseline) where `z(d)` falls through
+/// `level`, clamped to the range of the pairwise differences, else found by Kayenta's
+/// root finder ([`kayenta::brent`], absolute tolerance 1e-4), as the judge's
+/// [`kayenta::interval`] finds it on samples.
 fn root(canary: &Weighted, baseline: &Weighted, z: &dyn Fn(f64) -> f64, level: f64) -> f64 {
-    let mut lo = canary.values[0] - baseline.values[baseline.values.len() - 1];
-    let mut hi = canary.values[canary.values.len() - 1] - baseline.values[0];
-    let scale = lo.abs().max(hi.abs()).max(f64::MIN_POSITIVE);
-    for _ in 0..60 {
-        if hi - lo <= 1e-9 * scale {
-            break;
-        }
-        let mid = 0.5 * (lo + hi);
-        let at = z(mid);
-        if at == level {
-            return mid;
-        }
-        if at > level {
-            lo = mid;
-        } else {
-            hi = mid;
-        }
+    let (lo, hi) = range(canary, baseline);
+    let f = |d: f64| z(d) - level;
+    let (f_lo, f_hi) = (f(lo), f(hi));
+    if f_lo <= 0.0 {
+        lo
+    } else if f_hi >= 0.0 {
+        hi
+    } else {
+        kayenta::brent(lo, hi, f_lo, f_hi, |d| Ok::<_, Infallible>(f(d))).unwrap_or(lo)
     }
-    0.5 * (lo + hi)
+}
+
+/// The range of the pairwise differences canary - baseline.
+fn range(canary: &Weighted, baseline: &Weighted) -> (f64, f64) {
+    (
+        canary.values[0] - baseline.values[baseline.values.len() - 1],
+        canary.values[canary.values.len() - 1] - baseline.values[0],
+    )
 }
 
 /// Kayenta's interval and estimate of the shift (canary - baseline) at 98%: `(lower,
-/// estimate, upper)`; `None` when a sample is empty. Used to check the model against R.
+/// estimate, upper)`; `None` when a sample is empty. The estimate is the root at 0,
+/// found without clamping, as Kayenta's is.
 pub fn kayenta_interval(canary: &Weighted, baseline: &Weighted) -> Option<(f64, f64, f64)> {
     if canary.values.is_empty() || baseline.values.is_empty() {
         return None;
     }
     let base_ties = baseline.ties();
     let z = |d: f64| kayenta_z(canary, baseline, d, base_ties);
-    let critical = normal::isf((1.0 - KAYENTA_CONFIDENCE) / 2.0);
+    let critical = normal::isf((1.0 - kayenta::CONFIDENCE) / 2.0);
+    let (lo, hi) = range(canary, baseline);
+    let estimate =
+        kayenta::brent(lo, hi, z(lo), z(hi), |d| Ok::<_, Infallible>(z(d))).unwrap_or(lo);
     Some((
         root(canary, baseline, &z, critical),
-        root(canary, baseline, &z, 0.0),
+        estimate,
         root(canary, baseline, &z, -critical),
     ))
 }
@@ -251,8 +247,41 @@ pub enum KayentaClass {
     Nodata,
 }
 
-/// Kayenta's classification of one metric (`MannWhitneyClassifier.classify`, direction
-/// `increase`, effect measure `meanRatio` with the default allowed increase 1).
+/// The classifier `NetflixACAJudge` builds for a metric with direction `increase` and
+/// the default effect (mean ratio, allowed increase 1): the judge's own.
+fn classifier() -> (Classifier, Config) {
+    (
+        Classifier::new(kayenta::TOLERANCE, kayenta::CONFIDENCE, Measure::MeanRatio),
+        Config {
+            direction: Direction::Increase,
+            nan: NanStrategy::Remove,
+            critical: false,
+            must_have_data: false,
+        },
+    )
+}
+
+fn class(label: Label) -> KayentaClass {
+    match label {
+        Label::High => KayentaClass::High,
+        Label::Nodata | Label::NodataFailMetric => KayentaClass::Nodata,
+        _ => KayentaClass::Pass,
+    }
+}
+
+/// Kayenta's classification of a metric given as samples (the error-ratio series): the
+/// judge's classifier for `rules: kayenta`, as it is.
+pub fn kayenta_classify_samples(canary: &[f64], baseline: &[f64]) -> KayentaClass {
+    let (k, config) = classifier();
+    class(k.classify(Sides { canary, baseline }, config).label)
+}
+
+/// Kayenta's classification of a metric given as weighted values (the latency
+/// histograms): the judge's rules (`kayenta::Classifier::compare`) on the interval
+/// computed here over the histograms' buckets. This fast path stays because the
+/// simulation judges every request's latency: expanding the buckets into one sample per
+/// request at every look of every simulated canary would cost time and memory in
+/// proportion to the requests, where the buckets cost a few hundred values.
 pub fn kayenta_classify(canary: &Weighted, baseline: &Weighted) -> KayentaClass {
     if canary.values.is_empty() || baseline.values.is_empty() {
         return KayentaClass::Nodata;
@@ -266,25 +295,19 @@ pub fn kayenta_classify(canary: &Weighted, baseline: &Weighted) -> KayentaClass 
     {
         return KayentaClass::Pass;
     }
-    let base_ties = baseline.ties();
-    let z = |d: f64| kayenta_z(canary, baseline, d, base_ties);
-    let estimate = root(canary, baseline, &z, 0.0);
-    if estimate <= 0.0 {
-        return KayentaClass::Pass;
-    }
-    // The interval's lower end exceeds t iff z(t) is still above the critical value.
-    let critical = normal::isf((1.0 - KAYENTA_CONFIDENCE) / 2.0);
-    let significant = z(KAYENTA_TOLERANCE * estimate) > critical;
+    let Some((lower, estimate, upper)) = kayenta_interval(canary, baseline) else {
+        return KayentaClass::Nodata;
+    };
     // Kayenta's mean ratio is NaN when either mean is 0, and its classifier skips the
-    // effect-size check when the effect size is NaN ("If the effect size cannot be
-    // computed, the effect size comparison is ignored").
+    // effect-size check when the effect size is NaN.
     let (canary_mean, base_mean) = (canary.mean(), baseline.mean());
-    let mean_ratio_ok = canary_mean == 0.0 || base_mean == 0.0 || canary_mean / base_mean >= 1.0;
-    if significant && mean_ratio_ok {
-        KayentaClass::High
+    let mean_ratio = if canary_mean == 0.0 || base_mean == 0.0 {
+        f64::NAN
     } else {
-        KayentaClass::Pass
-    }
+        canary_mean / base_mean
+    };
+    let (k, config) = classifier();
+    class(k.compare(lower, estimate, upper, mean_ratio, config.direction))
 }
 
 /// Kayenta's classification of one metric: `true` for High (canary significantly larger).

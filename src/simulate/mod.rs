@@ -22,7 +22,10 @@ use crate::stats::proportions::Counts;
 use crate::stats::sequential::quantiles::LatencyPlan;
 use crate::stats::sequential::{SequentialConfig, SequentialJudge};
 use crate::stats::{LogHistogram, StatsError, normal};
-use methods::{Method, Outcome, Weighted, fixed_horizon, kayenta_classify, kayenta_look_fails};
+use methods::{
+    Method, Outcome, Weighted, fixed_horizon, kayenta_classify, kayenta_classify_samples,
+    kayenta_look_fails,
+};
 use scenarios::{Scenario, Version};
 
 /// Everything a simulation run depends on.
@@ -292,10 +295,7 @@ fn simulate_one(
                     &Weighted::from_histogram(&all_c),
                     &Weighted::from_histogram(&all_b),
                 ),
-                kayenta_classify(
-                    &Weighted::from_values(&series_c),
-                    &Weighted::from_values(&series_b),
-                ),
+                kayenta_classify_samples(&series_c, &series_b),
             );
             out[2].record(look, latency, errors);
         }
