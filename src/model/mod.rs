@@ -66,8 +66,9 @@ pub enum Rules {
     /// Augury's: p-values at the metric's alpha, effect gates, relative weights.
     #[default]
     Augury,
-    /// Kayenta's `NetflixACAJudge`: the tolerance rule on the Hodges-Lehmann interval at
-    /// 98%, its mean-ratio effect, its NaN handling and its scorer.
+    /// Kayenta's `NetflixACAJudge`: the tolerance rule on Kayenta's 98% interval for the
+    /// shift (root-found as Kayenta finds it), its mean-ratio effect, its NaN handling and
+    /// its scorer; samples only.
     Kayenta,
 }
 
