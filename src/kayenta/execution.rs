@@ -228,7 +228,7 @@ fn window(scope: &KayentaScope, field: &str) -> Result<Window, ExecutionError> {
     }
     let step_seconds = match scope.step {
         None => None,
-        Some(s) if s == 0.0 => None,
+        Some(0.0) => None,
         Some(s) if s.is_finite() && s >= 1.0 && s.fract() == 0.0 && s <= 86_400.0 => Some(s as u64),
         Some(s) => {
             return Err(refuse(
