@@ -300,7 +300,6 @@ async fn create_config(
     State(state): State<AppState>,
     JsonBody(config): JsonBody<Value>,
 ) -> Result<Json<Value>, ApiError> {
-    let (name, applications, unmapped) = checked(&config)?;
     let id = match config.get("id").and_then(Value::as_str) {
         Some(id) if !id.is_empty() => id.to_string(),
         _ => uuid::Uuid::now_v7().to_string(),
@@ -313,6 +312,7 @@ async fn create_config(
             ),
         ));
     }
+    let (name, applications, unmapped) = checked(&config)?;
     let now = now_ms();
     let created = config
         .get("createdTimestamp")

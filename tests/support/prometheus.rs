@@ -179,10 +179,41 @@ impl Prometheus {
     /// Starts Prometheus scraping `targets` (job name -> address) every second.
     /// `extra` is appended to the config file (e.g. a `remote_read:` section).
     pub async fn start(targets: &[(&str, SocketAddr)], extra: &str) -> Prometheus {
+        Prometheus::launch(targets, extra, None).await
+    }
+
+    /// Starts Prometheus scraping nothing, holding the samples of `openmetrics` (an
+    /// OpenMetrics text with timestamps, ending `# EOF`), written into its data directory
+    /// as blocks by `promtool tsdb create-blocks-from openmetrics` before it starts: a
+    /// history that lies in the past.
+    pub async fn start_with_history(openmetrics: &str) -> Prometheus {
+        Prometheus::launch(&[], "", Some(openmetrics)).await
+    }
+
+    async fn launch(
+        targets: &[(&str, SocketAddr)],
+        extra: &str,
+        history: Option<&str>,
+    ) -> Prometheus {
         let mut last_log = String::new();
         // The port is free when chosen but could be taken before Prometheus binds it.
         for _ in 0..3 {
             let dir = tempfile::tempdir().unwrap();
+            if let Some(text) = history {
+                let file = dir.path().join("history.om");
+                std::fs::write(&file, text).unwrap();
+                let out = Command::new("promtool")
+                    .args(["tsdb", "create-blocks-from", "openmetrics"])
+                    .arg(&file)
+                    .arg(dir.path().join("data"))
+                    .output()
+                    .expect("`promtool` must be on PATH (Debian's `prometheus` package has it)");
+                assert!(
+                    out.status.success(),
+                    "promtool could not write the history: {}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+            }
             let port = super::free_port();
             let mut config = String::from(
                 "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n  evaluation_interval: 1s\nscrape_configs:\n",

@@ -141,3 +141,85 @@ where
             .transpose()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::store::{KayentaConfig, Store};
+
+    fn config(id: &str, name: &str, updated_ms: i64) -> KayentaConfig {
+        KayentaConfig {
+            id: id.into(),
+            name: name.into(),
+            applications: vec!["checkout".into()],
+            config: serde_json::json!({"name": name, "metrics": []}),
+            created_ms: 1_000,
+            updated_ms,
+        }
+    }
+
+    #[tokio::test]
+    async fn kayenta_configs_are_stored_listed_replaced_and_deleted() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("a.db").display());
+        let store = Store::open(&url).await.unwrap();
+        assert!(
+            store
+                .insert_kayenta_config(&config("b", "zeta", 1_000))
+                .await
+                .unwrap()
+        );
+        assert!(
+            store
+                .insert_kayenta_config(&config("a", "alpha", 1_000))
+                .await
+                .unwrap()
+        );
+        // An id already stored is left as it is.
+        assert!(
+            !store
+                .insert_kayenta_config(&config("a", "other", 5))
+                .await
+                .unwrap()
+        );
+        let names: Vec<String> = store
+            .kayenta_configs()
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|c| c.name)
+            .collect();
+        assert_eq!(names, ["alpha", "zeta"]);
+
+        let mut changed = config("a", "alpha-2", 2_000);
+        changed.created_ms = 9_999;
+        assert!(store.update_kayenta_config(&changed).await.unwrap());
+        let read = store.kayenta_config("a").await.unwrap().unwrap();
+        assert_eq!((read.name.as_str(), read.updated_ms), ("alpha-2", 2_000));
+        assert_eq!(read.created_ms, 1_000, "the creation time is kept");
+        assert_eq!(read.config["name"], "alpha-2");
+        assert!(
+            !store
+                .update_kayenta_config(&config("x", "x", 1))
+                .await
+                .unwrap()
+        );
+
+        assert!(store.delete_kayenta_config("a").await.unwrap());
+        assert!(!store.delete_kayenta_config("a").await.unwrap());
+        assert_eq!(store.kayenta_config("a").await.unwrap(), None);
+
+        assert_eq!(store.kayenta_execution("kayenta/1").await.unwrap(), None);
+        store
+            .put_kayenta_execution("kayenta/1", "{\"application\":\"x\"}")
+            .await
+            .unwrap();
+        assert_eq!(
+            store
+                .kayenta_execution("kayenta/1")
+                .await
+                .unwrap()
+                .as_deref(),
+            Some("{\"application\":\"x\"}")
+        );
+    }
+}
