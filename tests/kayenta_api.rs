@@ -362,28 +362,23 @@ fn metric<'a>(config: &'a str, experiment: &'a str) -> ArgoMetric<'a> {
     }
 }
 
+/// Argo's provider over the window: Successful for the healthy canary, Failed for the
+/// regressed one, with the config named `config`.
+async fn healthy_succeeds_and_regressed_fails(e: &Env, config: &str) {
+    let (start, end) = (go_time(e.start), go_time(e.end));
+    for (canary, expected) in [
+        ("canary-good", Phase::Successful),
+        ("canary-bad", Phase::Failed),
+    ] {
+        let (phase, score) = argo(&e.kayenta, &metric(config, canary), &start, &end).await;
+        assert_eq!(phase, expected, "{canary}: score {score}");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn argo_rollouts_kayenta_provider_gets_augurys_verdicts() {
     let e = env().await;
-    let (start, end) = (go_time(e.start), go_time(e.end));
-
-    let (phase, score) = argo(
-        &e.kayenta,
-        &metric("checkout-latency", "canary-good"),
-        &start,
-        &end,
-    )
-    .await;
-    assert_eq!(phase, Phase::Successful, "healthy canary, score {score}");
-
-    let (phase, score) = argo(
-        &e.kayenta,
-        &metric("checkout-latency", "canary-bad"),
-        &start,
-        &end,
-    )
-    .await;
-    assert_eq!(phase, Phase::Failed, "regressed canary, score {score}");
+    healthy_succeeds_and_regressed_fails(&e, "checkout-latency").await;
 
     // What the status holds beyond what Argo reads, with Kayenta's types.
     let (_, list) = get(&e.kayenta, "/canaryConfig").await;
@@ -788,23 +783,7 @@ async fn a_stored_kayenta_config_is_converted_listed_and_run() {
         .unwrap();
     assert_eq!(r.status().as_u16(), 200);
 
-    let (start, end) = (go_time(e.start), go_time(e.end));
-    let (phase, score) = argo(
-        &e.kayenta,
-        &metric("checkout-kayenta", "canary-good"),
-        &start,
-        &end,
-    )
-    .await;
-    assert_eq!(phase, Phase::Successful, "healthy canary, score {score}");
-    let (phase, score) = argo(
-        &e.kayenta,
-        &metric("checkout-kayenta", "canary-bad"),
-        &start,
-        &end,
-    )
-    .await;
-    assert_eq!(phase, Phase::Failed, "regressed canary, score {score}");
+    healthy_succeeds_and_regressed_fails(&e, "checkout-kayenta").await;
 
     let r = reqwest::Client::new()
         .delete(format!("{}/canaryConfig/{id}", e.kayenta))
