@@ -33,13 +33,12 @@
 
 mod support;
 
-use std::fmt::Write as _;
 use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::{Value, json};
 use support::daemon::Daemon;
-use support::prometheus::Prometheus;
+use support::prometheus::{History, Prometheus};
 
 /// The window the series cover: 30 minutes ending 10 minutes before the test starts
 /// (whole minutes, as a person would write them), in seconds since the epoch.
@@ -59,30 +58,31 @@ fn go_time(secs: i64) -> String {
 
 /// The history: `latency_ms{app, region}` every 15 s over the window (and a little
 /// around it), each instance near its level with a fixed spread.
-fn history(start: i64, end: i64) -> String {
-    let mut text = String::from("# HELP latency_ms Request latency.\n# TYPE latency_ms gauge\n");
+fn history(start: i64, end: i64) -> History {
+    let mut history = History::default();
     let mut seed: u64 = 0x2545_f491_4f6c_dd1d;
     for (app, level) in [
         ("baseline", 100.0),
         ("canary-good", 100.0),
         ("canary-bad", 160.0),
     ] {
+        let mut points = Vec::new();
         let mut t = start - 120;
         while t <= end + 120 {
             seed = seed
                 .wrapping_mul(6_364_136_223_846_793_005)
                 .wrapping_add(1_442_695_040_888_963_407);
             let noise = ((seed >> 33) % 2001) as f64 / 100.0 - 10.0;
-            let _ = writeln!(
-                text,
-                "latency_ms{{app=\"{app}\",region=\"us-east-1\"}} {:.2} {t}",
-                level + noise
-            );
+            points.push((t as f64, level + noise));
             t += 15;
         }
+        history.gauge(
+            "latency_ms",
+            &[("app", app), ("region", "us-east-1")],
+            points,
+        );
     }
-    text.push_str("# EOF\n");
-    text
+    history
 }
 
 /// A query pack and a model reading the gauge with Kayenta's scope names (`scope`,
@@ -156,7 +156,7 @@ struct Env {
 
 async fn env() -> Env {
     let (start, end) = window();
-    let prometheus = Prometheus::start_with_history(&history(start, end)).await;
+    let prometheus = Prometheus::with_history(&history(start, end)).await;
     let dir = tempfile::tempdir().unwrap();
     let (queries, models) = write_models(dir.path());
     let daemon = Daemon::on(&dir.path().join("a.db"))

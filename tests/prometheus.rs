@@ -355,6 +355,7 @@ fn prom(pack: &str, query: &str) -> PrometheusSource {
     PrometheusSource {
         pack: pack.into(),
         query: query.into(),
+        promql: None,
     }
 }
 

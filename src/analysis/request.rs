@@ -71,15 +71,19 @@ pub struct AnalysisRequest {
     /// from Prometheus, which keeps history: OTLP spans and scrapes cannot be had for a
     /// time already gone, and a model that has such metrics is refused naming them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(format = DateTime)]
     pub start: Option<String>,
     /// The window's end, an RFC 3339 time after `start`; when it has passed, the verdict
     /// comes as soon as the queries answer. Given with `start`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(format = DateTime)]
     pub end: Option<String>,
     /// The resolution of the range queries behind `series` and inline `promql` metrics
-    /// (one sample per step), a duration like `1m`; default: the daemon's
-    /// `prometheus.step`.
+    /// (one sample per step), a duration like `1m`, at least 1s; default 30s.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(
+        pattern = r"^[\t-\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*[0-9]"
+    )]
     pub step: Option<String>,
 }
 
@@ -211,8 +215,8 @@ impl AnalysisRequest {
                 if self.step.is_some() {
                     return Err(refuse(
                         "step",
-                        "only with `start` and `end`; an analysis that looks forward takes \
-                         the daemon's `prometheus.step`",
+                        "only with `start` and `end`; an analysis that looks forward queries \
+                         at the daemon's step (30s)",
                     ));
                 }
                 return Ok(None);
@@ -468,6 +472,119 @@ mod tests {
         r["lifetime"] = "6h".into();
         let e = request(r).unwrap_err().to_string();
         assert!(e.contains("21600 intervals"), "{e}");
+    }
+
+    /// A model every metric of which Prometheus answers.
+    fn promql_model() -> serde_json::Value {
+        serde_json::json!({"name": "p", "scope": ["version"], "metrics": [
+            {"name": "latency", "source": {"prometheus": {"promql": "avg(x{v=\"{{ version }}\"})"}}}]})
+    }
+
+    fn window(start: &str, end: &str) -> serde_json::Value {
+        serde_json::json!({"key": "k", "model": promql_model(),
+            "baseline": {"version": "1"}, "canary": {"version": "2"},
+            "start": start, "end": end})
+    }
+
+    #[test]
+    fn a_window_is_judged_in_one_look_unless_an_interval_divides_it() {
+        let v = request(window("2026-12-07T10:00:00Z", "2026-12-07T11:30:00+01:00")).unwrap();
+        // 11:30 at +01:00 is 10:30Z: half an hour, in one look.
+        assert_eq!(v.start_ms, Some(1_796_637_600_000));
+        assert_eq!(v.lifetime, Duration::from_secs(1800));
+        assert_eq!(v.interval, Duration::from_secs(1800));
+        let mut body = window("2026-12-07T10:00:00Z", "2026-12-07T12:00:00Z");
+        body["interval"] = "15m".into();
+        body["step"] = "30s".into();
+        let v = request(body).unwrap();
+        assert_eq!(
+            (v.interval, v.lifetime, v.step),
+            (
+                Duration::from_secs(900),
+                Duration::from_secs(7200),
+                Some(Duration::from_secs(30))
+            )
+        );
+        // Two hours in one look: longer than an OTLP interval may be, and fine here.
+        let v = request(window("2026-12-07T10:00:00Z", "2026-12-07T12:00:00Z")).unwrap();
+        assert_eq!(v.interval, Duration::from_secs(7200));
+        // Without a window nothing changes: the defaults, and no start.
+        let v = request(base()).unwrap();
+        assert_eq!((v.start_ms, v.step), (None, None));
+    }
+
+    #[test]
+    fn window_refusals_name_the_field() {
+        let good = window("2026-12-07T10:00:00Z", "2026-12-07T10:30:00Z");
+        let cases: [(&str, serde_json::Value, &str, &str); 9] = [
+            (
+                "end",
+                serde_json::Value::Null,
+                "end",
+                "`start` needs an `end`",
+            ),
+            (
+                "start",
+                serde_json::Value::Null,
+                "start",
+                "`end` needs a `start`",
+            ),
+            ("start", "10:00".into(), "start", "not an RFC 3339 time"),
+            (
+                "end",
+                "2026-12-07T10:00:00Z".into(),
+                "end",
+                "not at least 1s after",
+            ),
+            ("end", "2027-01-07T10:00:00Z".into(), "end", "maximum 7d"),
+            (
+                "lifetime",
+                "30m".into(),
+                "lifetime",
+                "not with `start` and `end`",
+            ),
+            (
+                "interval",
+                "7m".into(),
+                "interval",
+                "does not divide the window",
+            ),
+            (
+                "interval",
+                "1h".into(),
+                "interval",
+                "shorter than the interval",
+            ),
+            ("step", "500ms".into(), "step", "shorter than 1s"),
+        ];
+        for (field, value, refused, says) in cases {
+            let mut body = good.clone();
+            if value.is_null() {
+                body.as_object_mut().unwrap().remove(field);
+            } else {
+                body[field] = value;
+            }
+            let e = request(body).unwrap_err();
+            assert_eq!(e.field, refused, "{field}: {e}");
+            assert!(e.message.contains(says), "{field}: {e}");
+        }
+        // A step without a window: the daemon's step applies to looking forward.
+        let mut body = base();
+        body["step"] = "30s".into();
+        let e = request(body).unwrap_err();
+        assert_eq!(e.field, "step");
+        // OTLP and scrape metrics cannot look back; each is named.
+        let mut body = good.clone();
+        body["model"] = serde_json::json!("http-red");
+        body["baseline"] = serde_json::json!({"service.name": "a", "service.version": "1"});
+        body["canary"] = serde_json::json!({"service.name": "a", "service.version": "2"});
+        let e = request(body).unwrap_err();
+        assert_eq!(e.field, "start");
+        assert!(
+            e.message
+                .contains("`latency` (OTLP spans), `error-rate` (OTLP spans)"),
+            "{e}"
+        );
     }
 
     #[test]

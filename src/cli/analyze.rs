@@ -38,9 +38,21 @@ pub struct AnalyzeArgs {
     /// How often the analysis judges (default 30s).
     #[arg(long, value_name = "DURATION")]
     pub interval: Option<String>,
-    /// How long it runs before the final verdict (default 10m).
+    /// How long it runs before the final verdict (default 10m). Not with --start/--end.
     #[arg(long, value_name = "DURATION")]
     pub lifetime: Option<String>,
+    /// Judge a window that began in the past, from this RFC 3339 time (e.g. a pipeline's
+    /// deploy time, 2026-12-07T10:00:00Z); needs --end, and a model whose metrics all come
+    /// from Prometheus. Judged in one look unless --interval divides the window.
+    #[arg(long, value_name = "TIME", requires = "end")]
+    pub start: Option<String>,
+    /// The end of the --start window (RFC 3339); once past, the verdict comes as soon as
+    /// Prometheus answers.
+    #[arg(long, value_name = "TIME", requires = "start")]
+    pub end: Option<String>,
+    /// Resolution of the window's range queries, one sample per step (default 30s).
+    #[arg(long, value_name = "DURATION", requires = "start")]
+    pub step: Option<String>,
     /// Notifiers to tell about the verdict (comma-separated names from the daemon's config).
     #[arg(long, value_delimiter = ',', value_name = "NAMES")]
     pub notify: Option<Vec<String>>,
@@ -110,6 +122,9 @@ fn request_body(args: &AnalyzeArgs) -> Result<Value, String> {
     set("model", args.model.clone().map(Value::String));
     set("interval", args.interval.clone().map(Value::String));
     set("lifetime", args.lifetime.clone().map(Value::String));
+    set("start", args.start.clone().map(Value::String));
+    set("end", args.end.clone().map(Value::String));
+    set("step", args.step.clone().map(Value::String));
     set("notify", args.notify.as_ref().map(|n| json!(n)));
     for (side, pairs) in [("baseline", &args.baseline), ("canary", &args.canary)] {
         if pairs.is_empty() {

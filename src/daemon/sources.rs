@@ -297,7 +297,7 @@ impl Sources {
                     .fetch_metric(&metric, &baseline, &canary, &window)
                     .await;
                 if let (Some(m), Some(Source::Prometheus(p))) = (&observe, &metric.source) {
-                    m.prometheus_query(&p.pack, started.elapsed());
+                    m.prometheus_query(p.pack_label(), started.elapsed());
                 }
                 (metric.name, fetched)
             });

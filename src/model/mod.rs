@@ -413,6 +413,26 @@ pub struct PrometheusSource {
     pub promql: Option<String>,
 }
 
+impl PrometheusSource {
+    /// The pack a metric's query counts under in the daemon's metrics: the pack's name, or
+    /// `inline` for a `promql` of the model's own.
+    pub fn pack_label(&self) -> &str {
+        match self.promql {
+            Some(_) => "inline",
+            None => &self.pack,
+        }
+    }
+
+    /// How queries, errors and the daemon's metrics name this source: `pack/query`, or
+    /// `inline` for a `promql` of the model's own.
+    pub fn label(&self) -> String {
+        match self.promql {
+            Some(_) => "inline".into(),
+            None => format!("{}/{}", self.pack, self.query),
+        }
+    }
+}
+
 /// A metric read from `/metrics` endpoints the daemon scrapes at the start and end of
 /// every interval; the increase in between is judged (`src/daemon/scrape.rs`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -764,6 +784,23 @@ impl Model {
                     format!("`{text}` is not a span kind (one of {})", SpanKind::NAMES),
                 );
             }
+            if let Some(Source::Prometheus(p)) = &m.source {
+                let by_pack = !p.pack.is_empty() || !p.query.is_empty();
+                match (&p.promql, by_pack) {
+                    (Some(_), true) => at.add(
+                        "source.prometheus",
+                        "give either `pack` and `query`, or `promql`, not both",
+                    ),
+                    (Some(q), false) if q.trim().is_empty() => {
+                        at.add("source.prometheus.promql", "must not be empty")
+                    }
+                    (None, _) if p.pack.trim().is_empty() || p.query.trim().is_empty() => at.add(
+                        "source.prometheus",
+                        "needs `pack` and `query` (a query of a pack), or `promql`",
+                    ),
+                    _ => {}
+                }
+            }
             if let Some(Source::Scrape(source)) = &m.source {
                 for (field, reason) in scrape::check(source, m.kind, &self.scope) {
                     at.add(&format!("source.scrape.{field}"), reason);
@@ -1067,6 +1104,25 @@ mod tests {
             ]
         );
         assert!(e.problems.iter().all(|p| p.file == "bad.yaml"));
+    }
+
+    #[test]
+    fn a_prometheus_source_is_a_pack_query_or_promql() {
+        let text = "name: m\nmetrics:\n  - name: both\n    source: {prometheus: {pack: p, query: q, promql: 'x'}}\n  - name: half\n    source: {prometheus: {pack: p}}\n  - name: blank\n    source: {prometheus: {promql: ' '}}\n  - name: neither\n    source: {prometheus: {}}\n";
+        let e = Model::from_yaml(text, "m.yaml").unwrap_err();
+        let found: Vec<(&str, &str)> = e
+            .problems
+            .iter()
+            .map(|p| (p.field.as_str(), p.reason.as_str()))
+            .collect();
+        assert_eq!(found.len(), 4, "{e}");
+        assert_eq!(found[0].0, "metrics[0].source.prometheus");
+        assert!(found[0].1.contains("not both"), "{e}");
+        assert_eq!(found[1].0, "metrics[1].source.prometheus");
+        assert_eq!(found[2].0, "metrics[2].source.prometheus.promql");
+        assert_eq!(found[3].0, "metrics[3].source.prometheus");
+        let ok = "name: m\nmetrics:\n  - name: a\n    source: {prometheus: {promql: 'avg(x)'}}\n  - name: b\n    source: {prometheus: {pack: istio, query: latency}}\n";
+        Model::from_yaml(ok, "m.yaml").unwrap();
     }
 
     #[test]

@@ -40,7 +40,12 @@ impl Observer for Metrics {
             if let Some(Source::Prometheus(p)) =
                 index.get(e.metric.as_str()).and_then(|m| m.source.as_ref())
             {
-                self.prometheus_query_error(&p.pack, &p.query);
+                let query = if p.promql.is_some() {
+                    "promql"
+                } else {
+                    &p.query
+                };
+                self.prometheus_query_error(p.pack_label(), query);
             }
         }
     }

@@ -179,40 +179,27 @@ impl Prometheus {
     /// Starts Prometheus scraping `targets` (job name -> address) every second.
     /// `extra` is appended to the config file (e.g. a `remote_read:` section).
     pub async fn start(targets: &[(&str, SocketAddr)], extra: &str) -> Prometheus {
-        Prometheus::launch(targets, extra, None).await
+        Prometheus::start_in(targets, extra, None).await
     }
 
-    /// Starts Prometheus scraping nothing, holding the samples of `openmetrics` (an
-    /// OpenMetrics text with timestamps, ending `# EOF`), written into its data directory
-    /// as blocks by `promtool tsdb create-blocks-from openmetrics` before it starts: a
-    /// history that lies in the past.
-    pub async fn start_with_history(openmetrics: &str) -> Prometheus {
-        Prometheus::launch(&[], "", Some(openmetrics)).await
+    /// Starts Prometheus on a data directory that already holds `history` (written into
+    /// TSDB blocks by the real `promtool tsdb create-blocks-from openmetrics`, the way an
+    /// operator backfills), scraping nothing: series over any window in the past.
+    pub async fn with_history(history: &History) -> Prometheus {
+        Prometheus::start_in(&[], "", Some(history)).await
     }
 
-    async fn launch(
+    async fn start_in(
         targets: &[(&str, SocketAddr)],
         extra: &str,
-        history: Option<&str>,
+        history: Option<&History>,
     ) -> Prometheus {
         let mut last_log = String::new();
         // The port is free when chosen but could be taken before Prometheus binds it.
         for _ in 0..3 {
             let dir = tempfile::tempdir().unwrap();
-            if let Some(text) = history {
-                let file = dir.path().join("history.om");
-                std::fs::write(&file, text).unwrap();
-                let out = Command::new("promtool")
-                    .args(["tsdb", "create-blocks-from", "openmetrics"])
-                    .arg(&file)
-                    .arg(dir.path().join("data"))
-                    .output()
-                    .expect("`promtool` must be on PATH (Debian's `prometheus` package has it)");
-                assert!(
-                    out.status.success(),
-                    "promtool could not write the history: {}",
-                    String::from_utf8_lossy(&out.stderr)
-                );
+            if let Some(history) = history {
+                history.backfill(&dir.path().join("data"));
             }
             let port = super::free_port();
             let mut config = String::from(
@@ -345,6 +332,90 @@ impl Drop for Prometheus {
         // Closing stdin makes the wrapper shell kill Prometheus and wait for it.
         drop(self.child.stdin.take());
         let _ = self.child.wait();
+    }
+}
+
+/// Series with explicit timestamps, for [`Prometheus::with_history`]: OpenMetrics text
+/// that `promtool` turns into blocks.
+#[derive(Clone, Debug, Default)]
+pub struct History {
+    /// family name -> (type, lines `name{labels} value timestamp`).
+    families: BTreeMap<String, (&'static str, Vec<String>)>,
+}
+
+impl History {
+    /// A gauge series with a value at each `(unix_seconds, value)`.
+    pub fn gauge(
+        &mut self,
+        name: &str,
+        labels: &[(&str, &str)],
+        points: impl IntoIterator<Item = (f64, f64)>,
+    ) {
+        self.series(name, "gauge", name, labels, points);
+    }
+
+    /// A counter series (`name` without `_total`) reading `value` at each time.
+    pub fn counter(
+        &mut self,
+        name: &str,
+        labels: &[(&str, &str)],
+        points: impl IntoIterator<Item = (f64, f64)>,
+    ) {
+        self.series(name, "counter", &format!("{name}_total"), labels, points);
+    }
+
+    fn series(
+        &mut self,
+        family: &str,
+        kind: &'static str,
+        name: &str,
+        labels: &[(&str, &str)],
+        points: impl IntoIterator<Item = (f64, f64)>,
+    ) {
+        let set: Vec<String> = labels
+            .iter()
+            .map(|(k, v)| format!("{k}=\"{}\"", v.replace('\\', "\\\\").replace('"', "\\\"")))
+            .collect();
+        let lines = &mut self
+            .families
+            .entry(family.to_string())
+            .or_insert_with(|| (kind, Vec::new()))
+            .1;
+        for (t, v) in points {
+            lines.push(format!("{name}{{{}}} {v} {t:.3}", set.join(",")));
+        }
+    }
+
+    /// The OpenMetrics text.
+    pub fn render(&self) -> String {
+        let mut text = String::new();
+        for (family, (kind, lines)) in &self.families {
+            let _ = writeln!(text, "# TYPE {family} {kind}");
+            for line in lines {
+                let _ = writeln!(text, "{line}");
+            }
+        }
+        text.push_str("# EOF\n");
+        text
+    }
+
+    /// Writes the series into TSDB blocks under `data` with `promtool`.
+    fn backfill(&self, data: &std::path::Path) {
+        std::fs::create_dir_all(data).unwrap();
+        let input = data.with_file_name("history.om");
+        std::fs::write(&input, self.render()).unwrap();
+        let out = Command::new("promtool")
+            .args(["tsdb", "create-blocks-from", "openmetrics"])
+            .arg(&input)
+            .arg(data)
+            .output()
+            .expect("`promtool` must be on PATH (scripts/test installs it with prometheus)");
+        assert!(
+            out.status.success(),
+            "promtool could not backfill the history: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 }
 

@@ -100,11 +100,11 @@ pub enum FetchError {
         known: String,
     },
     #[error(
-        "metric `{metric}`: `{pack}/{query}` is a `{query_kind}` query, which does not feed a `{metric_kind}` metric"
+        "metric `{metric}`: `{query}` is a `{query_kind}` query, which does not feed a `{metric_kind}` metric"
     )]
     KindMismatch {
         metric: String,
-        pack: String,
+        /// `pack/query`, or `inline` for a model's own `promql`.
         query: String,
         query_kind: &'static str,
         metric_kind: &'static str,
@@ -170,7 +170,8 @@ impl QuerySource {
         window: &Window,
     ) -> Result<Fetched, FetchError> {
         let query = self.lookup(source)?;
-        let id = format!("{}/{}", source.pack, source.query);
+        let query = query.as_ref();
+        let id = source.label();
         let vars = variables(scope, window)?;
         match &query.templates {
             Templates::Counts { requests, errors } => {
@@ -231,8 +232,7 @@ impl QuerySource {
         if query.kind.metric_kind() != metric.kind {
             return Err(FetchError::KindMismatch {
                 metric: metric.name.clone(),
-                pack: source.pack.clone(),
-                query: source.query.clone(),
+                query: source.label(),
                 query_kind: query.kind.name(),
                 metric_kind: metric.kind.name(),
             });
@@ -250,7 +250,17 @@ impl QuerySource {
         })
     }
 
-    fn lookup(&self, source: &PrometheusSource) -> Result<&PackQuery, FetchError> {
+    /// The query `source` names in a pack, or its inline `promql` as a query of its own.
+    fn lookup(
+        &self,
+        source: &PrometheusSource,
+    ) -> Result<std::borrow::Cow<'_, PackQuery>, FetchError> {
+        if let Some(promql) = &source.promql {
+            return Ok(std::borrow::Cow::Owned(PackQuery::inline(
+                promql,
+                &source.label(),
+            )?));
+        }
         let pack = self
             .packs
             .get(&source.pack)
@@ -259,6 +269,7 @@ impl QuerySource {
                 known: self.packs.names().collect::<Vec<_>>().join(", "),
             })?;
         pack.query(&source.query)
+            .map(std::borrow::Cow::Borrowed)
             .ok_or_else(|| FetchError::UnknownQuery {
                 pack: source.pack.clone(),
                 query: source.query.clone(),

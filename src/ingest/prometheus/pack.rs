@@ -104,6 +104,17 @@ pub enum Templates {
 }
 
 impl PackQuery {
+    /// A model's inline `promql`: a `series` query of its own (`metric` names it in
+    /// errors).
+    pub fn inline(promql: &str, metric: &str) -> Result<PackQuery, super::TemplateError> {
+        Ok(PackQuery {
+            kind: QueryKind::Series,
+            description: String::new(),
+            unit: String::new(),
+            templates: Templates::One(Template::parse(promql, metric)?),
+        })
+    }
+
     /// The scope variables the query needs (window variables left out).
     pub fn scope_variables(&self) -> BTreeSet<String> {
         let templates: Vec<&Template> = match &self.templates {
@@ -327,6 +338,13 @@ impl PackCatalog {
                     reason,
                 })
             };
+            if let Some(promql) = &source.promql {
+                match PackQuery::inline(promql, &metric.name) {
+                    Ok(query) => check_query(&query, "its `promql`", metric, model, &mut add),
+                    Err(e) => add(format!("promql: {e}")),
+                }
+                continue;
+            }
             let Some(pack) = self.get(&source.pack) else {
                 add(format!(
                     "unknown query pack `{}` (known: {})",
@@ -344,27 +362,36 @@ impl PackCatalog {
                 ));
                 continue;
             };
-            if query.kind.metric_kind() != metric.kind {
-                add(format!(
-                    "`{}/{}` is a `{}` query, which does not feed a metric of kind `{}`",
-                    pack.name,
-                    source.query,
-                    query.kind.name(),
-                    metric.kind.name()
-                ));
-            }
-            for var in query.scope_variables() {
-                if !model.scope.contains(&var) {
-                    add(format!(
-                        "`{}/{}` uses `{{{{ {var} }}}}`, which the model's scope ({}) does not list",
-                        pack.name,
-                        source.query,
-                        model.scope.join(", ")
-                    ));
-                }
-            }
+            let name = format!("`{}/{}`", pack.name, source.query);
+            check_query(query, &name, metric, model, &mut add);
         }
         problems
+    }
+}
+
+/// Whether `query` (called `name` in problems) feeds `metric` of `model`: its kind, and
+/// every variable it uses in the model's scope.
+fn check_query(
+    query: &PackQuery,
+    name: &str,
+    metric: &crate::model::Metric,
+    model: &Model,
+    add: &mut impl FnMut(String),
+) {
+    if query.kind.metric_kind() != metric.kind {
+        add(format!(
+            "{name} is a `{}` query, which does not feed a metric of kind `{}`",
+            query.kind.name(),
+            metric.kind.name()
+        ));
+    }
+    for var in query.scope_variables() {
+        if !model.scope.contains(&var) {
+            add(format!(
+                "{name} uses `{{{{ {var} }}}}`, which the model's scope ({}) does not list",
+                model.scope.join(", ")
+            ));
+        }
     }
 }
 
@@ -476,5 +503,33 @@ metrics:
         assert!(text[1].contains("does not feed a metric of kind `error-ratio`"));
         assert!(text[2].contains("unknown query pack `nope`"));
         assert!(text[3].contains("has no query `nope`"));
+    }
+
+    #[test]
+    fn inline_promql_is_checked_as_a_series_query_of_the_model() {
+        let model = Model::from_yaml(
+            r#"
+name: m
+scope: [app]
+metrics:
+  - name: ok
+    source: {prometheus: {promql: 'avg(x{app="{{ app }}"}[{{ step }}])'}}
+  - name: unknown-variable
+    source: {prometheus: {promql: 'avg(x{v="{{ version }}"})'}}
+  - name: counts
+    kind: error-ratio
+    source: {prometheus: {promql: 'avg(x{app="{{ app }}"})'}}
+  - name: broken
+    source: {prometheus: {promql: 'avg(x{app="{{ app }"})'}}
+"#,
+            "m.yaml",
+        )
+        .unwrap();
+        let problems = PackCatalog::default().check_model(&model, "m.yaml");
+        let text: Vec<String> = problems.iter().map(ToString::to_string).collect();
+        assert_eq!(problems.len(), 3, "{text:#?}");
+        assert!(text[0].contains("metrics[1]") && text[0].contains("`{{ version }}`"));
+        assert!(text[1].contains("metrics[2]") && text[1].contains("`series` query"));
+        assert!(text[2].contains("metrics[3]") && text[2].contains("promql:"));
     }
 }

@@ -1,0 +1,431 @@
+//! Windows in the past: an analysis with `start` and `end` is judged at once from a real
+//! Prometheus holding history, over exactly that window.
+//!
+//! The history is a busy service's: three versions of `checkout` (the baseline, a canary
+//! that regressed during the window, a healthy canary), a point every 15 s for three
+//! hours, written into TSDB blocks by `promtool` as an operator backfills. Values before
+//! and after the window differ from those inside it on purpose (the regressed canary is
+//! healthy before the window and far off after it), so a query that looked outside the
+//! window would show it in the numbers the verdict reports.
+// Test helpers outside `#[test]` functions panic on a broken fixture: that is how a test fails.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde_json::{Value, json};
+use support::daemon::{Daemon, bin, workdir};
+use support::http::{client, get, post};
+use support::prometheus::{History, Prometheus};
+
+/// Seconds between points of the history, and the step the analyses ask for.
+const STEP: i64 = 15;
+/// How much history Prometheus holds, ending a minute ago.
+const HISTORY: i64 = 3 * 3600;
+/// The window judged: 30 minutes, ending 40 minutes ago.
+const WINDOW: i64 = 30 * 60;
+const WINDOW_END_AGO: i64 = 40 * 60;
+
+/// The model: latency and error ratio per step from PromQL written in the model, as a
+/// Kayenta user's canary config has them.
+const MODEL: &str = r#"
+name: checkout-promql
+scope: [app, version]
+thresholds: {pass: 95, marginal: 75}
+metrics:
+  - name: latency
+    unit: s
+    source:
+      prometheus:
+        promql: avg(app_request_latency_seconds{app="{{ app }}", version="{{ version }}"})
+    direction: increase
+    effect: {measure: median-ratio, allowed_increase: 1.1}
+  - name: error-ratio
+    source:
+      prometheus:
+        promql: >-
+          sum(rate(app_requests_total{app="{{ app }}", version="{{ version }}", code=~"5.."}[1m]))
+          / sum(rate(app_requests_total{app="{{ app }}", version="{{ version }}"}[1m]))
+    direction: increase
+    effect: {measure: mean-ratio, allowed_increase: 1.5}
+"#;
+
+/// A deterministic jitter in [-1, 1) for point `i` of series `salt`.
+fn jitter(i: i64, salt: u64) -> f64 {
+    let mut x = (i as u64)
+        .wrapping_mul(0x9E37_79B9_7F4A_7C15)
+        .wrapping_add(salt.wrapping_mul(0xBF58_476D_1CE4_E5B9));
+    x ^= x >> 31;
+    x = x.wrapping_mul(0x94D0_49BB_1331_11EB);
+    x ^= x >> 29;
+    (x >> 11) as f64 / (1u64 << 52) as f64 - 1.0
+}
+
+/// How a version behaves at time `t`: mean latency (s) and error share.
+#[derive(Clone, Copy)]
+enum Version {
+    Baseline,
+    /// Healthy before the window, 40% slower with 3% errors inside it, far off after.
+    Regressed,
+    Healthy,
+}
+
+impl Version {
+    fn name(self) -> &'static str {
+        match self {
+            Version::Baseline => "1.4.1",
+            Version::Regressed => "1.4.2",
+            Version::Healthy => "1.4.3",
+        }
+    }
+
+    fn salt(self) -> u64 {
+        self as u64 + 1
+    }
+
+    fn latency(self, t: i64, window: (i64, i64)) -> f64 {
+        let i = t / STEP;
+        let level = match self {
+            Version::Regressed if t > window.1 => 9.0,
+            Version::Regressed if t > window.0 => 0.140,
+            _ => 0.100,
+        };
+        level * (1.0 + 0.05 * jitter(i, self.salt()))
+    }
+
+    /// Requests and errors in the step ending at `t`.
+    fn traffic(self, t: i64, window: (i64, i64)) -> (f64, f64) {
+        let i = t / STEP;
+        let requests = (7_500.0 * (1.0 + 0.1 * jitter(i, self.salt() + 10))).round();
+        let share = match self {
+            Version::Regressed if t > window.0 && t <= window.1 => 0.03,
+            _ => 0.001,
+        };
+        let errors = (requests * share * (1.0 + 0.5 * jitter(i, self.salt() + 20))).round();
+        (requests, errors)
+    }
+}
+
+const VERSIONS: [Version; 3] = [Version::Baseline, Version::Regressed, Version::Healthy];
+
+fn now_s() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+fn rfc3339(t: i64) -> String {
+    humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_secs(t as u64)).to_string()
+}
+
+struct Env {
+    _prometheus: Prometheus,
+    daemon: Daemon,
+    _dir: tempfile::TempDir,
+    /// The window judged, (start, end], unix seconds on the history's grid.
+    window: (i64, i64),
+}
+
+async fn env() -> Env {
+    let last = (now_s() - 60) / STEP * STEP;
+    let first = last - HISTORY;
+    let end = last - WINDOW_END_AGO;
+    let window = (end - WINDOW, end);
+    let mut history = History::default();
+    let times: Vec<i64> = (first..=last).step_by(STEP as usize).collect();
+    for v in VERSIONS {
+        let labels = [("app", "checkout"), ("version", v.name())];
+        history.gauge(
+            "app_request_latency_seconds",
+            &labels,
+            times.iter().map(|&t| (t as f64, v.latency(t, window))),
+        );
+        let (mut ok, mut failed) = (0.0, 0.0);
+        let mut ok_points = Vec::new();
+        let mut failed_points = Vec::new();
+        for &t in &times {
+            let (requests, errors) = v.traffic(t, window);
+            ok += requests - errors;
+            failed += errors;
+            ok_points.push((t as f64, ok));
+            failed_points.push((t as f64, failed));
+        }
+        history.counter(
+            "app_requests",
+            &[("app", "checkout"), ("version", v.name()), ("code", "200")],
+            ok_points,
+        );
+        history.counter(
+            "app_requests",
+            &[("app", "checkout"), ("version", v.name()), ("code", "503")],
+            failed_points,
+        );
+    }
+    let prometheus = Prometheus::with_history(&history).await;
+    let (dir, path) = workdir(&format!(
+        "auth: none\nprometheus:\n  url: {}\n",
+        prometheus.url
+    ));
+    std::fs::create_dir(path.join("models")).unwrap();
+    std::fs::write(path.join("models/checkout-promql.yaml"), MODEL).unwrap();
+    let models = path.join("models");
+    let daemon = Daemon::in_dir(&path)
+        .flags(&["--models", models.to_str().unwrap()])
+        .start();
+    Env {
+        _prometheus: prometheus,
+        daemon,
+        _dir: dir,
+        window,
+    }
+}
+
+fn request(key: &str, canary: Version, window: (i64, i64)) -> Value {
+    json!({
+        "key": key,
+        "model": "checkout-promql",
+        "baseline": {"app": "checkout", "version": Version::Baseline.name()},
+        "canary": {"app": "checkout", "version": canary.name()},
+        "start": rfc3339(window.0),
+        "end": rfc3339(window.1),
+        "step": format!("{STEP}s"),
+    })
+}
+
+/// Polls the analysis until it is decided (a bounded number of times); its detail.
+async fn decided(daemon: &Daemon, id: &str) -> Value {
+    for _ in 0..600 {
+        let detail = daemon.detail(id).await;
+        if detail["status"] != "running" {
+            return detail;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("analysis {id} was not decided: {}", daemon.detail(id).await);
+}
+
+fn metric<'a>(detail: &'a Value, name: &str) -> &'a Value {
+    detail["judgment"]["metrics"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no metrics in {detail}"))
+        .iter()
+        .find(|m| m["name"] == name)
+        .unwrap_or_else(|| panic!("no metric {name} in {detail}"))
+}
+
+/// The latencies of `v` at the points a range query over (start, end] at the step sees.
+fn latencies(v: Version, window: (i64, i64)) -> Vec<f64> {
+    ((window.0 + STEP)..=window.1)
+        .step_by(STEP as usize)
+        .map(|t| v.latency(t, window))
+        .collect()
+}
+
+fn close(a: f64, b: f64) -> bool {
+    (a - b).abs() <= 1e-9 * a.abs().max(b.abs())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_window_in_the_past_is_judged_at_once_from_exactly_that_window() {
+    let env = env().await;
+    let points = (WINDOW / STEP) as u64;
+
+    let regressed = env
+        .daemon
+        .create(request("regressed", Version::Regressed, env.window))
+        .await;
+    let healthy = env
+        .daemon
+        .create(request("healthy", Version::Healthy, env.window))
+        .await;
+    let regressed = decided(&env.daemon, &regressed).await;
+    let healthy = decided(&env.daemon, &healthy).await;
+    assert_eq!(
+        regressed["status"], "fail",
+        "{}",
+        regressed["judgment"]["reasons"]
+    );
+    assert_eq!(
+        healthy["status"], "pass",
+        "{}",
+        healthy["judgment"]["reasons"]
+    );
+    // One look over the whole window, as Kayenta judges it.
+    assert_eq!(
+        regressed["progress"]["intervals"], 1,
+        "{}",
+        regressed["progress"]
+    );
+    assert_eq!(
+        healthy["progress"]["intervals"], 1,
+        "{}",
+        healthy["progress"]
+    );
+
+    // Exactly the window's points, with exactly the values the history has there: the
+    // regressed canary's 9 s after the window and 0.1 s before it are not among them.
+    for (detail, version) in [
+        (&regressed, Version::Regressed),
+        (&healthy, Version::Healthy),
+    ] {
+        let latency = metric(detail, "latency");
+        for (side, v) in [("baseline", Version::Baseline), ("canary", version)] {
+            let expected = latencies(v, env.window);
+            let summary = &latency[side];
+            assert_eq!(summary["count"], points, "{side}: {latency}");
+            let max = expected.iter().copied().fold(f64::MIN, f64::max);
+            let min = expected.iter().copied().fold(f64::MAX, f64::min);
+            assert!(
+                close(summary["max"].as_f64().unwrap(), max),
+                "{side} max: {summary} vs {max}"
+            );
+            assert!(
+                close(summary["min"].as_f64().unwrap(), min),
+                "{side} min: {summary} vs {min}"
+            );
+        }
+        let errors = metric(detail, "error-ratio");
+        assert_eq!(errors["canary"]["count"], points, "{errors}");
+    }
+    assert_eq!(metric(&regressed, "latency")["classification"], "high");
+    assert_eq!(metric(&regressed, "error-ratio")["classification"], "high");
+    assert_eq!(metric(&healthy, "latency")["classification"], "pass");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_interval_that_divides_the_window_judges_each_part_and_the_cli_waits_for_it() {
+    let env = env().await;
+    let mut body = request("in-parts", Version::Regressed, env.window);
+    body["interval"] = json!("10m");
+    let id = env.daemon.create(body).await;
+    let detail = decided(&env.daemon, &id).await;
+    assert_eq!(
+        detail["status"], "fail",
+        "{}",
+        detail["judgment"]["reasons"]
+    );
+    // Three intervals of 10 minutes, each judged as soon as its queries answered.
+    assert_eq!(detail["progress"]["intervals"], 3, "{}", detail["progress"]);
+    let ends: Vec<&str> = detail["intervals"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["end"].as_str().unwrap())
+        .collect();
+    let expected: Vec<String> = (1..=3)
+        .map(|k| rfc3339(env.window.0 + k * 600).replace('Z', ".000Z"))
+        .collect();
+    assert_eq!(ends, expected);
+    let latency = metric(&detail, "latency");
+    assert_eq!(
+        latency["canary"]["count"],
+        (WINDOW / STEP) as u64,
+        "{latency}"
+    );
+
+    // The command a pipeline runs with its own timestamps: exit 1 on the regression,
+    // 0 on the healthy canary.
+    for (key, version, code) in [
+        ("cli-regressed", Version::Regressed, 1),
+        ("cli-healthy", Version::Healthy, 0),
+    ] {
+        let out = std::process::Command::new(bin())
+            .args(["analyze", "--server", &env.daemon.api, "--key", key])
+            .args(["--model", "checkout-promql"])
+            .args(["--baseline", "app=checkout"])
+            .args([
+                "--baseline",
+                &format!("version={}", Version::Baseline.name()),
+            ])
+            .args(["--canary", "app=checkout"])
+            .args(["--canary", &format!("version={}", version.name())])
+            .args([
+                "--start",
+                &rfc3339(env.window.0),
+                "--end",
+                &rfc3339(env.window.1),
+            ])
+            .args(["--step", "15s", "--wait", "--format", "json"])
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(
+            out.status.code(),
+            Some(code),
+            "{key}: {stdout}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn what_cannot_look_back_is_refused_naming_it() {
+    let env = env().await;
+    let http = client(Duration::from_secs(10));
+    let api = &env.daemon.api;
+    let (start, end) = (rfc3339(env.window.0), rfc3339(env.window.1));
+    // OTLP spans cannot be had for a time gone: the model's metrics are named.
+    let (status, body) = post(
+        &http,
+        api,
+        "/api/v1/analyses",
+        &json!({"key": "otlp", "model": "http-red",
+            "baseline": {"service.name": "checkout", "service.version": "1"},
+            "canary": {"service.name": "checkout", "service.version": "2"},
+            "start": start, "end": end}),
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    let message = body.to_string();
+    assert!(
+        message.contains("`latency` (OTLP spans)") && message.contains("`error-rate` (OTLP spans)"),
+        "{body}"
+    );
+    let cases = [
+        (
+            json!({"lifetime": "30m"}),
+            "lifetime",
+            "not with `start` and `end`",
+        ),
+        (json!({"end": null}), "end", "`start` needs an `end`"),
+        (
+            json!({"start": "yesterday"}),
+            "start",
+            "not an RFC 3339 time",
+        ),
+        (
+            json!({"end": start}),
+            "end",
+            "not at least 1s after the start",
+        ),
+        (
+            json!({"interval": "7m"}),
+            "interval",
+            "does not divide the window",
+        ),
+        (json!({"step": "0s"}), "step", "shorter than 1s"),
+    ];
+    for (patch, field, says) in cases {
+        let mut body = request("bad", Version::Healthy, env.window);
+        for (k, v) in patch.as_object().unwrap() {
+            if v.is_null() {
+                body.as_object_mut().unwrap().remove(k);
+            } else {
+                body[k] = v.clone();
+            }
+        }
+        let (status, answer) = post(&http, api, "/api/v1/analyses", &body).await;
+        assert_eq!(status, 400, "{patch}: {answer}");
+        let text = answer.to_string();
+        assert!(
+            text.contains(field) && text.contains(says),
+            "{patch}: {answer}"
+        );
+    }
+    // Nothing was created by the refusals.
+    let (status, list) = get(&http, api, "/api/v1/analyses").await;
+    assert_eq!(status, 200);
+    assert_eq!(list["analyses"].as_array().unwrap().len(), 0, "{list}");
+}
