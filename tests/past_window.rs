@@ -12,113 +12,19 @@
 
 mod support;
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use serde_json::{Value, json};
+use support::checkout::{self, MODEL, STEP, Version, now_s, rfc3339};
 use support::daemon::{Daemon, bin, workdir};
 use support::http::{client, get, post};
-use support::prometheus::{History, Prometheus};
+use support::prometheus::Prometheus;
 
-/// Seconds between points of the history, and the step the analyses ask for.
-const STEP: i64 = 15;
 /// How much history Prometheus holds, ending a minute ago.
 const HISTORY: i64 = 3 * 3600;
 /// The window judged: 30 minutes, ending 40 minutes ago.
 const WINDOW: i64 = 30 * 60;
 const WINDOW_END_AGO: i64 = 40 * 60;
-
-/// The model: latency and error ratio per step from PromQL written in the model, as a
-/// Kayenta user's canary config has them.
-const MODEL: &str = r#"
-name: checkout-promql
-scope: [app, version]
-thresholds: {pass: 95, marginal: 75}
-metrics:
-  - name: latency
-    unit: s
-    source:
-      prometheus:
-        promql: avg(app_request_latency_seconds{app="{{ app }}", version="{{ version }}"})
-    direction: increase
-    effect: {measure: median-ratio, allowed_increase: 1.1}
-  - name: error-ratio
-    source:
-      prometheus:
-        promql: >-
-          sum(rate(app_requests_total{app="{{ app }}", version="{{ version }}", code=~"5.."}[1m]))
-          / sum(rate(app_requests_total{app="{{ app }}", version="{{ version }}"}[1m]))
-    direction: increase
-    effect: {measure: mean-ratio, allowed_increase: 1.5}
-"#;
-
-/// A deterministic jitter in [-1, 1) for point `i` of series `salt`.
-fn jitter(i: i64, salt: u64) -> f64 {
-    let mut x = (i as u64)
-        .wrapping_mul(0x9E37_79B9_7F4A_7C15)
-        .wrapping_add(salt.wrapping_mul(0xBF58_476D_1CE4_E5B9));
-    x ^= x >> 31;
-    x = x.wrapping_mul(0x94D0_49BB_1331_11EB);
-    x ^= x >> 29;
-    (x >> 11) as f64 / (1u64 << 52) as f64 - 1.0
-}
-
-/// How a version behaves at time `t`: mean latency (s) and error share.
-#[derive(Clone, Copy)]
-enum Version {
-    Baseline,
-    /// Healthy before the window, 40% slower with 3% errors inside it, far off after.
-    Regressed,
-    Healthy,
-}
-
-impl Version {
-    fn name(self) -> &'static str {
-        match self {
-            Version::Baseline => "1.4.1",
-            Version::Regressed => "1.4.2",
-            Version::Healthy => "1.4.3",
-        }
-    }
-
-    fn salt(self) -> u64 {
-        self as u64 + 1
-    }
-
-    fn latency(self, t: i64, window: (i64, i64)) -> f64 {
-        let i = t / STEP;
-        let level = match self {
-            Version::Regressed if t > window.1 => 9.0,
-            Version::Regressed if t > window.0 => 0.140,
-            _ => 0.100,
-        };
-        level * (1.0 + 0.05 * jitter(i, self.salt()))
-    }
-
-    /// Requests and errors in the step ending at `t`.
-    fn traffic(self, t: i64, window: (i64, i64)) -> (f64, f64) {
-        let i = t / STEP;
-        let requests = (7_500.0 * (1.0 + 0.1 * jitter(i, self.salt() + 10))).round();
-        let share = match self {
-            Version::Regressed if t > window.0 && t <= window.1 => 0.03,
-            _ => 0.001,
-        };
-        let errors = (requests * share * (1.0 + 0.5 * jitter(i, self.salt() + 20))).round();
-        (requests, errors)
-    }
-}
-
-const VERSIONS: [Version; 3] = [Version::Baseline, Version::Regressed, Version::Healthy];
-
-fn now_s() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64
-}
-
-fn rfc3339(t: i64) -> String {
-    humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_secs(t as u64)).to_string()
-}
 
 struct Env {
     _prometheus: Prometheus,
@@ -133,36 +39,7 @@ async fn env() -> Env {
     let first = last - HISTORY;
     let end = last - WINDOW_END_AGO;
     let window = (end - WINDOW, end);
-    let mut history = History::default();
-    let times: Vec<i64> = (first..=last).step_by(STEP as usize).collect();
-    for v in VERSIONS {
-        let labels = [("app", "checkout"), ("version", v.name())];
-        history.gauge(
-            "app_request_latency_seconds",
-            &labels,
-            times.iter().map(|&t| (t as f64, v.latency(t, window))),
-        );
-        let (mut ok, mut failed) = (0.0, 0.0);
-        let mut ok_points = Vec::new();
-        let mut failed_points = Vec::new();
-        for &t in &times {
-            let (requests, errors) = v.traffic(t, window);
-            ok += requests - errors;
-            failed += errors;
-            ok_points.push((t as f64, ok));
-            failed_points.push((t as f64, failed));
-        }
-        history.counter(
-            "app_requests",
-            &[("app", "checkout"), ("version", v.name()), ("code", "200")],
-            ok_points,
-        );
-        history.counter(
-            "app_requests",
-            &[("app", "checkout"), ("version", v.name()), ("code", "503")],
-            failed_points,
-        );
-    }
+    let history = checkout::history(first, last, window);
     let prometheus = Prometheus::with_history(&history).await;
     let (dir, path) = workdir(&format!(
         "auth: none\nprometheus:\n  url: {}\n",
@@ -192,18 +69,6 @@ fn request(key: &str, canary: Version, window: (i64, i64)) -> Value {
         "end": rfc3339(window.1),
         "step": format!("{STEP}s"),
     })
-}
-
-/// Polls the analysis until it is decided (a bounded number of times); its detail.
-async fn decided(daemon: &Daemon, id: &str) -> Value {
-    for _ in 0..600 {
-        let detail = daemon.detail(id).await;
-        if detail["status"] != "running" {
-            return detail;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("analysis {id} was not decided: {}", daemon.detail(id).await);
 }
 
 fn metric<'a>(detail: &'a Value, name: &str) -> &'a Value {
@@ -240,8 +105,8 @@ async fn a_window_in_the_past_is_judged_at_once_from_exactly_that_window() {
         .daemon
         .create(request("healthy", Version::Healthy, env.window))
         .await;
-    let regressed = decided(&env.daemon, &regressed).await;
-    let healthy = decided(&env.daemon, &healthy).await;
+    let regressed = env.daemon.decided(&regressed).await;
+    let healthy = env.daemon.decided(&healthy).await;
     assert_eq!(
         regressed["status"], "fail",
         "{}",
@@ -300,7 +165,7 @@ async fn an_interval_that_divides_the_window_judges_each_part_and_the_cli_waits_
     let mut body = request("in-parts", Version::Regressed, env.window);
     body["interval"] = json!("10m");
     let id = env.daemon.create(body).await;
-    let detail = decided(&env.daemon, &id).await;
+    let detail = env.daemon.decided(&id).await;
     assert_eq!(
         detail["status"], "fail",
         "{}",

@@ -8,6 +8,7 @@ mod analyze;
 mod check;
 mod completions;
 mod demo;
+mod import;
 pub mod input;
 mod judge;
 mod logging;
@@ -108,6 +109,12 @@ pub enum Command {
     /// Exit 0 pass, 1 fail, 3 inconclusive, cancelled or timed out, 2 bad usage or a
     /// request the daemon refused, 4 daemon unreachable.
     Wait(wait::WaitArgs),
+    /// Convert another judge's config to an Augury model: `import kayenta CONFIG.json`.
+    ///
+    /// Writes the model as YAML (stdout, or --out) and names on stderr every field with
+    /// no counterpart. Exit 0 written, 1 written with unmapped fields under
+    /// --fail-on-unmapped, 2 bad usage or nothing importable, 4 cannot write.
+    Import(import::ImportArgs),
     /// Print the shell completion script for bash, zsh, fish, elvish or powershell.
     Completions(completions::CompletionsArgs),
     /// Print the manual page (roff), or write one page per command with --out-dir.
@@ -218,6 +225,7 @@ pub fn run() -> i32 {
         } => check::run(path.as_deref(), queries.as_deref(), format),
         Command::Analyze(args) => analyze::run(args),
         Command::Wait(args) => wait::run(args),
+        Command::Import(args) => import::run(&args),
         Command::Completions(args) => completions::run(&args),
         Command::Man(args) => man::run(&args),
     }

@@ -337,6 +337,19 @@ impl Daemon {
         self.text("/metrics").await
     }
 
+    /// Polls the analysis until it is decided (a bounded number of times, for analyses
+    /// of a window in the past, decided as soon as their queries answer); its detail.
+    pub async fn decided(&self, id: &str) -> Value {
+        for _ in 0..600 {
+            let detail = self.detail(id).await;
+            if detail["status"] != "running" {
+                return detail;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("analysis {id} was not decided: {}", self.detail(id).await);
+    }
+
     fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();

@@ -1,9 +1,11 @@
 //! Support for end-to-end tests of the `augury` binary: [`daemon`] starts it, [`http`]
 //! talks JSON to its API, [`traffic`] sends it spans through the OpenTelemetry SDK,
 //! [`otlp_load`] sends raw OTLP load, [`soak`] runs the soak, [`prometheus`] runs a real Prometheus with in-test exporters,
-//! [`postgres`] a real PostgreSQL server of the test's own, [`contracts`] checks payloads
+//! [`checkout`] a busy service's history for it, [`postgres`] a real PostgreSQL server of
+//! the test's own, [`contracts`] checks payloads
 //! against what PagerDuty's documentation requires.
 //! `examples/soak.rs` and `examples/otlp_load.rs` use it too.
+pub mod checkout;
 pub mod contracts;
 pub mod daemon;
 pub mod http;
