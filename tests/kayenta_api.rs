@@ -728,10 +728,9 @@ fn kayenta_config(name: &str) -> Value {
     })
 }
 
-/// A Kayenta config stored through `/canaryConfig`, then run by Argo's provider by its
-/// name. NEEDS the real `kayenta::config::convert` (being written on its own branch; on
-/// a branch where it is still the stub, storing the config is refused and this test
-/// fails at the first POST) and the execution of inline `promql` sources.
+/// A Kayenta config stored through `/canaryConfig` (converted by
+/// `kayenta::config::convert`, its metric becoming an inline `promql` source), listed,
+/// replaced, run by Argo's provider by its name, and deleted.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_stored_kayenta_config_is_converted_listed_and_run() {
     let e = env().await;
