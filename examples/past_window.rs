@@ -87,7 +87,8 @@ async fn main() {
         let samples = detail["judgment"]["metrics"][0]["canary"]["count"].clone();
         println!(
             "| {label} | {} | {samples} | {} | {seconds:.2} |",
-            detail["progress"]["intervals"], detail["status"]
+            detail["progress"]["intervals"],
+            detail["status"].as_str().unwrap_or("?")
         );
     }
 }
