@@ -108,6 +108,7 @@ on_both_backends!(
     unreadable_rows_are_quarantined_and_the_others_served,
     a_fresh_store_is_ready,
     gate_revisions_and_asks_are_kept,
+    kayenta_configs_are_stored_listed_replaced_and_deleted,
 );
 
 fn request(key: &str, service: &str, baseline: &str, canary: &str) -> ValidRequest {
@@ -475,6 +476,71 @@ async fn gate_revisions_and_asks_are_kept(db: Db) {
     s.cancel(&a.id, 6_000).await.unwrap();
     s.note_asked(&a.id, 7_000).await.unwrap();
     assert_eq!(s.asked_ms(&a.id).await.unwrap(), Some(5_000));
+}
+
+fn kayenta_config(id: &str, name: &str, updated_ms: i64) -> augury::store::KayentaConfig {
+    augury::store::KayentaConfig {
+        id: id.into(),
+        name: name.into(),
+        applications: vec!["checkout".into()],
+        config: serde_json::json!({"name": name, "metrics": []}),
+        created_ms: 1_000,
+        updated_ms,
+    }
+}
+
+async fn kayenta_configs_are_stored_listed_replaced_and_deleted(db: Db) {
+    let s = &db.store;
+    assert!(
+        s.insert_kayenta_config(&kayenta_config("b", "zeta", 1_000))
+            .await
+            .unwrap()
+    );
+    assert!(
+        s.insert_kayenta_config(&kayenta_config("a", "alpha", 1_000))
+            .await
+            .unwrap()
+    );
+    // An id already stored is left as it is.
+    assert!(
+        !s.insert_kayenta_config(&kayenta_config("a", "other", 5))
+            .await
+            .unwrap()
+    );
+    let names: Vec<String> = s
+        .kayenta_configs()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|c| c.name)
+        .collect();
+    assert_eq!(names, ["alpha", "zeta"]);
+
+    let mut changed = kayenta_config("a", "alpha-2", 2_000);
+    changed.created_ms = 9_999;
+    assert!(s.update_kayenta_config(&changed).await.unwrap());
+    let read = s.kayenta_config("a").await.unwrap().unwrap();
+    assert_eq!((read.name.as_str(), read.updated_ms), ("alpha-2", 2_000));
+    assert_eq!(read.created_ms, 1_000, "the creation time is kept");
+    assert_eq!(read.config["name"], "alpha-2");
+    assert!(
+        !s.update_kayenta_config(&kayenta_config("x", "x", 1))
+            .await
+            .unwrap()
+    );
+
+    assert!(s.delete_kayenta_config("a").await.unwrap());
+    assert!(!s.delete_kayenta_config("a").await.unwrap());
+    assert_eq!(s.kayenta_config("a").await.unwrap(), None);
+
+    assert_eq!(s.kayenta_execution("kayenta/1").await.unwrap(), None);
+    s.put_kayenta_execution("kayenta/1", "{\"application\":\"x\"}")
+        .await
+        .unwrap();
+    assert_eq!(
+        s.kayenta_execution("kayenta/1").await.unwrap().as_deref(),
+        Some("{\"application\":\"x\"}")
+    );
 }
 
 async fn cancel_stops_only_a_running_analysis(db: Db) {

@@ -17,6 +17,7 @@ pub mod error;
 pub mod gates;
 pub mod health;
 pub mod judge;
+pub mod kayenta;
 pub mod openapi;
 
 use std::ops::Deref;
@@ -224,6 +225,7 @@ pub mod routes {
     /// The route template a matched path is, as a `'static` label.
     pub fn template(matched: &str) -> &'static str {
         ALL.into_iter()
+            .chain(super::kayenta::routes::ALL)
             .find(|r| *r == matched)
             .unwrap_or("unmatched")
     }

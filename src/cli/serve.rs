@@ -37,6 +37,10 @@ pub struct ServeArgs {
     /// OTLP/HTTP receiver address [default: 127.0.0.1:4318].
     #[arg(long, env = "AUGURY_OTLP_HTTP_LISTEN", value_name = "ADDR")]
     pub otlp_http_listen: Option<String>,
+    /// Kayenta's REST API address, for Argo Rollouts' `kayenta` provider and Spinnaker's
+    /// canary stage (docs/kayenta.md); off unless given. It asks no token.
+    #[arg(long, env = "AUGURY_KAYENTA_LISTEN", value_name = "ADDR")]
+    pub kayenta_listen: Option<String>,
     /// Database URL [default: sqlite://augury.db]: sqlite://PATH (one replica; the file
     /// is created if missing) or postgres://USER:PASSWORD@HOST:PORT/DB (any number of
     /// replicas share it; the database must exist).
@@ -313,6 +317,15 @@ pub fn settings(args: &ServeArgs) -> Result<Resolved, String> {
         file.otlp_http_listen.as_ref(),
     ) {
         s.otlp.http_listen = addr(v, o)?;
+    }
+    if let Some((v, o)) = pick(
+        "kayenta-listen",
+        args.kayenta_listen.as_ref(),
+        &file,
+        "kayenta_listen",
+        file.kayenta_listen.as_ref(),
+    ) {
+        s.kayenta_listen = Some(addr(v, o)?);
     }
     if let Some((v, o)) = pick(
         "database",

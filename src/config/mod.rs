@@ -30,6 +30,8 @@ pub struct FileConfig {
     pub listen: Option<String>,
     pub otlp_grpc_listen: Option<String>,
     pub otlp_http_listen: Option<String>,
+    /// Address of Kayenta's REST API (off when absent).
+    pub kayenta_listen: Option<String>,
     pub database: Option<String>,
     pub models: Option<PathBuf>,
     pub queries: Option<PathBuf>,
@@ -79,6 +81,7 @@ impl std::fmt::Debug for FileConfig {
             .field("listen", &self.listen)
             .field("otlp_grpc_listen", &self.otlp_grpc_listen)
             .field("otlp_http_listen", &self.otlp_http_listen)
+            .field("kayenta_listen", &self.kayenta_listen)
             .field("database", &self.database.as_deref().map(redact::url))
             .field("models", &self.models)
             .field("queries", &self.queries)

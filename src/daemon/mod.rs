@@ -48,6 +48,8 @@ pub struct Settings {
     /// HTTP API listener.
     pub listen: SocketAddr,
     pub otlp: OtlpConfig,
+    /// Kayenta's REST API listener (`api::kayenta`); `None`: not served.
+    pub kayenta_listen: Option<SocketAddr>,
     /// `sqlite://PATH` or `postgres://…`.
     pub database: String,
     /// Extra models (override built-ins of the same name).
@@ -77,6 +79,7 @@ impl Settings {
         Settings {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             otlp: OtlpConfig::default(),
+            kayenta_listen: None,
             database: "sqlite://augury.db".into(),
             models: None,
             queries: None,
@@ -124,6 +127,12 @@ pub enum DaemonError {
         #[source]
         source: std::io::Error,
     },
+    #[error("cannot listen on {addr} (Kayenta API): {source}")]
+    KayentaListen {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("OTLP receiver: {0}")]
     Otlp(String),
     #[error("notification HTTP client: {0}")]
@@ -166,6 +175,7 @@ pub enum TaskError {
 /// A running daemon.
 pub struct Daemon {
     api_addr: SocketAddr,
+    kayenta_addr: Option<SocketAddr>,
     otlp_grpc_addr: SocketAddr,
     otlp_http_addr: SocketAddr,
     store: Store,
@@ -222,6 +232,17 @@ impl Daemon {
         let listener = TcpListener::bind(settings.listen).await.map_err(listen)?;
         let listener = Listener::new(listener, settings.limits.listener);
         let api_addr = listener.local_addr().map_err(listen)?;
+        let kayenta = match settings.kayenta_listen {
+            None => None,
+            Some(addr) => {
+                let failed = |source| DaemonError::KayentaListen { addr, source };
+                let l = TcpListener::bind(addr).await.map_err(failed)?;
+                let l = Listener::new(l, settings.limits.listener);
+                let bound = l.local_addr().map_err(failed)?;
+                Some((l, bound))
+            }
+        };
+        let kayenta_addr = kayenta.as_ref().map(|(_, a)| *a);
         let (otlp_grpc_addr, otlp_http_addr) = (receiver.grpc_addr(), receiver.http_addr());
 
         let sources = Arc::new(
@@ -293,6 +314,10 @@ impl Daemon {
         let coordinator = membership.map(|m| (store.clone(), m, runner_handle.clone()));
 
         let mut connections = vec![("api", listener.stats())];
+        let kayenta = kayenta.map(|(l, _)| {
+            connections.push(("kayenta", l.stats()));
+            (l, crate::api::kayenta::router(state.clone()))
+        });
         connections.extend(receiver.connection_stats());
         let (stop, stopped) = watch::channel(false);
         let tasks = spawn_parts(
@@ -300,6 +325,7 @@ impl Daemon {
                 runner: (runner, commands),
                 receiver,
                 api: (listener, router(state)),
+                kayenta,
                 metrics: Arc::clone(&metrics),
                 windows,
                 connections,
@@ -311,6 +337,7 @@ impl Daemon {
             api = %api_addr,
             otlp_grpc = %otlp_grpc_addr,
             otlp_http = %otlp_http_addr,
+            kayenta = %kayenta_addr.map_or("off".to_string(), |a| a.to_string()),
             database = %crate::store::redacted(&settings.database),
             prometheus = settings
                 .prometheus
@@ -319,8 +346,18 @@ impl Daemon {
             notifiers = notifiers.notifiers.len(),
             "augury serving"
         );
+        if let Some(addr) = kayenta_addr
+            && !addr.ip().is_loopback()
+        {
+            tracing::warn!(
+                kayenta = %addr,
+                "the Kayenta API asks no token (its clients send none): let only the \
+                 controllers reach it (a NetworkPolicy, a mesh policy; docs/kayenta.md)"
+            );
+        }
         Ok(Daemon {
             api_addr,
+            kayenta_addr,
             otlp_grpc_addr,
             otlp_http_addr,
             store,
@@ -335,6 +372,11 @@ impl Daemon {
     /// Where the HTTP API listens.
     pub fn api_addr(&self) -> SocketAddr {
         self.api_addr
+    }
+
+    /// Where Kayenta's REST API listens, when it is served.
+    pub fn kayenta_addr(&self) -> Option<SocketAddr> {
+        self.kayenta_addr
     }
 
     pub fn otlp_grpc_addr(&self) -> SocketAddr {
@@ -481,6 +523,8 @@ struct Parts {
     ),
     receiver: OtlpReceiver,
     api: (Listener, axum::Router),
+    /// Kayenta's REST API, when served.
+    kayenta: Option<(Listener, axum::Router)>,
     /// With `windows`, for the span-counter copier; with `coordinator`, for its own.
     metrics: Arc<Metrics>,
     /// Among replicas: the store, this replica's membership and the runner to tell of
@@ -515,6 +559,13 @@ fn spawn_parts(parts: Parts, stopped: watch::Receiver<bool>) -> Tasks {
         let r = serve_http(listener, app, api_stop).await;
         ("HTTP API", r.map_err(TaskError::Api))
     });
+    if let Some((listener, app)) = parts.kayenta {
+        let stop = until_stopped(stopped.clone());
+        tasks.spawn(async move {
+            let r = serve_http(listener, app, stop).await;
+            ("Kayenta API", r.map_err(TaskError::Api))
+        });
+    }
     if let Some((store, membership, runner)) = parts.coordinator {
         let (metrics, stop) = (Arc::clone(&parts.metrics), stopped.clone());
         tasks.spawn(async move {

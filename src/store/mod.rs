@@ -241,6 +241,18 @@ pub struct IntervalUpdate {
     pub cumulative: std::collections::BTreeMap<String, crate::judge::MetricData>,
 }
 
+/// A Kayenta canary config stored through Kayenta's `/canaryConfig` routes: the JSON as
+/// sent (with its `id` and timestamps set), and what its listing shows.
+#[derive(Clone, Debug, PartialEq)]
+pub struct KayentaConfig {
+    pub id: String,
+    pub name: String,
+    pub applications: Vec<String>,
+    pub config: serde_json::Value,
+    pub created_ms: i64,
+    pub updated_ms: i64,
+}
+
 /// The database behind the daemon.
 #[derive(Clone, Debug)]
 pub enum Store {
@@ -409,6 +421,40 @@ impl Store {
     /// Records one delivery attempt and its consequence for the notification.
     pub async fn record_attempt(&self, id: i64, attempt: &Attempt) -> Result<(), StoreError> {
         on_backend!(self, s => s.record_attempt(id, attempt).await)
+    }
+
+    /// Every Kayenta canary config stored through `/canaryConfig`, by name then id.
+    pub async fn kayenta_configs(&self) -> Result<Vec<KayentaConfig>, StoreError> {
+        on_backend!(self, s => s.kayenta_configs().await)
+    }
+
+    pub async fn kayenta_config(&self, id: &str) -> Result<Option<KayentaConfig>, StoreError> {
+        on_backend!(self, s => s.kayenta_config(id).await)
+    }
+
+    /// Stores a new Kayenta config; false (nothing written) when its id is taken.
+    pub async fn insert_kayenta_config(&self, config: &KayentaConfig) -> Result<bool, StoreError> {
+        on_backend!(self, s => s.insert_kayenta_config(config).await)
+    }
+
+    /// Replaces a stored Kayenta config (keeping its creation time); false when none.
+    pub async fn update_kayenta_config(&self, config: &KayentaConfig) -> Result<bool, StoreError> {
+        on_backend!(self, s => s.update_kayenta_config(config).await)
+    }
+
+    /// Deletes a stored Kayenta config; false when there was none.
+    pub async fn delete_kayenta_config(&self, id: &str) -> Result<bool, StoreError> {
+        on_backend!(self, s => s.delete_kayenta_config(id).await)
+    }
+
+    /// Keeps what a Kayenta execution was started with (JSON text), by its analysis's key.
+    pub async fn put_kayenta_execution(&self, key: &str, context: &str) -> Result<(), StoreError> {
+        on_backend!(self, s => s.put_kayenta_execution(key, context).await)
+    }
+
+    /// What the Kayenta execution of the analysis with key `key` was started with.
+    pub async fn kayenta_execution(&self, key: &str) -> Result<Option<String>, StoreError> {
+        on_backend!(self, s => s.kayenta_execution(key).await)
     }
 
     /// Registers a listener for committed changes to analyses.

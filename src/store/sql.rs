@@ -11,6 +11,7 @@
 //! for the row and re-checks its condition on the committed version, so two replicas
 //! sharing a database never both advance, cancel or create the same analysis.
 
+mod kayenta;
 mod replicas;
 
 use std::sync::{Arc, RwLock};

@@ -151,6 +151,7 @@ impl Launch {
             api: String::new(),
             otlp_grpc: String::new(),
             otlp_http: String::new(),
+            kayenta: None,
             log,
             log_done,
         };
@@ -171,6 +172,9 @@ impl Launch {
         daemon.api = format!("http://{api}");
         daemon.otlp_grpc = format!("http://{grpc}");
         daemon.otlp_http = format!("http://{http}/v1/traces");
+        daemon.kayenta = field("kayenta")
+            .filter(|k| k != "off")
+            .map(|k| format!("http://{k}"));
         Ok(daemon)
     }
 }
@@ -199,6 +203,8 @@ pub struct Daemon {
     pub otlp_grpc: String,
     /// OTLP/HTTP traces URL, `http://127.0.0.1:PORT/v1/traces`.
     pub otlp_http: String,
+    /// Kayenta's REST API, `http://127.0.0.1:PORT`, when served (`--kayenta-listen`).
+    pub kayenta: Option<String>,
     /// Every line the daemon wrote to stderr so far.
     log: Arc<Mutex<Vec<String>>>,
     log_done: mpsc::Receiver<()>,
