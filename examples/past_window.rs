@@ -18,8 +18,7 @@ mod support;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use support::checkout::{self, MODEL, STEP, Version, now_s, rfc3339};
-use support::daemon::{Daemon, workdir};
+use support::checkout::{self, STEP, Version, now_s, rfc3339};
 use support::prometheus::Prometheus;
 
 /// History held: a week, ending a minute ago.
@@ -47,16 +46,7 @@ async fn main() {
         "history: a week at {STEP} s, backfilled and loaded in {:.1} s",
         started.elapsed().as_secs_f64()
     );
-    let (_dir, path) = workdir(&format!(
-        "auth: none\nprometheus:\n  url: {}\n  timeout: 60s\n",
-        prometheus.url
-    ));
-    std::fs::create_dir(path.join("models")).unwrap();
-    std::fs::write(path.join("models/checkout-promql.yaml"), MODEL).unwrap();
-    let models = path.join("models");
-    let daemon = Daemon::in_dir(&path)
-        .flags(&["--models", models.to_str().unwrap()])
-        .start();
+    let (_dir, daemon) = checkout::daemon(&prometheus.url, "  timeout: 60s\n");
 
     println!("| window | intervals | samples per side | verdict | seconds to the verdict |");
     println!("|---|---:|---:|---|---:|");

@@ -15,8 +15,8 @@ mod support;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use support::checkout::{self, MODEL, STEP, Version, now_s, rfc3339};
-use support::daemon::{Daemon, bin, workdir};
+use support::checkout::{self, STEP, Version, now_s, rfc3339};
+use support::daemon::{Daemon, bin};
 use support::http::{client, get, post};
 use support::prometheus::Prometheus;
 
@@ -41,16 +41,7 @@ async fn env() -> Env {
     let window = (end - WINDOW, end);
     let history = checkout::history(first, last, window);
     let prometheus = Prometheus::with_history(&history).await;
-    let (dir, path) = workdir(&format!(
-        "auth: none\nprometheus:\n  url: {}\n",
-        prometheus.url
-    ));
-    std::fs::create_dir(path.join("models")).unwrap();
-    std::fs::write(path.join("models/checkout-promql.yaml"), MODEL).unwrap();
-    let models = path.join("models");
-    let daemon = Daemon::in_dir(&path)
-        .flags(&["--models", models.to_str().unwrap()])
-        .start();
+    let (dir, daemon) = checkout::daemon(&prometheus.url, "");
     Env {
         _prometheus: prometheus,
         daemon,

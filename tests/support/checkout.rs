@@ -7,6 +7,7 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use super::daemon::{Daemon, workdir};
 use super::prometheus::History;
 
 /// Seconds between points of the history, and the step analyses of it ask for.
@@ -139,4 +140,20 @@ pub fn history(first: i64, last: i64, window: (i64, i64)) -> History {
         );
     }
     history
+}
+
+/// A real `augury serve` (auth off) reading `prometheus_url`, with [`MODEL`] in its
+/// `--models` directory; `extra` is more of the `prometheus:` section (indented by two).
+/// The directory goes with it: keep it as long as the daemon.
+pub fn daemon(prometheus_url: &str, extra: &str) -> (tempfile::TempDir, Daemon) {
+    let (dir, path) = workdir(&format!(
+        "auth: none\nprometheus:\n  url: {prometheus_url}\n{extra}"
+    ));
+    let models = path.join("models");
+    std::fs::create_dir(&models).unwrap();
+    std::fs::write(models.join("checkout-promql.yaml"), MODEL).unwrap();
+    let daemon = Daemon::in_dir(&path)
+        .flags(&["--models", models.to_str().unwrap()])
+        .start();
+    (dir, daemon)
 }
