@@ -190,11 +190,18 @@ fn man_out_dir_writes_one_rendered_page_per_command() {
         .unwrap()
         .map(|e| e.unwrap().file_name().into_string().unwrap())
         .collect();
-    let mut expected: BTreeSet<String> = subcommands()
-        .iter()
-        .map(|n| format!("augury-{n}.1"))
-        .collect();
-    expected.insert("augury.1".into());
+    // One page per command at every depth (`augury import kayenta` is
+    // `augury-import-kayenta.1`), as clap_mangen names them.
+    fn pages_of(command: &clap::Command, prefix: &str, out: &mut BTreeSet<String>) {
+        for sub in command.get_subcommands() {
+            let name = format!("{prefix}-{}", sub.get_name());
+            out.insert(format!("{name}.1"));
+            pages_of(sub, &name, out);
+        }
+    }
+    let mut expected = BTreeSet::from(["augury.1".to_string()]);
+    pages_of(&Cli::command(), "augury", &mut expected);
+    assert!(expected.contains("augury-import-kayenta.1"), "{expected:?}");
     assert_eq!(written, expected);
     let serve = render(&pages.join("augury-serve.1"));
     assert!(serve.contains("--listen"), "{serve}");
