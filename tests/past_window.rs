@@ -62,6 +62,11 @@ fn request(key: &str, canary: Version, window: (i64, i64)) -> Value {
     })
 }
 
+/// `t` written at +01:00 (`...T11:00:00+01:00` for `...T10:00:00Z`).
+fn offset_by_an_hour(t: i64) -> String {
+    rfc3339(t + 3600).replace('Z', "+01:00")
+}
+
 fn metric<'a>(detail: &'a Value, name: &str) -> &'a Value {
     detail["judgment"]["metrics"]
         .as_array()
@@ -284,4 +289,22 @@ async fn what_cannot_look_back_is_refused_naming_it() {
     let (status, list) = get(&http, api, "/api/v1/analyses").await;
     assert_eq!(status, 200);
     assert_eq!(list["analyses"].as_array().unwrap().len(), 0, "{list}");
+
+    // The window is part of the request a key stands for: the same window written in
+    // another offset is the same request, another window is a conflict.
+    let body = request("same-key", Version::Healthy, env.window);
+    let (status, first) = post(&http, api, "/api/v1/analyses", &body).await;
+    assert_eq!(status, 201, "{first}");
+    let mut again = body.clone();
+    again["end"] = json!(offset_by_an_hour(env.window.1));
+    again["step"] = json!("15000ms");
+    let (status, same) = post(&http, api, "/api/v1/analyses", &again).await;
+    assert_eq!((status, &same["id"]), (200, &first["id"]), "{same}");
+    // Ten minutes earlier, as long: only the times differ.
+    let mut other = body.clone();
+    other["start"] = json!(rfc3339(env.window.0 - 600));
+    other["end"] = json!(rfc3339(env.window.1 - 600));
+    let (status, conflict) = post(&http, api, "/api/v1/analyses", &other).await;
+    assert_eq!(status, 409, "{conflict}");
+    assert_eq!(conflict["error"]["code"], "key_conflict", "{conflict}");
 }

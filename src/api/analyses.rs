@@ -363,8 +363,20 @@ fn same_request(stored: &Analysis, valid: &crate::analysis::ValidRequest) -> boo
         && s.notify == request.notify
         && same_early_pass(s.early_pass.as_ref(), request.early_pass.as_ref())
         && s.abandon_after == request.abandon_after
+        && same_window(s, request)
         && stored.interval_ms == valid.interval.as_millis() as u64
         && stored.lifetime_ms == valid.lifetime.as_millis() as u64
+}
+
+/// Whether two requests ask for the same window in the past, by value: `10:00:00Z` is
+/// `11:00:00+01:00`, `60s` is `1m`. Both were validated, so every value parses.
+fn same_window(a: &crate::analysis::AnalysisRequest, b: &crate::analysis::AnalysisRequest) -> bool {
+    use crate::analysis::request::{parse_duration, parse_time};
+    let time = |t: &Option<String>| t.as_deref().map(|t| parse_time("", t).ok());
+    let step = |d: &Option<String>| d.as_deref().map(|d| parse_duration("", d).ok());
+    time(&a.start) == time(&b.start)
+        && time(&a.end) == time(&b.end)
+        && step(&a.step) == step(&b.step)
 }
 
 /// Whether two requests' `early_pass` ask for the same: both absent, or minimum
