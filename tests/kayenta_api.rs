@@ -38,6 +38,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::{Value, json};
 use support::daemon::Daemon;
+use support::http::{client, get, post};
 use support::prometheus::{History, Prometheus};
 
 /// The window the series cover: 30 minutes ending 10 minutes before the test starts
@@ -150,6 +151,8 @@ struct Env {
     daemon: Daemon,
     /// `http://127.0.0.1:PORT` of the Kayenta listener.
     kayenta: String,
+    /// A plain client for the tests' own calls (Argo's and orca's have their own).
+    http: reqwest::Client,
     start: i64,
     end: i64,
 }
@@ -180,6 +183,7 @@ async fn env() -> Env {
         _dir: dir,
         daemon,
         kayenta,
+        http: client(Duration::from_secs(30)),
         start,
         end,
     }
@@ -381,7 +385,7 @@ async fn argo_rollouts_kayenta_provider_gets_augurys_verdicts() {
     healthy_succeeds_and_regressed_fails(&e, "checkout-latency").await;
 
     // What the status holds beyond what Argo reads, with Kayenta's types.
-    let (_, list) = get(&e.kayenta, "/canaryConfig").await;
+    let (_, list) = get(&e.http, &e.kayenta, "/canaryConfig").await;
     assert!(
         list.as_array()
             .unwrap()
@@ -404,6 +408,7 @@ async fn argo_rollouts_kayenta_provider_gets_augurys_verdicts() {
         json!({"scope": "baseline", "location": "us-east-1"})
     );
     let (code, s) = get(
+        &e.http,
         &e.kayenta,
         &format!("/canary/{}", last["id"].as_str().unwrap()),
     )
@@ -547,21 +552,6 @@ async fn spinnaker_canary_stage_runs_against_augury() {
     }
 }
 
-async fn get(base: &str, path: &str) -> (u16, Value) {
-    let r = reqwest::get(format!("{base}{path}")).await.unwrap();
-    (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
-}
-
-async fn post(base: &str, path: &str, body: &Value) -> (u16, Value) {
-    let r = reqwest::Client::new()
-        .post(format!("{base}{path}"))
-        .json(body)
-        .send()
-        .await
-        .unwrap();
-    (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
-}
-
 /// Kayenta's error JSON: a message, and the status.
 fn kayenta_error(code: u16, body: &Value, says: &str) {
     assert!(body["message"].is_string(), "{body}");
@@ -583,6 +573,7 @@ async fn bad_input_is_a_precise_4xx_in_kayentas_error_shape() {
     };
 
     let (code, b) = post(
+        &e.http,
         &e.kayenta,
         "/canary/no-such-config",
         &body("baseline", &start),
@@ -592,6 +583,7 @@ async fn bad_input_is_a_precise_4xx_in_kayentas_error_shape() {
     kayenta_error(404, &b, "no canary config `no-such-config`");
 
     let (code, b) = post(
+        &e.http,
         &e.kayenta,
         "/canary/model:checkout-latency",
         &body("baseline", "last tuesday"),
@@ -603,6 +595,7 @@ async fn bad_input_is_a_precise_4xx_in_kayentas_error_shape() {
 
     // A model whose scope names are not Kayenta's: a bare value does not map.
     let (code, b) = post(
+        &e.http,
         &e.kayenta,
         "/canary/model:by-app",
         &body("baseline", &start),
@@ -618,22 +611,22 @@ async fn bad_input_is_a_precise_4xx_in_kayentas_error_shape() {
     let mut pairs = body("app=baseline and region=us-east-1", &start);
     pairs["scopes"]["default"]["experimentScope"]["scope"] =
         json!("app=canary-bad, region=us-east-1");
-    let (code, b) = post(&e.kayenta, "/canary/model:by-app", &pairs).await;
+    let (code, b) = post(&e.http, &e.kayenta, "/canary/model:by-app", &pairs).await;
     assert_eq!(code, 200, "{b}");
 
     // An OTLP model cannot look at the past.
     let mut otlp = body("service.name=checkout and service.version=1", &start);
     otlp["scopes"]["default"]["experimentScope"]["scope"] =
         json!("service.name=checkout and service.version=2");
-    let (code, b) = post(&e.kayenta, "/canary/model:http-red", &otlp).await;
+    let (code, b) = post(&e.http, &e.kayenta, "/canary/model:http-red", &otlp).await;
     assert_eq!(code, 400);
     kayenta_error(400, &b, "Prometheus");
 
-    let (code, b) = get(&e.kayenta, "/canary/0000-unknown").await;
+    let (code, b) = get(&e.http, &e.kayenta, "/canary/0000-unknown").await;
     assert_eq!(code, 404);
     kayenta_error(404, &b, "no canary execution `0000-unknown`");
 
-    let (code, b) = get(&e.kayenta, "/canaryConfig/nope").await;
+    let (code, b) = get(&e.http, &e.kayenta, "/canaryConfig/nope").await;
     assert_eq!(code, 404);
     kayenta_error(404, &b, "no canary config");
 
@@ -657,6 +650,7 @@ async fn bad_input_is_a_precise_4xx_in_kayentas_error_shape() {
     kayenta_error(400, &r.json().await.unwrap(), "not valid JSON");
     // The wrong shape names the field.
     let (code, b) = post(
+        &e.http,
         &e.kayenta,
         "/canary/model:checkout-latency",
         &json!({"scopes": []}),
@@ -665,12 +659,13 @@ async fn bad_input_is_a_precise_4xx_in_kayentas_error_shape() {
     assert_eq!(code, 400);
     kayenta_error(400, &b, "request body");
 
-    let (code, b) = get(&e.kayenta, "/standalone_canary_analysis").await;
+    let (code, b) = get(&e.http, &e.kayenta, "/standalone_canary_analysis").await;
     assert_eq!(code, 404);
     kayenta_error(404, &b, "no route");
 
     // A config that is not one: refused with Kayenta's own words, nothing stored.
     let (code, b) = post(
+        &e.http,
         &e.kayenta,
         "/canaryConfig",
         &json!({"name": "a b", "applications": ["x"]}),
@@ -679,6 +674,7 @@ async fn bad_input_is_a_precise_4xx_in_kayentas_error_shape() {
     assert_eq!(code, 400);
     kayenta_error(400, &b, "Names must contain only letters");
     let (code, b) = post(
+        &e.http,
         &e.kayenta,
         "/canaryConfig",
         &json!({"name": "ok", "applications": []}),
@@ -687,6 +683,7 @@ async fn bad_input_is_a_precise_4xx_in_kayentas_error_shape() {
     assert_eq!(code, 400);
     kayenta_error(400, &b, "at least one application");
     let (code, b) = post(
+        &e.http,
         &e.kayenta,
         "/canaryConfig",
         &json!({"name": "ok", "applications": ["x"], "id": "model:x"}),
@@ -735,6 +732,7 @@ fn kayenta_config(name: &str) -> Value {
 async fn a_stored_kayenta_config_is_converted_listed_and_run() {
     let e = env().await;
     let (code, b) = post(
+        &e.http,
         &e.kayenta,
         "/canaryConfig",
         &kayenta_config("checkout-kayenta"),
@@ -745,7 +743,7 @@ async fn a_stored_kayenta_config_is_converted_listed_and_run() {
     assert!(b["unmapped"].is_array(), "{b}");
 
     // Listed under its application, not under another.
-    let (_, list) = get(&e.kayenta, "/canaryConfig?application=checkout").await;
+    let (_, list) = get(&e.http, &e.kayenta, "/canaryConfig?application=checkout").await;
     let entry = list
         .as_array()
         .unwrap()
@@ -755,7 +753,7 @@ async fn a_stored_kayenta_config_is_converted_listed_and_run() {
         .clone();
     assert_eq!(entry["name"], "checkout-kayenta");
     assert_eq!(entry["applications"], json!(["checkout"]));
-    let (_, list) = get(&e.kayenta, "/canaryConfig?application=other").await;
+    let (_, list) = get(&e.http, &e.kayenta, "/canaryConfig?application=other").await;
     assert!(
         !list
             .as_array()
@@ -763,7 +761,7 @@ async fn a_stored_kayenta_config_is_converted_listed_and_run() {
             .iter()
             .any(|c| c["id"] == id.as_str())
     );
-    let (code, stored) = get(&e.kayenta, &format!("/canaryConfig/{id}")).await;
+    let (code, stored) = get(&e.http, &e.kayenta, &format!("/canaryConfig/{id}")).await;
     assert_eq!(code, 200);
     assert_eq!(stored["id"], id.as_str());
     assert!(stored["createdTimestamp"].is_i64() && stored["updatedTimestampIso"].is_string());
@@ -771,7 +769,7 @@ async fn a_stored_kayenta_config_is_converted_listed_and_run() {
     // The same id again is a conflict; a PUT replaces it.
     let mut again = kayenta_config("checkout-kayenta");
     again["id"] = json!(id);
-    let (code, b) = post(&e.kayenta, "/canaryConfig", &again).await;
+    let (code, b) = post(&e.http, &e.kayenta, "/canaryConfig", &again).await;
     assert_eq!(code, 409);
     kayenta_error(409, &b, "already exists");
     let r = reqwest::Client::new()
@@ -790,6 +788,6 @@ async fn a_stored_kayenta_config_is_converted_listed_and_run() {
         .await
         .unwrap();
     assert_eq!(r.status().as_u16(), 204);
-    let (code, _) = get(&e.kayenta, &format!("/canaryConfig/{id}")).await;
+    let (code, _) = get(&e.http, &e.kayenta, &format!("/canaryConfig/{id}")).await;
     assert_eq!(code, 404);
 }
