@@ -4,7 +4,6 @@
 //! flags, flags winning. Without `--wait` it prints the analysis id on stdout (so
 //! `ID=$(augury analyze ...)` works) and exits 0; with `--wait` it behaves as `augury wait`.
 
-use std::io::Read;
 use std::path::PathBuf;
 
 use reqwest::StatusCode;
@@ -168,15 +167,7 @@ fn request_body(args: &AnalyzeArgs) -> Result<Value, String> {
 
 fn read_request(path: &std::path::Path) -> Result<Map<String, Value>, String> {
     let name = path.display().to_string();
-    let text = if name == "-" {
-        let mut text = String::new();
-        std::io::stdin()
-            .read_to_string(&mut text)
-            .map_err(|e| format!("cannot read the request from stdin: {e}"))?;
-        text
-    } else {
-        std::fs::read_to_string(path).map_err(|e| format!("{name}: cannot read: {e}"))?
-    };
+    let text = super::read_file_or_stdin(path, "the request")?;
     match serde_json::from_str(&text) {
         Ok(Value::Object(map)) => Ok(map),
         Ok(_) => Err(format!("{name}: not a JSON object (an analysis request)")),

@@ -6,7 +6,6 @@
 //! `--fail-on-unmapped` was given, 2 bad usage or a config nothing can be imported from,
 //! 4 the model could not be written.
 
-use std::io::Read;
 use std::path::PathBuf;
 
 use clap::ValueEnum;
@@ -87,7 +86,7 @@ pub(super) fn run(args: &ImportArgs) -> i32 {
 
 fn kayenta(args: &KayentaArgs) -> i32 {
     let source = args.config.display().to_string();
-    let text = match read_config(&args.config) {
+    let text = match super::read_file_or_stdin(&args.config, "the config") {
         Ok(t) => t,
         Err(e) => {
             eprintln!("augury import: {e}");
@@ -154,17 +153,6 @@ fn is_label_name(name: &str) -> bool {
     let mut chars = name.chars();
     matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
-}
-
-fn read_config(path: &std::path::Path) -> Result<String, String> {
-    if path.as_os_str() == "-" {
-        let mut text = String::new();
-        std::io::stdin()
-            .read_to_string(&mut text)
-            .map_err(|e| format!("cannot read the config from stdin: {e}"))?;
-        return Ok(text);
-    }
-    std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))
 }
 
 /// The model as YAML, fields left at their default left out, headed by comments naming

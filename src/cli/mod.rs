@@ -265,6 +265,18 @@ pub(crate) fn write_stdout(bytes: &[u8]) -> std::io::Result<()> {
 }
 
 /// Prints an error the way the chosen format wants it and returns `code`.
+/// The text of the file at `path`, or of stdin when `path` is `-`; `what` names it in the
+/// stdin error (`the request`, `the config`).
+fn read_file_or_stdin(path: &std::path::Path, what: &str) -> Result<String, String> {
+    if path.as_os_str() == "-" {
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut std::io::stdin(), &mut text)
+            .map_err(|e| format!("cannot read {what} from stdin: {e}"))?;
+        return Ok(text);
+    }
+    std::fs::read_to_string(path).map_err(|e| format!("{}: cannot read: {e}", path.display()))
+}
+
 pub(crate) fn fail(format: Format, kind: &str, message: &str, code: i32) -> i32 {
     match format {
         Format::Json => out(&format!(
