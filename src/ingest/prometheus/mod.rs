@@ -170,8 +170,18 @@ impl QuerySource {
         window: &Window,
     ) -> Result<Fetched, FetchError> {
         let query = self.lookup(source)?;
-        let query = query.as_ref();
-        let id = source.label();
+        self.run(query.as_ref(), &source.label(), scope, window)
+            .await
+    }
+
+    /// Runs `query` (called `id` in errors) for one scope over `window`.
+    async fn run(
+        &self,
+        query: &PackQuery,
+        id: &str,
+        scope: &Scope,
+        window: &Window,
+    ) -> Result<Fetched, FetchError> {
         let vars = variables(scope, window)?;
         match &query.templates {
             Templates::Counts { requests, errors } => {
@@ -184,10 +194,10 @@ impl QuerySource {
                 );
                 let (req, err) = (req?, err?);
                 let read = observe::counts(&req, &err);
-                finish(&id, read, vec![requests_q, errors_q], [req, err])
+                finish(id, read, vec![requests_q, errors_q], [req, err])
             }
             Templates::One(template) => {
-                let promql = template.render(&vars, &id)?;
+                let promql = template.render(&vars, id)?;
                 if query.kind == QueryKind::Series {
                     let start = window
                         .end
@@ -200,16 +210,16 @@ impl QuerySource {
                         .query_range(&promql, start, window.end, window.step)
                         .await
                         .map_err(|source| FetchError::Query {
-                            query: id.clone(),
+                            query: id.to_string(),
                             promql: promql.clone(),
                             source: Box::new(source),
                         })?;
                     let read = observe::samples(&response);
-                    finish(&id, read, vec![promql], [response])
+                    finish(id, read, vec![promql], [response])
                 } else {
-                    let response = self.instant(&id, &promql, window).await?;
+                    let response = self.instant(id, &promql, window).await?;
                     let read = observe::buckets(&response);
-                    finish(&id, read, vec![promql], [response])
+                    finish(id, read, vec![promql], [response])
                 }
             }
         }
@@ -237,9 +247,11 @@ impl QuerySource {
                 metric_kind: metric.kind.name(),
             });
         }
+        // Looked up (an inline `promql` parsed) once for both sides.
+        let id = source.label();
         let (b, c) = tokio::join!(
-            self.fetch(source, baseline, window),
-            self.fetch(source, canary, window)
+            self.run(&query, &id, baseline, window),
+            self.run(&query, &id, canary, window)
         );
         let (baseline, canary) = (b?, c?);
         let data = metric_data(&metric.name, &baseline.observation, &canary.observation)?;
