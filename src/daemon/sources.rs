@@ -276,7 +276,7 @@ impl Sources {
             .request
             .step
             .as_deref()
-            .and_then(|s| humantime::parse_duration(s.trim()).ok())
+            .and_then(|s| crate::analysis::request::parse_duration("step", s).ok())
             .unwrap_or(self.step);
         let window = Window {
             end: crate::clock::system_time(end_ms),
