@@ -421,11 +421,10 @@ impl<S: DataSource, O: Observer> Context<S, O> {
             .membership
             .alive()
             .into_iter()
-            .filter(|_| !looks_back)
             .filter(|r| r.started_ms < end_ms)
             .filter(|r| !partials.iter().any(|p| p.replica == r.id && p.seq >= seq))
             .count();
-        if missing > 0 && now < end_ms + grace_ms {
+        if !looks_back && missing > 0 && now < end_ms + grace_ms {
             return Ok(Judged::Early {
                 due_ms: (now + PARTIAL_POLL_MS).min(end_ms + grace_ms),
                 carry,
